@@ -1,0 +1,17 @@
+"""User-facing errors: one line that names the problem, never a traceback."""
+
+import sys
+from collections.abc import Callable
+
+
+class UserError(Exception):
+    """A mistake in params, input files or paths that the user can fix; its message is one line."""
+
+
+def run_stage(main: Callable[[list[str]], None]) -> None:
+    """Run a stage's main(argv); a UserError prints `error: ...` and exits with status 2."""
+    try:
+        main(sys.argv[1:])
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,34 @@
+"""Atomic file writes: every output is written under a temporary name in its directory, then renamed,
+so a file under its final name is always complete (a killed stage leaves at most a stray temporary)."""
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+
+@contextmanager
+def atomic_path(path: Path | str) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; rename it to `path` when the block ends without error."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"tmp-{os.getpid()}-{path.name}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_json(path: Path | str, values: dict) -> None:
+    """Write JSON with sorted keys, so identical values give identical bytes."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+
+
+def save_array(path: Path | str, array: np.ndarray) -> None:
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        np.save(handle, array)

@@ -1,0 +1,44 @@
+"""ResNet18 colorizer (PyTorch): the study's ColorizationNet.
+
+Encoder: the first six children of torchvision's ResNet18 (conv1, bn1, relu, maxpool, layer1, layer2:
+1/8 resolution, 128 channels), randomly initialised with conv1's weights summed over RGB so it takes
+one channel. Decoder: Conv128-BN-ReLU, Up2, Conv64-BN-ReLU, Conv64-BN-ReLU, Up2, Conv32-BN-ReLU,
+Conv2, Up2, with no output activation (as in the study).
+"""
+
+import torch
+import torchvision
+from torch import nn
+
+
+def _conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
+    return [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.BatchNorm2d(out_channels), nn.ReLU()]
+
+
+class ColorizationNet(nn.Module):
+    """Maps L/100 (B, 1, H, W) to ab/128 (B, 2, H, W); H and W must be multiples of 8."""
+
+    def __init__(self):
+        super().__init__()
+        resnet = torchvision.models.resnet18(weights=None, num_classes=365)
+        resnet.conv1.weight = nn.Parameter(resnet.conv1.weight.sum(dim=1, keepdim=True))
+        self.encoder = nn.Sequential(*list(resnet.children())[:6])
+        self.decoder = nn.Sequential(
+            *_conv_bn_relu(128, 128),
+            nn.Upsample(scale_factor=2),
+            *_conv_bn_relu(128, 64),
+            *_conv_bn_relu(64, 64),
+            nn.Upsample(scale_factor=2),
+            *_conv_bn_relu(64, 32),
+            nn.Conv2d(32, 2, 3, padding=1),
+            nn.Upsample(scale_factor=2),
+        )
+
+    def forward(self, l_input: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(l_input))
+
+
+def build(l_mean: float, l_std: float) -> ColorizationNet:
+    """The ResNet18 colorizer; like the study's it does not standardize its input."""
+    del l_mean, l_std
+    return ColorizationNet()

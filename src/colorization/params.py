@@ -1,0 +1,142 @@
+"""Load and validate params.yaml; every mistake is a one-line UserError naming the key and what is allowed."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import UserError
+from .models import ARCHITECTURES
+
+DATA_SOURCES = ("sample",)
+
+
+@dataclass(frozen=True)
+class DataParams:
+    source: str
+    n_images: int
+    image_size: int
+    val_fraction: float
+    shard_size: int
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    epochs: int
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    n_train: int | None
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    batch_size: int
+    n_examples: int
+
+
+@dataclass(frozen=True)
+class Params:
+    seed: int
+    lr: float
+    data: DataParams
+    train: TrainParams
+    models: dict[str, ModelParams]
+    evaluate: EvaluateParams
+
+    def model(self, arch: str) -> ModelParams:
+        """The params of one architecture, or a UserError naming what params.yaml lists."""
+        if arch not in self.models:
+            raise UserError(f"params.yaml: models.{arch} is missing; listed: {', '.join(self.models)}")
+        return self.models[arch]
+
+
+class _Section:
+    """Typed access to one mapping of params.yaml, with messages that name the full key."""
+
+    def __init__(self, values: Any, prefix: str):
+        if not isinstance(values, dict):
+            raise UserError(f"params.yaml: {prefix or 'the file'} must be a mapping, got {values!r}")
+        self.values = values
+        self.prefix = prefix
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def get(self, name: str) -> Any:
+        if name not in self.values:
+            raise UserError(f"params.yaml: {self.key(name)} is missing")
+        return self.values[name]
+
+    def section(self, name: str) -> "_Section":
+        return _Section(self.get(name), self.key(name))
+
+    def integer(self, name: str, minimum: int = 1, optional: bool = False) -> int | None:
+        value = self.values.get(name) if optional else self.get(name)
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            allowed = f"an integer >= {minimum}" + (" or null" if optional else "")
+            raise UserError(f"params.yaml: {self.key(name)} = {value!r}: must be {allowed}")
+        return value
+
+    def number(self, name: str, low: float, high: float) -> float:
+        value = self.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value < high:
+            raise UserError(f"params.yaml: {self.key(name)} = {value!r}: must be a number between {low} and {high} (exclusive)")
+        return float(value)
+
+    def choice(self, name: str, allowed: tuple[str, ...]) -> str:
+        value = self.get(name)
+        if value not in allowed:
+            raise UserError(f"params.yaml: {self.key(name)} = {value!r}: allowed values are {', '.join(allowed)}")
+        return value
+
+
+def parse_params(raw: Any) -> Params:
+    """Validate a params mapping (as read from params.yaml) and return typed params."""
+    top = _Section(raw, "")
+    data = top.section("data")
+    image_size = data.integer("image_size", minimum=8)
+    if image_size % 8:
+        raise UserError(f"params.yaml: data.image_size = {image_size}: must be a multiple of 8 (the networks downsample by 8)")
+    models = top.section("models")
+    if not models.values:
+        raise UserError(f"params.yaml: models is empty; allowed architectures: {', '.join(ARCHITECTURES)}")
+    model_params = {}
+    for arch in models.values:
+        if arch not in ARCHITECTURES:
+            raise UserError(f"params.yaml: models.{arch}: unknown architecture; allowed: {', '.join(ARCHITECTURES)}")
+        entry = models.section(arch) if models.values[arch] is not None else _Section({}, models.key(arch))
+        model_params[arch] = ModelParams(n_train=entry.integer("n_train", optional=True))
+    train = top.section("train")
+    evaluate = top.section("evaluate")
+    return Params(
+        seed=top.integer("seed", minimum=0),
+        lr=top.number("lr", 0.0, 1.0),
+        data=DataParams(
+            source=data.choice("source", DATA_SOURCES),
+            n_images=data.integer("n_images", minimum=2),
+            image_size=image_size,
+            val_fraction=data.number("val_fraction", 0.0, 1.0),
+            shard_size=data.integer("shard_size"),
+        ),
+        train=TrainParams(epochs=train.integer("epochs"), batch_size=train.integer("batch_size")),
+        models=model_params,
+        evaluate=EvaluateParams(batch_size=evaluate.integer("batch_size"), n_examples=evaluate.integer("n_examples")),
+    )
+
+
+def load_params(path: Path | str = "params.yaml") -> Params:
+    """Read and validate params.yaml."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} not found: run from the project root")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise UserError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    return parse_params(raw)

@@ -1,0 +1,75 @@
+"""Comparison plots: loss curves, metric bars (with the grey baseline) and a grid of example images."""
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .color import decode_lab, lab_to_rgb  # noqa: E402
+from .files import atomic_path  # noqa: E402
+
+BAR_METRICS = {"mse": "MSE (ab/128), lower is better", "rmse_ab": "RMSE ab (LAB units), lower is better",
+               "psnr": "PSNR RGB (dB), higher is better"}
+
+
+def _save(figure, path: Path) -> None:
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=100, metadata={"Software": None})
+    plt.close(figure)
+
+
+def loss_curves(live_dirs: dict[str, Path], path: Path) -> None:
+    """Training and validation loss per epoch, every architecture overlaid."""
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for axis, split in zip(axes, ("train", "val")):
+        for arch, live_dir in live_dirs.items():
+            table = pd.read_csv(Path(live_dir) / "plots" / "metrics" / split / "loss.tsv", sep="\t")
+            axis.plot(table["step"] + 1, table["loss"], marker="o", label=arch)
+        axis.set(title=f"{split} loss (MSE on ab/128)", xlabel="epoch", yscale="log")
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    _save(figure, path)
+
+
+def metric_bars(metric_files: dict[str, Path], path: Path) -> None:
+    """One bar chart per metric, one bar per architecture and the grey baseline."""
+    metrics = {name: json.loads(Path(file).read_text()) for name, file in metric_files.items()}
+    names = list(metrics)
+    figure, axes = plt.subplots(1, len(BAR_METRICS), figsize=(4 * len(BAR_METRICS), 3.8))
+    colors = [f"C{i}" for i in range(len(names))]
+    for axis, (key, title) in zip(axes, BAR_METRICS.items()):
+        values = [metrics[name][key] for name in names]
+        bars = axis.bar(names, values, color=colors)
+        axis.bar_label(bars, fmt="%.4g", fontsize=8)
+        axis.set_title(title, fontsize=10)
+        axis.tick_params(axis="x", rotation=30)
+    figure.tight_layout()
+    _save(figure, path)
+
+
+def example_grid(gray_encoded: np.ndarray, predictions: dict[str, np.ndarray], path: Path) -> None:
+    """Rows of fixed validation images: B&W input | each architecture | ground truth.
+
+    `gray_encoded` holds the true encoded LAB images; `predictions` the encoded (true L, predicted ab).
+    """
+    columns = {"input (B&W)": gray_encoded * np.array([1, 0, 0], dtype=np.uint8) + np.array([0, 128, 128], dtype=np.uint8)}
+    columns.update(predictions)
+    columns["ground truth"] = gray_encoded
+    rows = len(gray_encoded)
+    figure, axes = plt.subplots(rows, len(columns), figsize=(2 * len(columns), 2 * rows), squeeze=False)
+    for column, (title, images) in enumerate(columns.items()):
+        for row in range(rows):
+            axis = axes[row, column]
+            axis.imshow(lab_to_rgb(decode_lab(images[row])))
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if row == 0:
+                axis.set_title(title, fontsize=10)
+    figure.tight_layout()
+    _save(figure, path)
