@@ -11,6 +11,8 @@ Model scaling (the same for every architecture, so their losses are comparable):
     target = ab / 128    in [-1, 1),  shape (..., H, W, 2)
 """
 
+import warnings
+
 import numpy as np
 from skimage import color as skcolor
 
@@ -25,8 +27,15 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 
 
 def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
-    """LAB of shape (..., 3) to float32 sRGB in [0, 1], clipping colours outside the gamut."""
-    return np.clip(skcolor.lab2rgb(lab.astype(np.float64)), 0.0, 1.0).astype(np.float32)
+    """LAB of shape (..., 3) to float32 sRGB in [0, 1], clipping colours outside the gamut.
+
+    Predicted ab can leave the sRGB gamut; clipping is the intended handling, so skimage's warning
+    about it is silenced.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*negative Z values", category=UserWarning)
+        rgb = skcolor.lab2rgb(lab.astype(np.float64))
+    return np.clip(rgb, 0.0, 1.0).astype(np.float32)
 
 
 def encode_lab(lab: np.ndarray) -> np.ndarray:

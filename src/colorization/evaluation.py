@@ -66,3 +66,8 @@ def predict_examples(predict, val: LabShards, n_examples: int) -> np.ndarray:
     """Encoded LAB (true L, predicted ab) of the fixed example images, uint8 (n, H, W, 3)."""
     l_input, _ = val.batch(example_indices(len(val), n_examples))
     return encode_lab(lab_from_model(l_input, predict(l_input)))
+
+
+def format_metrics(metrics: dict) -> str:
+    """One summary line of a metrics dict, for the stages' output."""
+    return ", ".join(f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}" for key, value in metrics.items())

@@ -2,6 +2,12 @@
 
 from pathlib import Path
 
+# PyTorch's compiler stack (which torch.use_deterministic_algorithms and the optimizers load lazily)
+# crashes with a segmentation fault when first imported after TensorFlow in the same process
+# (torch 2.14, TensorFlow 2.21). Importing it first lets both frameworks share a process, as the
+# tests and `colorize --compare` need.
+import torch._dynamo  # noqa: F401  isort: skip
+
 import keras
 import numpy as np
 import tensorflow as tf

@@ -1,0 +1,74 @@
+"""Shared test helpers: the repository root, a project copy in a temporary directory, subprocess env."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+TINY_PARAMS = {
+    "data": {"n_images": 48, "image_size": 16, "shard_size": 16},
+    "train": {"epochs": 2, "batch_size": 8},
+    "evaluate": {"batch_size": 16, "n_examples": 3},
+}
+
+
+def project_env() -> dict:
+    """Environment for subprocesses: this interpreter's `python` first on PATH, a git identity set."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@example.com",
+               GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.com", DVC_NO_ANALYTICS="1")
+    return env
+
+
+def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command in `cwd` with the project environment; on an unexpected failure show its output."""
+    result = subprocess.run(args, cwd=cwd, env=project_env(), capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def dvc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "dvc", *args], cwd=cwd, check=check)
+
+
+def deep_update(target: dict, changes: dict) -> dict:
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            deep_update(target[key], value)
+        else:
+            target[key] = value
+    return target
+
+
+def copy_project(destination: Path, params: dict | None = None) -> Path:
+    """Copy the project's source files (tracked and not ignored) into a new git repo at `destination`."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    if params is not None:
+        path = destination / "params.yaml"
+        path.write_text(yaml.safe_dump(deep_update(yaml.safe_load(path.read_text()), params), sort_keys=False))
+    run(["git", "init", "-q", "-b", "main"], cwd=destination)
+    run(["git", "add", "-A"], cwd=destination)
+    run(["git", "commit", "-q", "-m", "project copy"], cwd=destination)
+    return destination
+
+
+@pytest.fixture
+def tiny_project(tmp_path) -> Path:
+    """A fresh copy of the project configured for a run of a minute or two."""
+    return copy_project(tmp_path / "project", TINY_PARAMS)

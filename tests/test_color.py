@@ -1,0 +1,40 @@
+import numpy as np
+
+from colorization.color import (decode_lab, encode_lab, lab_from_model, lab_to_rgb, model_input, model_target,
+                                rgb_to_lab)
+
+
+def all_rgb_colours(step: int = 5) -> np.ndarray:
+    levels = np.arange(0, 256, step, dtype=np.uint8)
+    return np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(1, -1, 3)
+
+
+def test_rgb_lab_round_trip_is_exact_to_rounding():
+    rgb = all_rgb_colours()
+    back = lab_to_rgb(rgb_to_lab(rgb))
+    assert np.abs(back * 255 - rgb).max() < 0.01
+
+
+def test_encoding_error_is_within_its_documented_bounds_over_the_whole_gamut():
+    lab = rgb_to_lab(all_rgb_colours(step=3))
+    decoded = decode_lab(encode_lab(lab))
+    assert np.abs(decoded[..., 0] - lab[..., 0]).max() <= 100 / 255 / 2 + 1e-4
+    assert np.abs(decoded[..., 1:] - lab[..., 1:]).max() <= 0.5 + 1e-4
+    assert lab[..., 1:].min() > -128 and lab[..., 1:].max() < 127
+
+
+def test_known_colours_encode_as_worked_out_by_hand():
+    white, black = rgb_to_lab(np.array([[[255, 255, 255], [0, 0, 0]]], dtype=np.uint8))[0]
+    assert encode_lab(white).tolist() == [255, 128, 128]
+    assert encode_lab(black).tolist() == [0, 128, 128]
+    red = rgb_to_lab(np.array([[[255, 0, 0]]], dtype=np.uint8))[0, 0]
+    np.testing.assert_allclose(red, [53.24, 80.09, 67.20], atol=0.05)
+    assert encode_lab(red).tolist() == [136, 208, 195]
+
+
+def test_model_scaling_is_L_over_100_and_ab_over_128():
+    encoded = np.array([[[255, 0, 255], [0, 128, 192]]], dtype=np.uint8)
+    np.testing.assert_allclose(model_input(encoded)[..., 0], [[1.0, 0.0]])
+    np.testing.assert_allclose(model_target(encoded), [[[-1.0, 127 / 128], [0.0, 0.5]]])
+    lab = lab_from_model(model_input(encoded), model_target(encoded))
+    np.testing.assert_allclose(lab, decode_lab(encoded), atol=1e-4)

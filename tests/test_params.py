@@ -1,0 +1,86 @@
+"""Params validation: every bad value stops a stage with one line naming the key and what is allowed."""
+
+import copy
+
+import pytest
+import yaml
+
+from colorization.errors import UserError
+from colorization.params import DATA_SOURCES, parse_params
+from colorization.sources import SOURCES
+from conftest import ROOT, copy_project, run
+
+DEFAULT = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def with_change(path: str, value):
+    params = copy.deepcopy(DEFAULT)
+    *parents, last = path.split(".")
+    section = params
+    for key in parents:
+        section = section[key]
+    section[last] = value
+    return params
+
+
+def test_the_committed_params_are_valid():
+    params = parse_params(DEFAULT)
+    assert set(params.models) == {"cnn_v1", "cnn_v2", "resnet18"}
+    assert params.data.image_size % 8 == 0
+
+
+def test_every_source_allowed_by_params_is_implemented():
+    assert set(DATA_SOURCES) == set(SOURCES)
+
+
+@pytest.mark.parametrize(
+    "path,value,expected",
+    [
+        ("data.image_size", 30, "data.image_size = 30: must be a multiple of 8"),
+        ("data.image_size", 0, "data.image_size = 0: must be an integer >= 8"),
+        ("data.n_images", -5, "data.n_images = -5: must be an integer >= 2"),
+        ("data.n_images", "many", "data.n_images = 'many': must be an integer >= 2"),
+        ("data.shard_size", 0, "data.shard_size = 0: must be an integer >= 1"),
+        ("data.source", "imagenet", "data.source = 'imagenet': allowed values are sample"),
+        ("data.val_fraction", 1.5, "data.val_fraction = 1.5: must be a number between 0.0 and 1.0"),
+        ("train.epochs", 0, "train.epochs = 0: must be an integer >= 1"),
+        ("train.batch_size", True, "train.batch_size = True: must be an integer >= 1"),
+        ("lr", -0.1, "lr = -0.1: must be a number between 0.0 and 1.0"),
+        ("seed", None, "seed = None: must be an integer >= 0"),
+        ("models.cnn_v1.n_train", 0, "models.cnn_v1.n_train = 0: must be an integer >= 1 or null"),
+        ("models.vgg16", {"n_train": None}, "models.vgg16: unknown architecture; allowed: cnn_v1, cnn_v2, resnet18"),
+        ("models", {}, "models is empty"),
+    ],
+)
+def test_bad_values_give_one_line_naming_key_and_allowed(path, value, expected):
+    with pytest.raises(UserError) as caught:
+        parse_params(with_change(path, value))
+    message = str(caught.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_a_missing_section_is_named():
+    params = copy.deepcopy(DEFAULT)
+    del params["train"]
+    with pytest.raises(UserError, match="params.yaml: train is missing"):
+        parse_params(params)
+
+
+@pytest.mark.parametrize("stage", ["download.py", "prepare.py", "train.py cnn_v1", "evaluate.py resnet18",
+                                   "baseline.py", "plots.py"])
+def test_a_stage_with_bad_params_prints_one_line_and_no_traceback(stage, tmp_path):
+    project = copy_project(tmp_path / "project", {"data": {"image_size": 30}})
+    result = run(["python", *f"stages/{stage}".split()], cwd=project, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: params.yaml: data.image_size = 30: must be a multiple of 8 (the networks downsample by 8)")
+    assert "Traceback" not in result.stderr
+
+
+def test_a_stage_whose_input_is_missing_names_the_stage_that_makes_it(tmp_path):
+    project = copy_project(tmp_path / "project")
+    result = run(["python", "stages/evaluate.py", "cnn_v1"], cwd=project, check=False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == "error: models/cnn_v1 not found: run the training stage first (dvc repro train@cnn_v1)"

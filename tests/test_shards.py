@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from colorization.errors import UserError
+from colorization.shards import LabShards, write_shards
+
+
+def random_images(count: int, size: int = 8, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (count, size, size, 3), dtype=np.uint8)
+
+
+def test_images_come_back_identical_across_shard_boundaries(tmp_path):
+    images = random_images(23)
+    assert write_shards(iter(images), 23, (8, 8, 3), tmp_path, shard_size=5) == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"shard_0000{i}.npy" for i in range(5)]
+    shards = LabShards(tmp_path)
+    assert len(shards) == 23
+    order = np.random.default_rng(1).permutation(23)
+    np.testing.assert_array_equal(shards.read(order), images[order])
+    np.testing.assert_array_equal(shards.read([4, 5, 4]), images[[4, 5, 4]])
+
+
+def test_shards_are_plain_npy_files_read_by_memory_mapping(tmp_path):
+    write_shards(iter(random_images(6)), 6, (8, 8, 3), tmp_path, shard_size=4)
+    first = np.load(tmp_path / "shard_00000.npy", mmap_mode="r")
+    assert isinstance(first, np.memmap) and first.shape == (4, 8, 8, 3) and first.dtype == np.uint8
+    assert not list(tmp_path.glob("*tmp*"))
+
+
+def test_limit_takes_a_prefix_and_batches_are_model_scaled(tmp_path):
+    images = random_images(10)
+    write_shards(iter(images), 10, (8, 8, 3), tmp_path, shard_size=4)
+    shards = LabShards(tmp_path, limit=6)
+    assert len(shards) == 6
+    with pytest.raises(IndexError):
+        shards.read([6])
+    l_input, ab = shards.batch([0, 3])
+    assert l_input.shape == (2, 8, 8, 1) and ab.shape == (2, 8, 8, 2)
+    assert l_input.dtype == ab.dtype == np.float32
+    batches = list(shards.batches(4))
+    assert [len(b[0]) for b in batches] == [4, 2]
+
+
+def test_wrong_image_shape_is_refused_and_leaves_no_shard(tmp_path):
+    with pytest.raises(ValueError, match="shape"):
+        write_shards(iter(random_images(3, size=4)), 3, (8, 8, 3), tmp_path, shard_size=4)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_shards_name_the_stage_to_run(tmp_path):
+    with pytest.raises(UserError, match="prepare"):
+        LabShards(tmp_path)
