@@ -1,4 +1,4 @@
-"""Stage train@<arch>: train one architecture on the shards; writes models/<arch> and dvclive/<arch>."""
+"""Stage train@<arch>: train one architecture on the shards; writes models/, dvclive/ and checkpoints/<arch>."""
 
 from pathlib import Path
 
@@ -13,7 +13,8 @@ def main(argv: list[str]) -> None:
     arch = argv[0]
     params = load_params()
     params.model(arch)
-    losses = train(arch, params, Path("data/lab"), Path("models") / arch, Path("dvclive") / arch)
+    losses = train(arch, params, Path("data/lab"), Path("models") / arch, Path("dvclive") / arch,
+                   Path("checkpoints") / arch)
     print(f"train@{arch}: final train loss {losses['train_loss']:.5f}, val loss {losses['val_loss']:.5f}")
 
 

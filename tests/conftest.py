@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,9 +65,3 @@ def copy_project(destination: Path, params: dict | None = None) -> Path:
     run(["git", "add", "-A"], cwd=destination)
     run(["git", "commit", "-q", "-m", "project copy"], cwd=destination)
     return destination
-
-
-@pytest.fixture
-def tiny_project(tmp_path) -> Path:
-    """A fresh copy of the project configured for a run of a minute or two."""
-    return copy_project(tmp_path / "project", TINY_PARAMS)

@@ -2,10 +2,13 @@
 
 import json
 import re
+import sys
 
 import pytest
+import yaml
 
-from conftest import dvc, run
+from conftest import TINY_PARAMS, copy_project, dvc, run
+from test_reliability import kill_when, start
 
 ARCHS = ["cnn_v1", "cnn_v2", "resnet18"]
 METRIC_KEYS = {"mse", "rmse_ab", "psnr", "n_images"}
@@ -15,10 +18,47 @@ def ran_stages(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
+def output_hashes(project) -> dict[str, str]:
+    """md5 of every data and metrics output, as dvc.lock records them."""
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    hashes = {}
+    for stage in lock["stages"].values():
+        for out in stage.get("outs", []):
+            if out["path"].startswith(("data/", "metrics/")):
+                hashes[out["path"]] = out["md5"]
+    return hashes
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """A tiny project after one uninterrupted `dvc repro`: (project, its output, output hashes, metrics bytes)."""
+    project = copy_project(tmp_path_factory.mktemp("pipeline") / "project", TINY_PARAMS)
+    result = dvc("repro", cwd=project)
+    metrics = {path.name: path.read_bytes() for path in (project / "metrics").iterdir()}
+    return project, result, output_hashes(project), metrics
+
+
 @pytest.mark.slow
-def test_pipeline_runs_end_to_end_and_reruns_only_what_a_param_touches(tiny_project):
-    project = tiny_project
-    first = dvc("repro", cwd=project)
+def test_killed_runs_resume_to_identical_outputs(first_run, tmp_path):
+    """A second clone, killed during prepare and during a training, gives byte-identical outputs."""
+    _, _, expected, metrics = first_run
+    project = copy_project(tmp_path / "project", TINY_PARAMS)
+    repro = [sys.executable, "-m", "dvc", "repro"]
+    kill_when(start(repro, project), project / "data" / "lab.tmp" / "train" / "shard_00000.npy")
+    assert not (project / "data" / "lab").exists(), "the kill should land in prepare"
+    kill_when(start(repro, project), project / "checkpoints" / "cnn_v1" / "epoch_0001" / "state.json")
+    assert not (project / "models" / "cnn_v1" / "model.keras").exists(), "the kill should land in train@cnn_v1"
+    resumed = dvc("repro", cwd=project)
+    assert "cnn_v1: resuming after epoch 1" in resumed.stdout
+    assert output_hashes(project) == expected
+    assert len(metrics) == 4
+    for name, content in metrics.items():
+        assert (project / "metrics" / name).read_bytes() == content
+
+
+@pytest.mark.slow
+def test_pipeline_runs_end_to_end_and_reruns_only_what_a_param_touches(first_run):
+    project, first, _, _ = first_run
     assert ran_stages(first.stdout) == {"download", "prepare", "baseline", "plots",
                                         *(f"{stage}@{arch}" for stage in ("train", "evaluate") for arch in ARCHS)}
     for arch in ARCHS:

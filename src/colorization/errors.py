@@ -9,9 +9,14 @@ class UserError(Exception):
 
 
 def run_stage(main: Callable[[list[str]], None]) -> None:
-    """Run a stage's main(argv); a UserError prints `error: ...` and exits with status 2."""
+    """Run a stage's main(argv); a UserError, or an OSError from the file system (a full disk, a
+    missing permission), prints one line `error: ...` and exits with status 2."""
     try:
         main(sys.argv[1:])
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except OSError as error:
+        where = f": {error.filename}" if error.filename else ""
+        print(f"error: {error.strerror or error}{where}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -4,23 +4,32 @@ so a file under its final name is always complete (a killed stage leaves at most
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
 
+from .errors import UserError
+
 
 @contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; rename it to `path` when the block ends without error."""
+    """Yield a temporary path next to `path`; rename it to `path` when the block ends without error.
+
+    A failed write (full disk, no permission, a file where the directory should be) becomes a
+    one-line UserError naming `path`, and whatever was at `path` before is left as it was.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f"tmp-{os.getpid()}-{path.name}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield temporary
         os.replace(temporary, path)
+    except OSError as error:
+        raise UserError(f"cannot write {path}: {error.strerror or error}") from error
     finally:
-        temporary.unlink(missing_ok=True)
+        with suppress(OSError):
+            temporary.unlink()
 
 
 def write_json(path: Path | str, values: dict) -> None:

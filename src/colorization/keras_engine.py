@@ -1,5 +1,8 @@
 """Training and inference of Keras architectures (TensorFlow backend) on NHWC numpy batches."""
 
+import json
+import tempfile
+import zipfile
 from pathlib import Path
 
 # PyTorch's compiler stack (which torch.use_deterministic_algorithms and the optimizers load lazily)
@@ -12,9 +15,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .errors import UserError
 from .files import atomic_path
 
 MODEL_FILE = "model.keras"
+CHECKPOINT_FILE = "checkpoint.keras"
+FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 def seed(value: int) -> None:
@@ -41,10 +47,54 @@ class KerasNetwork:
         return int(sum(np.prod(weight.shape) for weight in self.model.trainable_weights))
 
     def save(self, directory: Path) -> None:
-        with atomic_path(directory / MODEL_FILE) as temporary:
-            self.model.save(temporary)
+        _save_without_timestamps(self.model, directory / MODEL_FILE)
+
+    def save_checkpoint(self, directory: Path) -> None:
+        """The model with its optimizer state (Keras saves both when the model is compiled)."""
+        _save_without_timestamps(self.model, directory / CHECKPOINT_FILE)
+
+    def load_checkpoint(self, directory: Path) -> None:
+        self.model = keras.models.load_model(directory / CHECKPOINT_FILE, safe_mode=True)
+
+
+def _without_key(value, key: str):
+    """A copy of nested dicts and lists with every `key` removed."""
+    if isinstance(value, dict):
+        return {name: _without_key(item, key) for name, item in value.items() if name != key}
+    if isinstance(value, list):
+        return [_without_key(item, key) for item in value]
+    return value
+
+
+def _save_without_timestamps(model: keras.Model, path: Path) -> None:
+    """Save a .keras archive whose bytes depend only on the model. Keras stamps the save time into
+    metadata.json and the weights' zip entry, and marks objects shared between layers (the dtype
+    policy) with their memory address in config.json; all three would make every rerun's file
+    differ. The marks only let layers share one policy object on loading, so they are dropped."""
+    with tempfile.TemporaryDirectory(dir=path.parent) as scratch, atomic_path(path) as temporary:
+        stamped = Path(scratch) / path.name
+        model.save(stamped)
+        with zipfile.ZipFile(stamped) as source, zipfile.ZipFile(temporary, "w") as target:
+            for entry in source.infolist():
+                data = source.read(entry)
+                if entry.filename == "metadata.json":
+                    metadata = json.loads(data)
+                    metadata.pop("date_saved", None)
+                    data = json.dumps(metadata).encode()
+                elif entry.filename == "config.json":
+                    data = json.dumps(_without_key(json.loads(data), "shared_object_id")).encode()
+                fixed = zipfile.ZipInfo(entry.filename, date_time=FIXED_DATE)
+                fixed.compress_type, fixed.external_attr = entry.compress_type, entry.external_attr
+                target.writestr(fixed, data)
 
 
 def load(directory: Path) -> KerasNetwork:
     """Load a saved model in safe mode: a Lambda layer carrying code is refused, never run."""
-    return KerasNetwork(keras.models.load_model(directory / MODEL_FILE, compile=False, safe_mode=True))
+    path = directory / MODEL_FILE
+    try:
+        return KerasNetwork(keras.models.load_model(path, compile=False, safe_mode=True))
+    except ValueError as error:
+        if "safe_mode" not in str(error):
+            raise
+        raise UserError(f"{path} could not be loaded safely: it carries Python code (a Lambda layer); "
+                        "refused, nothing in it was run") from None

@@ -58,6 +58,8 @@ def load(directory: Path):
         raise UserError(f"{model_file} is missing: run the training stage (dvc repro train@{arch})")
     try:
         network = module.load(directory) if ARCHITECTURES[arch] == "keras" else module.load(directory, arch)
-    except Exception as error:  # a corrupt or crafted file: say which, never run it
+    except UserError:
+        raise
+    except Exception as error:  # a corrupt or foreign file: say which, in one line
         raise UserError(f"{model_file} could not be loaded safely: {str(error).splitlines()[0]}") from None
     return network, config

@@ -1,16 +1,20 @@
 """Training and inference of PyTorch architectures, taking and returning NHWC numpy batches."""
 
 import os
+import pickle
 import random
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .errors import UserError
 from .files import atomic_path
 from .models import build
 
 MODEL_FILE = "model.pt"
+CHECKPOINT_FILE = "checkpoint.pt"
 
 
 def seed(value: int) -> None:
@@ -51,12 +55,42 @@ class TorchNetwork:
         return sum(p.numel() for p in self.module.parameters() if p.requires_grad)
 
     def save(self, directory: Path) -> None:
-        with atomic_path(directory / MODEL_FILE) as temporary:
-            torch.save(self.module.state_dict(), temporary)
+        _save(self.module.state_dict(), directory / MODEL_FILE)
+
+    def save_checkpoint(self, directory: Path) -> None:
+        """Weights, optimizer state and PyTorch's generator state, loadable with weights_only=True."""
+        state = {"model": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "torch_rng": torch.get_rng_state()}
+        _save(state, directory / CHECKPOINT_FILE)
+
+    def load_checkpoint(self, directory: Path) -> None:
+        state = _load_weights(directory / CHECKPOINT_FILE)
+        self.module.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+
+
+def _save(state: dict, path: Path) -> None:
+    """torch.save through a file handle: given a path, torch names the archive's inner folder after the
+    (temporary, per-process) file name, so reruns would differ in bytes."""
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        torch.save(state, handle)
+
+
+def _load_weights(path: Path) -> dict:
+    """torch.load with weights_only=True: tensors and plain containers only, so a crafted pickle's code
+    is refused instead of run."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch's note on the pickle protocol of foreign files
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            raise UserError(f"{path} could not be loaded safely: it holds objects other than weights "
+                            "(refused, nothing in it was run)") from None
 
 
 def load(directory: Path, arch: str) -> TorchNetwork:
-    """Rebuild `arch` and load its state dict with weights_only=True, so a crafted pickle cannot run code."""
+    """Rebuild `arch` and load its weights safely."""
     module = build(arch, l_mean=0.0, l_std=1.0)
-    module.load_state_dict(torch.load(directory / MODEL_FILE, map_location="cpu", weights_only=True))
+    module.load_state_dict(_load_weights(directory / MODEL_FILE))
     return TorchNetwork(module)

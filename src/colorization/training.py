@@ -2,6 +2,8 @@
 
 Each epoch visits the first `n_train` training images once in a seeded random order, then measures
 the validation loss (MSE on ab/128) in inference mode. Both losses go to dvclive, one step per epoch.
+After every epoch a checkpoint is written; a restarted training with the same params and data
+continues from the newest one and ends with exactly the result of an uninterrupted run.
 """
 
 import time
@@ -10,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from dvclive import Live
 
-from . import networks
+from . import checkpoints, networks
 from .dataset import open_prepared
 from .models import ARCHITECTURES
 from .params import Params
@@ -26,34 +28,58 @@ def mean_loss(network, shards, batch_size: int) -> float:
     return total / count
 
 
-def train(arch: str, params: Params, lab_dir: Path, model_dir: Path, live_dir: Path) -> dict:
+def _resume(arch: str, network, rng: np.random.Generator, checkpoint_dir: Path, digest: str) -> list[dict]:
+    """Restore the newest matching checkpoint into `network` and `rng`; return the epochs' losses so far."""
+    checkpoint = checkpoints.latest(checkpoint_dir)
+    if checkpoint is None:
+        return []
+    if checkpoint.fingerprint != digest:
+        print(f"{arch}: the checkpoint in {checkpoint_dir} was made with other params or data; starting fresh")
+        checkpoints.clear(checkpoint_dir)
+        return []
+    network.load_checkpoint(checkpoint.directory)
+    rng.bit_generator.state = checkpoint.rng_state
+    print(f"{arch}: resuming after epoch {checkpoint.epochs_done} from {checkpoint.directory}")
+    return checkpoint.history
+
+
+def _log(live: Live, losses: dict) -> None:
+    live.log_metric("train/loss", losses["train_loss"])
+    live.log_metric("val/loss", losses["val_loss"])
+    live.next_step()
+
+
+def train(arch: str, params: Params, lab_dir: Path, model_dir: Path, live_dir: Path, checkpoint_dir: Path) -> dict:
     """Train `arch` as params say; save it to `model_dir` and its logs to `live_dir`. Returns final losses."""
     data = open_prepared(lab_dir, params.model(arch).n_train)
     meta = data.meta
     network = networks.create(arch, params.lr, meta["l_mean"], meta["l_std"], params.seed)
     rng = np.random.default_rng(params.seed)
+    digest = checkpoints.fingerprint(arch, params, lab_dir)
+    history = _resume(arch, network, rng, checkpoint_dir, digest)
     batch_size, epochs = params.train.batch_size, params.train.epochs
     n_train = len(data.train)
     print(f"{arch}: {network.parameter_count():,} parameters, {n_train} training and {len(data.val)} validation images")
     with Live(str(live_dir), dvcyaml=None, save_dvc_exp=False) as live:
         live.log_params({"arch": arch, "framework": ARCHITECTURES[arch], "lr": params.lr, "n_train": n_train,
                          "epochs": epochs, "batch_size": batch_size, "seed": params.seed})
-        for epoch in range(epochs):
+        for losses in history:
+            _log(live, losses)
+        for epoch in range(len(history), epochs):
             started = time.perf_counter()
             order = rng.permutation(n_train)
             total = 0.0
             for start in range(0, n_train, batch_size):
                 indices = order[start : start + batch_size]
                 total += network.train_step(*data.train.batch(indices)) * len(indices)
-            train_loss = total / n_train
-            val_loss = mean_loss(network, data.val, batch_size)
+            losses = {"train_loss": total / n_train, "val_loss": mean_loss(network, data.val, batch_size)}
+            history.append(losses)
+            checkpoints.save(checkpoint_dir, network, history, rng.bit_generator.state, digest)
+            _log(live, losses)
             seconds = time.perf_counter() - started
-            live.log_metric("train/loss", train_loss)
-            live.log_metric("val/loss", val_loss)
-            live.next_step()
-            print(f"{arch} epoch {epoch + 1}/{epochs}: train loss {train_loss:.5f}, val loss {val_loss:.5f} "
-                  f"({seconds:.1f} s, {n_train / seconds:.0f} images/s)", flush=True)
+            print(f"{arch} epoch {epoch + 1}/{epochs}: train loss {losses['train_loss']:.5f}, "
+                  f"val loss {losses['val_loss']:.5f} ({seconds:.1f} s, {n_train / seconds:.0f} images/s)", flush=True)
     config = {"arch": arch, "framework": ARCHITECTURES[arch], "image_size": meta["image_size"],
               "input": "L/100", "output": "ab/128", "epochs": epochs, "lr": params.lr, "n_train": n_train}
     networks.save(network, model_dir, config)
-    return {"train_loss": train_loss, "val_loss": val_loss}
+    return history[-1]
