@@ -1,6 +1,6 @@
 import numpy as np
 
-from colorization.color import (decode_lab, encode_lab, lab_from_model, lab_to_rgb, model_input, model_target,
+from colorization.color import (decode_lab, encode_lab, encode_rgb, lab_from_model, lab_to_rgb, model_input, model_target,
                                 rgb_to_lab)
 
 
@@ -38,3 +38,22 @@ def test_model_scaling_is_L_over_100_and_ab_over_128():
     np.testing.assert_allclose(model_target(encoded), [[[-1.0, 127 / 128], [0.0, 0.5]]])
     lab = lab_from_model(model_input(encoded), model_target(encoded))
     np.testing.assert_allclose(lab, decode_lab(encoded), atol=1e-4)
+
+
+def test_fast_uint8_path_agrees_with_scikit_image_over_the_gamut():
+    from skimage.color import rgb2lab
+
+    rgb = all_rgb_colours(step=3)
+    assert np.abs(rgb_to_lab(rgb) - rgb2lab(rgb)).max() < 1e-3
+    assert rgb_to_lab(rgb).dtype == np.float32
+
+
+def test_fused_rgb_encoding_equals_the_two_step_encoding():
+    rgb = all_rgb_colours(step=3)
+    two_step = encode_lab(rgb_to_lab(rgb)).astype(int)
+    fused = encode_rgb(rgb).astype(int)
+    assert np.abs(fused - two_step).max() <= 1
+    assert (fused == two_step).mean() > 0.999
+    exact = rgb_to_lab(rgb)
+    decoded = decode_lab(encode_rgb(rgb))
+    assert np.abs(decoded[..., 1:] - exact[..., 1:]).max() <= 0.5 + 1e-3

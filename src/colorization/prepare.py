@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from .color import L_STEPS, encode_lab, rgb_to_lab
+from .color import L_STEPS, encode_rgb
 from .dataset import META_FILE
 from .errors import UserError
 from .files import write_json
@@ -56,7 +56,7 @@ def encode_file(job: tuple[Path, int]) -> np.ndarray:
         rgb = np.asarray(load_square(path, size))
     except (OSError, ValueError) as error:
         raise UserError(f"{path}: cannot be decoded ({error})") from None
-    return encode_lab(rgb_to_lab(rgb))
+    return encode_rgb(rgb)
 
 
 class _LStatistics:

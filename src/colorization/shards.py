@@ -6,6 +6,7 @@ file, so memory does not depend on the shard size; reading memory-maps every sha
 only the pages it touches.
 """
 
+import mmap
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -62,7 +63,11 @@ class LabShards:
         return self._length
 
     def read(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Encoded images at `indices` (any order), as a new uint8 array (len(indices), H, W, 3)."""
+        """Encoded images at `indices` (any order), as a new uint8 array (len(indices), H, W, 3).
+
+        The pages just read are then released from this process's mapping (they stay in the page
+        cache), so its resident memory does not grow as an epoch touches every shard.
+        """
         indices = np.asarray(indices, dtype=np.int64)
         if indices.size and (indices.min() < 0 or indices.max() >= self._length):
             raise IndexError(f"index out of range for {self._length} images in {self.directory}")
@@ -73,6 +78,7 @@ class LabShards:
             local = indices[rows] - self._starts[shard]
             order = np.argsort(local)
             out[rows[order]] = self._shards[shard][local[order]]
+            self._shards[shard].base.madvise(mmap.MADV_DONTNEED)
         return out
 
     def batch(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
