@@ -1,0 +1,193 @@
+"""Run the benchmark suite: `python -m bench [--quick] [--work DIR]`; writes bench/results.json."""
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from skimage import color as skcolor
+
+from colorization import networks
+from colorization.color import decode_lab, encode_rgb
+from colorization.prepare import prepare
+from colorization.shards import LabShards
+
+from .workloads import (ROOT, decode_bound, make_images, naive_prepare, peak_rss_mb, per_item_image, timed)
+
+TARGETS = {
+    "prepare_speedup_vs_naive": (">=", 4), "prepare_vs_decode_bound": (">=", 0.7),
+    "loader_speedup_vs_per_item": (">=", 20), "train_data_overhead_resnet18": (">=", 0.95),
+    "train_data_overhead_cnn_v1": (">=", 0.95), "rss_ratio_prepare": ("<=", 1.15),
+    "rss_ratio_train": ("<=", 1.15), "shard_bytes_per_pixel": ("<=", 3), "max_abs_error_ab": ("<=", 0.6),
+}
+
+
+def bench_prepare(raw: Path, work: Path, n_images: int, workers: int) -> dict:
+    files = sorted(raw.glob("*.jpg"))[:n_images]
+    subset = work / "raw_prepare"
+    if not subset.exists():
+        subset.mkdir()
+        lines = (raw / "manifest.csv").read_text().splitlines()
+        (subset / "manifest.csv").write_text("\n".join(lines[: n_images + 1]) + "\n")
+        for path in files:
+            (subset / path.name).symlink_to(path)
+    ours = timed(prepare, subset, work / "lab_prepare", 256, 0.25, 1024, 0, workers)
+    floor = timed(decode_bound, files, 256, workers)
+    naive = timed(naive_prepare, files, 256)
+    shard_bytes = sum(p.stat().st_size for p in (work / "lab_prepare").rglob("shard_*.npy"))
+    return {
+        "prepare_speedup_vs_naive": naive / ours,
+        "prepare_vs_decode_bound": floor / ours,
+        "shard_bytes_per_pixel": shard_bytes / (n_images * 256 * 256),
+        "figures": {"images": n_images, "workers": workers, "ours_images_per_s": n_images / ours,
+                    "decode_only_images_per_s": n_images / floor, "naive_images_per_s": n_images / naive},
+    }
+
+
+class PerItemDataset(torch.utils.data.Dataset):
+    """What a loader without precomputed shards does: decode and convert each image when asked."""
+
+    def __init__(self, files: list[Path], size: int):
+        self.files, self.size = files, size
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int):
+        return tuple(torch.from_numpy(array) for array in per_item_image(self.files[index], self.size))
+
+
+def bench_loader(raw: Path, lab: Path, batches: int, batch_size: int = 32) -> dict:
+    shards = LabShards(lab / "train")
+    order = np.random.default_rng(0).permutation(len(shards))
+    count = min(batches * batch_size, len(shards))
+    started = time.perf_counter()
+    for start in range(0, count, batch_size):
+        l_input, ab = shards.batch(order[start : start + batch_size])
+        torch.from_numpy(l_input), torch.from_numpy(ab)
+    ours = count / (time.perf_counter() - started)
+    files = sorted(raw.glob("*.jpg"))[:count]
+    loader = torch.utils.data.DataLoader(PerItemDataset(files, 256), batch_size=batch_size, shuffle=True,
+                                         num_workers=2, generator=torch.Generator().manual_seed(0))
+    started = time.perf_counter()
+    for _ in loader:
+        pass
+    per_item = count / (time.perf_counter() - started)
+    return {"loader_speedup_vs_per_item": ours / per_item,
+            "figures": {"image_size": 256, "batch_size": batch_size, "ours_images_per_s": ours,
+                        "per_item_images_per_s": per_item}}
+
+
+def bench_train_overhead(arch: str, lab: Path, steps: int, batch_size: int = 16, rounds: int = 3) -> dict:
+    """Training steps fed from the shards against the same steps on batches already in RAM, interleaved."""
+    shards = LabShards(lab / "train")
+    network = networks.create(arch, 0.001, 0.5, 0.25, seed=0)
+    rng = np.random.default_rng(0)
+    indices = [rng.choice(len(shards), batch_size, replace=False) for _ in range(steps)]
+    in_ram = [shards.batch(batch) for batch in indices]
+    for l_input, ab in in_ram[:2]:
+        network.train_step(l_input, ab)
+    from_shards, from_ram = [], []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for batch in indices:
+            network.train_step(*shards.batch(batch))
+        from_shards.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        for l_input, ab in in_ram:
+            network.train_step(l_input, ab)
+        from_ram.append(time.perf_counter() - started)
+    images = steps * batch_size
+    return {f"train_data_overhead_{arch}": min(from_ram) / min(from_shards),
+            "figures": {"image_size": shards.image_shape[0], "batch_size": batch_size, "steps": steps,
+                        "shards_images_per_s": images / min(from_shards), "ram_images_per_s": images / min(from_ram)}}
+
+
+PREPARE_CODE = "from colorization.prepare import prepare; prepare({raw!r}, {lab!r}, {size}, 0.25, 1024, 0, 2)"
+EPOCH_CODE = """
+import numpy as np
+from colorization import networks
+from colorization.shards import LabShards
+shards = LabShards({lab!r} + "/train")
+network = networks.create("resnet18", 0.001, 0.5, 0.25, seed=0)
+order = np.random.default_rng(0).permutation(len(shards))
+for start in range(0, len(shards), 32):
+    network.train_step(*shards.batch(order[start:start + 32]))
+"""
+
+
+def bench_memory(work: Path, small: int, large: int) -> dict:
+    """Peak RSS of prepare (256x256) and of one ResNet18 epoch (64x64) at two dataset sizes."""
+    figures = {}
+    for count in (small, large):
+        raw = work / f"raw_{count}"
+        make_images(raw, count)
+        figures[f"prepare_{count}_mb"] = peak_rss_mb(PREPARE_CODE.format(raw=str(raw), lab=str(work / f"lab256_{count}"), size=256))
+        prepare(raw, work / f"lab64_{count}", 64, 0.25, 1024, 0, 2)
+        started = time.perf_counter()
+        figures[f"train_epoch_{count}_mb"] = peak_rss_mb(EPOCH_CODE.format(lab=str(work / f"lab64_{count}")))
+        figures[f"train_epoch_{count}_s"] = time.perf_counter() - started
+        shutil.rmtree(work / f"lab256_{count}")
+    return {"rss_ratio_prepare": figures[f"prepare_{large}_mb"] / figures[f"prepare_{small}_mb"],
+            "rss_ratio_train": figures[f"train_epoch_{large}_mb"] / figures[f"train_epoch_{small}_mb"],
+            "figures": figures}
+
+
+def bench_encoding(raw: Path, count: int = 200) -> dict:
+    """Worst ab error of the stored encoding against exact float64 LAB, over real images and the gamut."""
+    from PIL import Image
+
+    levels = np.arange(0, 256, 3, dtype=np.uint8)
+    gamut = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(1, -1, 3)
+    images = [gamut] + [np.asarray(Image.open(path).convert("RGB")) for path in sorted(raw.glob("*.jpg"))[:count]]
+    worst = max(float(np.abs(decode_lab(encode_rgb(rgb))[..., 1:] - skcolor.rgb2lab(rgb)[..., 1:]).max())
+                for rgb in images)
+    return {"max_abs_error_ab": worst}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller counts, under 5 minutes on 2 cores")
+    parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one)")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="colorization-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    sizes = dict(prepare=2000, loader_batches=20, steps=10, small=500, large=4000) if args.quick else \
+        dict(prepare=2000, loader_batches=60, steps=30, small=500, large=4000)
+    results, figures = {}, {}
+    started = time.perf_counter()
+    raw = work / "raw_prepare_source"
+    make_images(raw, sizes["prepare"])
+    steps = [
+        ("prepare", lambda: bench_prepare(raw, work, sizes["prepare"], workers=2)),
+        ("encoding", lambda: bench_encoding(raw)),
+        ("loader", lambda: bench_loader(raw, work / "lab_prepare", sizes["loader_batches"])),
+        ("memory", lambda: bench_memory(work, sizes["small"], sizes["large"])),
+        ("train_resnet18", lambda: bench_train_overhead("resnet18", work / f"lab64_{sizes['large']}", sizes["steps"])),
+        ("train_cnn_v1", lambda: bench_train_overhead("cnn_v1", work / f"lab64_{sizes['large']}", sizes["steps"])),
+    ]
+    for name, run in steps:
+        outcome = run()
+        figures[name] = outcome.pop("figures", {})
+        results.update(outcome)
+        print(f"{name}: " + ", ".join(f"{key} {value:.3g}" for key, value in outcome.items()), flush=True)
+    print(f"\n{'key':32} {'value':>8}  target  met")
+    for key, (sign, target) in TARGETS.items():
+        value = results[key]
+        met = value >= target if sign == ">=" else value <= target
+        print(f"{key:32} {value:8.3f}  {sign} {target:<4}  {'yes' if met else 'NO'}")
+    results["figures"] = figures
+    results["seconds"] = time.perf_counter() - started
+    results["quick"] = args.quick
+    (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(f"\nwrote bench/results.json in {results['seconds']:.0f} s")
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
