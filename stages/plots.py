@@ -1,4 +1,4 @@
-"""Stage plots: loss curves, metric bars and the example grid of every architecture, into plots/."""
+"""Stage plots: loss curves, metric bars, MSE against colourfulness and the example grid, into plots/."""
 
 from pathlib import Path
 
@@ -21,11 +21,12 @@ def main(argv: list[str]) -> None:
     plotting.loss_curves({arch: Path("dvclive") / arch for arch in archs}, out / "loss.png")
     metric_files = {arch: Path("metrics") / f"{arch}.json" for arch in archs} | {"grey": Path("metrics/gray.json")}
     plotting.metric_bars(metric_files, out / "metrics.png")
+    plotting.mse_vs_colorfulness(metric_files, out / "mse_vs_colorfulness.png")
     val = open_prepared(Path("data/lab")).val
     truth = val.read(example_indices(len(val), params.evaluate.n_examples))
     predictions = {arch: np.load(Path("data/predictions") / f"{arch}.npy") for arch in archs}
     plotting.example_grid(truth, predictions, out / "examples.png")
-    print(f"plots: loss.png, metrics.png, examples.png in {out}/ for {', '.join(archs)}")
+    print(f"plots: loss.png, metrics.png, mse_vs_colorfulness.png, examples.png in {out}/ for {', '.join(archs)}")
 
 
 if __name__ == "__main__":

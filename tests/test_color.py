@@ -1,7 +1,7 @@
 import numpy as np
 
-from colorization.color import (decode_lab, encode_lab, encode_rgb, lab_from_model, lab_to_rgb, model_input, model_target,
-                                rgb_to_lab)
+from colorization.color import (decode_lab, encode_lab, encode_rgb, lab_from_model, lab_to_rgb,
+                                lab_to_rgb_keeping_lightness, model_input, model_target, rgb_to_lab)
 
 
 def all_rgb_colours(step: int = 5) -> np.ndarray:
@@ -57,3 +57,25 @@ def test_fused_rgb_encoding_equals_the_two_step_encoding():
     exact = rgb_to_lab(rgb)
     decoded = decode_lab(encode_rgb(rgb))
     assert np.abs(decoded[..., 1:] - exact[..., 1:]).max() <= 0.5 + 1e-3
+
+def test_colours_outside_the_gamut_keep_their_lightness_and_hue_after_8_bit_rounding():
+    rng = np.random.default_rng(0)
+    lab = np.stack([rng.uniform(0, 100, 20000), rng.uniform(-128, 128, 20000), rng.uniform(-128, 128, 20000)],
+                   axis=-1).astype(np.float32).reshape(100, 200, 3)
+    rgb = lab_to_rgb_keeping_lightness(lab)
+    assert rgb.shape == lab.shape and rgb.dtype == np.float32
+    back = rgb_to_lab(np.rint(rgb * 255).astype(np.uint8))
+    assert np.abs(back[..., 0] - lab[..., 0]).max() < 0.3
+    clipped = rgb_to_lab(lab_to_rgb(lab))  # what clipping each channel would have done
+    assert np.abs(clipped[..., 0] - lab[..., 0]).max() > 10
+    chroma = np.hypot(back[..., 1], back[..., 2])
+    coloured = chroma > 5
+    hue_change = np.angle(np.exp(1j * (np.arctan2(back[..., 2], back[..., 1]) - np.arctan2(lab[..., 2], lab[..., 1]))))
+    assert np.abs(hue_change[coloured]).mean() < 0.1  # radians: chroma was reduced, the hue mostly kept
+
+
+def test_colours_inside_the_gamut_convert_as_lab_to_rgb_does():
+    lab = rgb_to_lab(all_rgb_colours(step=15))
+    np.testing.assert_allclose(lab_to_rgb_keeping_lightness(lab), lab_to_rgb(lab), atol=1e-5)
+    greys = np.stack([np.linspace(0, 100, 101), np.zeros(101), np.zeros(101)], axis=-1)[None]
+    np.testing.assert_allclose(lab_to_rgb_keeping_lightness(greys), lab_to_rgb(greys), atol=1e-5)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from colorization.color import encode_lab, lab_to_rgb, rgb_to_lab
-from colorization.evaluation import MetricAccumulator, evaluate, example_indices, predict_gray
+from colorization.evaluation import MetricAccumulator, colorfulness, evaluate, example_indices, predict_gray, ssim
 from colorization.shards import LabShards, write_shards
 
 
@@ -39,7 +39,88 @@ def test_a_perfect_prediction_is_capped_at_100_db_and_has_zero_error():
     truth = np.zeros((2, 4, 4, 2), dtype=np.float32)
     accumulator = MetricAccumulator()
     accumulator.add(np.full((2, 4, 4, 1), 0.3, dtype=np.float32), truth, truth)
-    assert accumulator.result() == {"mse": 0.0, "rmse_ab": 0.0, "psnr": 100.0, "n_images": 2}
+    metrics = accumulator.result()
+    assert {key: metrics[key] for key in ("mse", "rmse_ab", "psnr", "auc", "n_images")} == {
+        "mse": 0.0, "rmse_ab": 0.0, "psnr": 100.0, "auc": 1.0, "n_images": 2}
+    assert metrics["ssim"] == pytest.approx(1.0)
+    assert metrics["colorfulness"] == metrics["colorfulness_truth"]
+
+
+def test_colorfulness_of_a_red_and_a_blue_pixel():
+    rgb = np.array([[[255.0, 0.0, 0.0], [0.0, 0.0, 255.0]]])
+    # rg = (255, 0): mean 127.5, sd 127.5. yb = (127.5, -255): mean -63.75, sd 191.25 = 1.5 * 127.5.
+    expected = 127.5 * np.sqrt(1 + 1.5**2) + 0.3 * 127.5 * np.sqrt(1 + 0.5**2)
+    assert colorfulness(rgb) == pytest.approx(expected)
+    # A uniform colour has no spread, only the 0.3 * mean term; any grey scores 0.
+    assert colorfulness(np.full((3, 3, 3), [200.0, 100.0, 50.0])) == pytest.approx(0.3 * np.hypot(100.0, 100.0))
+    assert colorfulness(np.array([[[10, 10, 10], [240, 240, 240]]], dtype=np.uint8)) == 0.0
+    per_image = colorfulness(np.stack([rgb, rgb * 0.5]))
+    assert per_image.shape == (2,) and per_image[1] == pytest.approx(expected / 2)
+
+
+def test_colorfulness_of_predictions_and_truth_and_their_ratio():
+    truth_rgb = np.array([[[[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]]], dtype=np.float32)  # red and blue, 0-1
+    lab = rgb_to_lab(truth_rgb)
+    l_input, ab_true = lab[..., :1] / 100, lab[..., 1:] / 128
+    accumulator = MetricAccumulator()
+    accumulator.add(l_input, predict_gray(l_input), ab_true)
+    metrics = accumulator.result()
+    expected_truth = 127.5 * np.sqrt(1 + 1.5**2) + 0.3 * 127.5 * np.sqrt(1 + 0.5**2)  # as in the test above
+    assert metrics["colorfulness_truth"] == pytest.approx(expected_truth, rel=1e-4)
+    assert metrics["colorfulness"] == pytest.approx(0.0, abs=0.01)  # grey: no colour, up to rounding
+    assert metrics["colorfulness_ratio"] == pytest.approx(0.0, abs=1e-4)
+
+
+def test_ssim_of_constant_images_compares_their_means():
+    c1 = (0.01 * 1.0) ** 2  # skimage's K1 = 0.01, data range 1; no variance, so the contrast term is 1
+    truth = np.full((7, 7, 3), 0.5)
+    predicted = np.full((7, 7, 3), 0.25)
+    assert ssim(truth, predicted) == pytest.approx((2 * 0.5 * 0.25 + c1) / (0.5**2 + 0.25**2 + c1))
+
+
+def test_ssim_of_a_7x7_checkerboard_uses_the_whole_image_as_its_one_window():
+    c1, c2 = 0.01**2, 0.03**2
+    x = (np.indices((7, 7)).sum(axis=0) % 2 == 0).astype(np.float64)  # 25 ones, 24 zeros
+    y = 0.5 * x + 0.25
+    p = 25 / 49
+    mean_x, mean_y = p, 0.5 * p + 0.25
+    var_x = p * (1 - p) * 49 / 48  # sample variance over the 49 pixels of the only full window
+    var_y, cov = 0.25 * var_x, 0.5 * var_x
+    expected = ((2 * mean_x * mean_y + c1) * (2 * cov + c2)) / ((mean_x**2 + mean_y**2 + c1) * (var_x + var_y + c2))
+    image_x, image_y = np.repeat(x[..., None], 3, axis=-1), np.repeat(y[..., None], 3, axis=-1)
+    assert ssim(image_x, image_y) == pytest.approx(expected)
+
+
+def test_ssim_of_an_image_smaller_than_the_window_compares_pixels():
+    c1 = 0.01**2
+    truth = np.repeat(np.array([[0.2, 0.8]])[..., None], 3, axis=-1)
+    predicted = np.repeat(np.array([[0.2, 0.4]])[..., None], 3, axis=-1)
+    expected = (1.0 + (2 * 0.8 * 0.4 + c1) / (0.8**2 + 0.4**2 + c1)) / 2
+    assert ssim(truth, predicted) == pytest.approx(expected)
+
+
+def test_auc_of_four_pixel_errors():
+    # ab errors (LAB units) 0, 2.5, 100 (a 60-80-100 triangle) and 200 (beyond the 150 of the curve).
+    truth = np.array([[[[0, 0], [0, 0], [0, 0], [-100, 0]]]], dtype=np.float32) / 128
+    predicted = np.array([[[[0, 0], [2.5, 0], [60, 80], [100, 0]]]], dtype=np.float32) / 128
+    accumulator = MetricAccumulator()
+    accumulator.add(np.full((1, 1, 4, 1), 0.5, dtype=np.float32), predicted, truth)
+    # share(t) = 1/4 for t = 0..2, 2/4 for t = 3..99, 3/4 for t = 100..150. Trapezoid rule on the
+    # integer grid: sum of the 151 values minus half of the two ends, over 150.
+    expected = (3 * 0.25 + 97 * 0.5 + 51 * 0.75 - (0.25 + 0.75) / 2) / 150
+    assert accumulator.result()["auc"] == pytest.approx(expected)
+
+
+def test_metrics_streamed_in_batches_equal_metrics_of_one_batch():
+    rng = np.random.default_rng(1)
+    l_input = rng.random((6, 8, 8, 1), dtype=np.float32)
+    truth = rng.uniform(-0.5, 0.5, (6, 8, 8, 2)).astype(np.float32)
+    predicted = rng.uniform(-0.5, 0.5, (6, 8, 8, 2)).astype(np.float32)
+    whole, streamed = MetricAccumulator(), MetricAccumulator()
+    whole.add(l_input, predicted, truth)
+    for start in range(0, 6, 4):
+        streamed.add(l_input[start : start + 4], predicted[start : start + 4], truth[start : start + 4])
+    assert streamed.result() == pytest.approx(whole.result())
 
 
 def test_grey_baseline_error_is_the_mean_squared_chroma(tmp_path):

@@ -11,7 +11,8 @@ from conftest import TINY_PARAMS, copy_project, dvc, run
 from test_reliability import kill_when, start
 
 ARCHS = ["cnn_v1", "cnn_v2", "resnet18"]
-METRIC_KEYS = {"mse", "rmse_ab", "psnr", "n_images"}
+METRIC_KEYS = {"mse", "rmse_ab", "psnr", "ssim", "colorfulness", "colorfulness_truth", "colorfulness_ratio", "auc",
+               "n_images"}
 
 
 def ran_stages(output: str) -> set[str]:
@@ -68,7 +69,7 @@ def test_pipeline_runs_end_to_end_and_reruns_only_what_a_param_touches(first_run
     metrics = {name: json.loads((project / "metrics" / f"{name}.json").read_text()) for name in [*ARCHS, "gray"]}
     for values in metrics.values():
         assert set(values) == METRIC_KEYS and values["mse"] > 0 and values["n_images"] == metrics["gray"]["n_images"]
-    for name in ("loss.png", "metrics.png", "examples.png"):
+    for name in ("loss.png", "metrics.png", "mse_vs_colorfulness.png", "examples.png"):
         assert (project / "plots" / name).stat().st_size > 1000
 
     second = dvc("repro", cwd=project)
@@ -91,8 +92,10 @@ def test_pipeline_runs_end_to_end_and_reruns_only_what_a_param_touches(first_run
     shown = dvc("metrics", "show", cwd=project).stdout
     rows = [line.split()[0] for line in shown.splitlines()[1:] if line.strip()]
     assert rows == [f"metrics/{name}.json" for name in [*ARCHS, "gray"]]
+    header = shown.splitlines()[0].split()
+    assert set(header) >= {"colorfulness_ratio", "auc", "ssim"}
 
     html = project / "plots_html"
     dvc("plots", "show", "-o", str(html), cwd=project)
     page = (html / "index.html").read_text()
-    assert "val_loss" in page and "examples.png" in page
+    assert "val_loss" in page and "examples.png" in page and "mse_vs_colorfulness.png" in page

@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 from skimage import color as skcolor
+from skimage.color.colorconv import rgb_from_xyz
 
 L_STEPS = 255.0 / 100.0
 AB_OFFSET = 128.0
@@ -114,3 +115,63 @@ def model_target(encoded: np.ndarray) -> np.ndarray:
 def lab_from_model(l_input: np.ndarray, ab_output: np.ndarray) -> np.ndarray:
     """Recombine network-scaled L (..., 1) and ab (..., 2) into LAB (..., 3) in LAB units."""
     return np.concatenate([l_input * 100.0, ab_output * AB_SCALE], axis=-1).astype(np.float32)
+
+
+GAMUT_TOLERANCE = 0.5 / 255.0  # half an 8-bit step: clipping this much changes L by under 0.2
+GAMUT_SEARCH_STEPS = 8         # bisection steps on the chroma factor: within 1/256 (under 0.5 in chroma) of the edge
+# The gamut [-tolerance, 1 + tolerance] of sRGB values, in linear RGB (the sRGB curve is monotonic), so
+# the search needs no gamma curve.
+_LINEAR_LOW = -GAMUT_TOLERANCE / 12.92
+_LINEAR_HIGH = ((1.0 + GAMUT_TOLERANCE + 0.055) / 1.055) ** 2.4
+# skimage's XYZ -> linear sRGB matrix with its D65 white folded in: linear RGB = M @ (f^-1(fx), Y, f^-1(fz)).
+_LINEAR_FROM_F = (rgb_from_xyz * skcolor.xyz_tristimulus_values(illuminant="D65", observer="2")).T.astype(np.float32)
+
+
+def _f_inverse(t: np.ndarray) -> np.ndarray:
+    """Inverse of CIE LAB's f, with skimage's constants."""
+    return np.where(t > 0.2068966, t * t * t, (t - np.float32(16.0 / 116.0)) / np.float32(7.787))
+
+
+def _linear_rgb(fy: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Linear RGB (n, 3) as skimage's lab2rgb computes it before its gamma curve and its clip to [0, 1],
+    from fy = (L + 16) / 116, y = f^-1(fy), a / 500 and b / 200 (skimage also clips fz at 0)."""
+    x = _f_inverse(fy + a)
+    z = _f_inverse(np.maximum(fy - b, 0.0))
+    linear = np.empty((len(fy), 3), dtype=np.float32)
+    for channel, (from_x, from_y, from_z) in enumerate(_LINEAR_FROM_F.T):  # faster than a (n, 3) @ (3, 3) matmul
+        linear[:, channel] = from_x * x + from_y * y + from_z * z
+    return linear
+
+
+def _fits(linear: np.ndarray) -> np.ndarray:
+    return ((linear >= _LINEAR_LOW) & (linear <= _LINEAR_HIGH)).all(axis=-1)
+
+
+def lab_to_rgb_keeping_lightness(lab: np.ndarray) -> np.ndarray:
+    """LAB (..., 3) to float32 sRGB in [0, 1] whose L is the given L.
+
+    Clipping each RGB channel of a colour outside the sRGB gamut changes its lightness. Instead, each
+    such colour keeps its L and hue and has its chroma scaled down (bisection on the factor applied to
+    a and b) to the largest that fits; the grey of the same L always fits. Inside the gamut the result
+    is skimage's lab2rgb; computed in float32.
+    """
+    lab = np.asarray(lab, dtype=np.float32)
+    flat = lab.reshape(-1, 3)
+    fy = (flat[:, 0] + np.float32(16.0)) / np.float32(116.0)
+    y = _f_inverse(fy)
+    a, b = flat[:, 1] / np.float32(500.0), flat[:, 2] / np.float32(200.0)
+    linear = _linear_rgb(fy, y, a, b)
+    outside = ~_fits(linear)
+    if outside.any():
+        fy, y, a, b = fy[outside], y[outside], a[outside], b[outside]
+        low = np.zeros(len(fy), dtype=np.float32)
+        high = np.ones(len(fy), dtype=np.float32)
+        for _ in range(GAMUT_SEARCH_STEPS):
+            middle = (low + high) / 2
+            fits = _fits(_linear_rgb(fy, y, a * middle, b * middle))
+            low = np.where(fits, middle, low)
+            high = np.where(fits, high, middle)
+        linear[outside] = _linear_rgb(fy, y, a * low, b * low)
+    gamma = 1.055 * np.power(np.maximum(linear, 0.0031308), 1 / 2.4) - 0.055
+    rgb = np.where(linear > 0.0031308, gamma, 12.92 * linear)
+    return np.clip(rgb, 0.0, 1.0).astype(np.float32).reshape(lab.shape)

@@ -1,17 +1,75 @@
-"""Metrics of predicted ab against the truth, shared by every architecture and the grey baseline.
+"""Metrics of predicted ab against the truth, shared by every architecture, the grey baseline and the
+tests of `colorize`. Every metric is streamed batch by batch, so memory does not grow with the data.
+
+RGB images below are the true L recombined with the predicted (or true) ab, converted to sRGB.
 
 - mse:     mean squared error of ab/128 over pixels and both channels (the training loss scale)
 - rmse_ab: root mean squared ab distance per pixel, sqrt(mean(da^2 + db^2)), in LAB units
 - psnr:    PSNR in dB of the RGB image (true L + predicted ab) against the true RGB image, data range 1,
            averaged over images (an image predicted exactly counts as 100 dB)
+- ssim:    structural similarity of the same two RGB images (skimage.metrics.structural_similarity, RGB
+           in [0, 1], data_range=1, channel_axis=-1, a uniform 7x7 window and sample covariance, the
+           mean of the three channels), averaged over images. An image whose shorter side is under 7
+           pixels uses the largest odd window that fits; a 1-pixel window has no sample covariance, so
+           it uses the population covariance (SSIM then compares the pixel means only).
+- colorfulness, colorfulness_truth: Hasler and Süsstrunk (2003) on RGB scaled to 0-255, as in their
+           paper: rg = R - G, yb = (R + G) / 2 - B,
+           CF = sqrt(sd(rg)^2 + sd(yb)^2) + 0.3 * sqrt(mean(rg)^2 + mean(yb)^2)
+           (population standard deviations over the image's pixels), per image, averaged over images;
+           of the predictions and of the ground truth.
+- colorfulness_ratio: colorfulness / colorfulness_truth; 1.0 is ideal, a desaturated model scores far
+           below 1 (null when the truth has no colour at all).
+- auc:     Zhang et al. (2016): the ab error of a pixel is its Euclidean distance to the truth in the ab
+           plane, in LAB units; share(t) is the fraction of all pixels (pooled over images) whose error
+           is <= t. auc is the trapezoid-rule integral of share over t = 0, 1, ..., 150, divided by 150,
+           so it lies in [0, 1] and a perfect prediction scores 1.
 """
 
 import numpy as np
+from skimage.metrics import structural_similarity
 
 from .color import AB_SCALE, encode_lab, lab_from_model, lab_to_rgb
 from .shards import LabShards
 
 PSNR_CAP_DB = 100.0
+SSIM_WINDOW = 7
+AUC_MAX_ERROR = 150
+
+
+def ssim(rgb_true: np.ndarray, rgb_predicted: np.ndarray) -> float:
+    """SSIM of one predicted RGB image (H, W, 3) in [0, 1] against the truth; window as documented above."""
+    shorter = min(rgb_true.shape[:2])
+    window = min(SSIM_WINDOW, shorter if shorter % 2 else shorter - 1)
+    return float(structural_similarity(rgb_true, rgb_predicted, channel_axis=-1, data_range=1.0,
+                                       win_size=window, use_sample_covariance=window > 1))
+
+
+def colorfulness(rgb: np.ndarray) -> np.ndarray:
+    """Hasler-Süsstrunk colourfulness of each image in `rgb` (..., H, W, 3) on the 0-255 scale.
+
+    Returns an array of the leading shape (a 0-d array for one image).
+    """
+    rgb = np.asarray(rgb, dtype=np.float64)
+    red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    rg = red - green
+    yb = (red + green) / 2.0 - blue
+    spread = np.sqrt(rg.var(axis=(-2, -1)) + yb.var(axis=(-2, -1)))
+    offset = np.sqrt(np.square(rg.mean(axis=(-2, -1))) + np.square(yb.mean(axis=(-2, -1))))
+    return spread + 0.3 * offset
+
+
+def ab_error_counts(ab_predicted: np.ndarray, ab_true: np.ndarray) -> np.ndarray:
+    """Pixel counts by ab error for the AUC: entry t (0..150) counts pixels whose error e (LAB units)
+    has ceil(e) == t, i.e. that are first within threshold t; entry 151 counts errors above 150."""
+    error = np.sqrt(np.square(np.asarray(ab_predicted, dtype=np.float64) - ab_true).sum(axis=-1))
+    bins = np.minimum(np.ceil(error), AUC_MAX_ERROR + 1).astype(np.int64)
+    return np.bincount(bins.ravel(), minlength=AUC_MAX_ERROR + 2)
+
+
+def auc_from_counts(counts: np.ndarray) -> float:
+    """The AUC (see the module docstring) from pixel counts accumulated by `ab_error_counts`."""
+    share = np.cumsum(counts)[: AUC_MAX_ERROR + 1] / counts.sum()
+    return float((share.sum() - (share[0] + share[-1]) / 2.0) / AUC_MAX_ERROR)
 
 
 class MetricAccumulator:
@@ -21,25 +79,40 @@ class MetricAccumulator:
         self.squared_error = 0.0
         self.values = 0
         self.psnr_sum = 0.0
+        self.ssim_sum = 0.0
+        self.colorfulness_sum = 0.0
+        self.colorfulness_truth_sum = 0.0
+        self.error_counts = np.zeros(AUC_MAX_ERROR + 2, dtype=np.int64)
         self.images = 0
 
     def add(self, l_input: np.ndarray, ab_predicted: np.ndarray, ab_true: np.ndarray) -> None:
         error = ab_predicted.astype(np.float64) - ab_true
         self.squared_error += float(np.square(error).sum())
         self.values += error.size
+        self.error_counts += ab_error_counts(ab_predicted * AB_SCALE, ab_true * AB_SCALE)
         rgb_predicted = lab_to_rgb(lab_from_model(l_input, ab_predicted))
         rgb_true = lab_to_rgb(lab_from_model(l_input, ab_true))
         per_image_mse = np.square(rgb_predicted - rgb_true, dtype=np.float64).mean(axis=(1, 2, 3))
         psnr = 10.0 * np.log10(1.0 / np.maximum(per_image_mse, 10 ** (-PSNR_CAP_DB / 10)))
         self.psnr_sum += float(psnr.sum())
+        self.ssim_sum += sum(ssim(truth, predicted) for truth, predicted in zip(rgb_true, rgb_predicted))
+        self.colorfulness_sum += float(colorfulness(rgb_predicted * 255.0).sum())
+        self.colorfulness_truth_sum += float(colorfulness(rgb_true * 255.0).sum())
         self.images += len(l_input)
 
     def result(self) -> dict:
         mse = self.squared_error / self.values
+        predicted = self.colorfulness_sum / self.images
+        truth = self.colorfulness_truth_sum / self.images
         return {
             "mse": mse,
             "rmse_ab": float(np.sqrt(2.0 * mse) * AB_SCALE),
             "psnr": self.psnr_sum / self.images,
+            "ssim": self.ssim_sum / self.images,
+            "colorfulness": predicted,
+            "colorfulness_truth": truth,
+            "colorfulness_ratio": predicted / truth if truth > 0 else None,
+            "auc": auc_from_counts(self.error_counts),
             "n_images": self.images,
         }
 

@@ -41,9 +41,13 @@ def read_config(directory: Path) -> dict:
     path = Path(directory) / CONFIG_FILE
     if not path.is_file():
         raise UserError(f"{directory} is not a model directory written by this project (no {CONFIG_FILE})")
-    config = json.loads(path.read_text())
-    if config.get("arch") not in ARCHITECTURES:
-        raise UserError(f"{path}: unknown architecture {config.get('arch')!r}; known: {', '.join(ARCHITECTURES)}")
+    try:
+        config = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(f"{path} is not a config.json written by this project ({error})") from None
+    if not isinstance(config, dict) or config.get("arch") not in ARCHITECTURES:
+        arch = config.get("arch") if isinstance(config, dict) else None
+        raise UserError(f"{path}: unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
     return config
 
 

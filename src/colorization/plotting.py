@@ -1,4 +1,5 @@
-"""Comparison plots: loss curves, metric bars (with the grey baseline) and a grid of example images."""
+"""Comparison plots: loss curves, metric bars and MSE against colourfulness (with the grey baseline), and a
+grid of example images."""
 
 import json
 from pathlib import Path
@@ -14,7 +15,9 @@ from .color import decode_lab, lab_to_rgb  # noqa: E402
 from .files import atomic_path  # noqa: E402
 
 BAR_METRICS = {"mse": "MSE (ab/128), lower is better", "rmse_ab": "RMSE ab (LAB units), lower is better",
-               "psnr": "PSNR RGB (dB), higher is better"}
+               "psnr": "PSNR RGB (dB), higher is better", "ssim": "SSIM RGB, higher is better",
+               "auc": "AUC of ab error (0-150), higher is better",
+               "colorfulness_ratio": "colourfulness / truth's, 1 is ideal"}
 
 
 def _save(figure, path: Path) -> None:
@@ -41,14 +44,36 @@ def metric_bars(metric_files: dict[str, Path], path: Path) -> None:
     """One bar chart per metric, one bar per architecture and the grey baseline."""
     metrics = {name: json.loads(Path(file).read_text()) for name, file in metric_files.items()}
     names = list(metrics)
-    figure, axes = plt.subplots(1, len(BAR_METRICS), figsize=(4 * len(BAR_METRICS), 3.8))
+    figure, axes = plt.subplots(2, len(BAR_METRICS) // 2, figsize=(4 * len(BAR_METRICS) // 2, 7.6))
     colors = [f"C{i}" for i in range(len(names))]
-    for axis, (key, title) in zip(axes, BAR_METRICS.items()):
-        values = [metrics[name][key] for name in names]
+    for axis, (key, title) in zip(axes.flat, BAR_METRICS.items()):
+        values = [metrics[name][key] or 0.0 for name in names]
         bars = axis.bar(names, values, color=colors)
         axis.bar_label(bars, fmt="%.4g", fontsize=8)
         axis.set_title(title, fontsize=10)
         axis.tick_params(axis="x", rotation=30)
+    figure.tight_layout()
+    _save(figure, path)
+
+
+def mse_vs_colorfulness(metric_files: dict[str, Path], path: Path) -> None:
+    """Scatter of MSE against colourfulness ratio, one point per architecture and the grey baseline.
+
+    MSE rewards desaturated guesses, so a low-MSE network can sit far below the ideal ratio of 1 that a
+    realistic colorization reaches; the dashed line marks that ideal.
+    """
+    metrics = {name: json.loads(Path(file).read_text()) for name, file in metric_files.items()}
+    figure, axis = plt.subplots(figsize=(6, 4.5))
+    axis.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="colourfulness of the truth")
+    for index, (name, values) in enumerate(metrics.items()):
+        ratio = values["colorfulness_ratio"] or 0.0
+        axis.scatter(values["mse"], ratio, s=60, color=f"C{index}", zorder=3)
+        axis.annotate(name, (values["mse"], ratio), textcoords="offset points", xytext=(6, 6), fontsize=9)
+    axis.set(title="MSE against colourfulness (validation images)", xlabel="MSE of ab/128 (lower is better)",
+             ylabel="colourfulness / colourfulness of the truth")
+    axis.set_ylim(bottom=0, top=max(1.2, *((v["colorfulness_ratio"] or 0.0) * 1.1 for v in metrics.values())))
+    axis.grid(alpha=0.3)
+    axis.legend(loc="upper right", fontsize=8)
     figure.tight_layout()
     _save(figure, path)
 

@@ -1,0 +1,139 @@
+"""Users' photographs for `colorize`: read one upright as its CIE L at full resolution, write the result.
+
+Reading accepts what old-photo scans come as: greyscale (8 or 16 bits), RGB whose channels are equal,
+tinted (sepia) RGB, palette images, alpha channels, EXIF orientation. Only the lightness L is kept
+(D65, pixel values taken as sRGB; an embedded colour profile is not applied), computed with the same
+rgb2lab as the training data: greyscale through a lookup table of every grey level, RGB in strips of
+rows, in float32. 16-bit colour files are decoded at 8 bits by Pillow; 16-bit greyscale keeps all 16.
+
+Writing uses the input's format, chosen by its extension, always 8 bits per channel (a 16-bit input
+gives an 8-bit output): JPEG at quality 95 without chroma subsampling, PNG, TIFF (LZW), BMP and
+lossless WebP, so the lightness survives the file format. Alpha, EXIF data (the orientation reset,
+since the pixels are upright) and DPI are carried over where the format stores them.
+"""
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from .color import rgb_to_lab
+from .files import atomic_path
+
+FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP",
+           ".webp": "WEBP"}
+SAVE_OPTIONS = {"JPEG": {"quality": 100, "subsampling": 0}, "PNG": {}, "TIFF": {"compression": "tiff_lzw"},
+                "BMP": {}, "WEBP": {"lossless": True, "quality": 100}}
+KEEPS_EXIF = {"JPEG", "PNG", "WEBP"}
+SIXTEEN_BIT_GREY = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+STRIP_PIXELS = 1 << 20  # pixels converted at a time: bounds the float temporaries of rgb2lab
+
+
+class UnreadableImage(Exception):
+    """A file that cannot be used as a photo; its message is the reason, one line."""
+
+
+@dataclass
+class Photo:
+    """A photo's lightness L (float32 (H, W), 0-100), its alpha (uint8 (H, W)) if any, and metadata."""
+
+    lightness: np.ndarray
+    alpha: np.ndarray | None = None
+    info: dict = field(default_factory=dict)
+    bits: int = 8
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height), as Pillow counts."""
+        return self.lightness.shape[1], self.lightness.shape[0]
+
+
+def output_format(path: Path) -> str | None:
+    """Pillow's format name for a supported extension (any case), else None."""
+    return FORMATS.get(path.suffix.lower())
+
+
+@cache
+def _grey_lightness_table(levels: int) -> np.ndarray:
+    """L of every grey level 0..levels-1 (R = G = B), float32."""
+    grey = np.arange(levels, dtype=np.float64) / (levels - 1)
+    return rgb_to_lab(np.repeat(grey[:, None], 3, axis=1)[None])[0, :, 0]
+
+
+def rgb_lightness(rgb: np.ndarray) -> np.ndarray:
+    """L (float32 (H, W)) of a uint8 RGB image (H, W, 3), converted in strips of rows."""
+    height, width = rgb.shape[:2]
+    lightness = np.empty((height, width), dtype=np.float32)
+    rows = max(1, STRIP_PIXELS // width)
+    for top in range(0, height, rows):
+        lightness[top : top + rows] = rgb_to_lab(rgb[top : top + rows].astype(np.float32) / 255.0)[..., 0]
+    return lightness
+
+
+def _decode(image: Image.Image) -> Photo:
+    """The lightness and alpha of an upright Pillow image."""
+    info = {key: image.info[key] for key in ("dpi",) if key in image.info}
+    exif = image.getexif()
+    if len(exif):
+        info["exif"] = exif
+    if image.mode in SIXTEEN_BIT_GREY:
+        grey = np.asarray(image)
+        if grey.size and (grey.min() < 0 or grey.max() > 65535):
+            raise UnreadableImage(f"{image.mode} pixel values beyond 16 bits are not supported")
+        return Photo(_grey_lightness_table(65536)[grey.astype(np.uint16)], info=info, bits=16)
+    if image.mode == "F":
+        raise UnreadableImage("floating-point images are not supported")
+    alpha = None
+    if image.mode in ("1", "L", "LA", "La"):
+        if image.has_transparency_data:
+            image = image.convert("LA")
+            alpha = np.asarray(image.getchannel("A"))
+        return Photo(_grey_lightness_table(256)[np.asarray(image.convert("L"))], alpha, info)
+    if image.has_transparency_data:
+        image = image.convert("RGBA")
+        alpha = np.asarray(image.getchannel("A"))
+    rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+    return Photo(rgb_lightness(rgb), alpha, info)
+
+
+def _reason(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def read_photo(path: Path) -> Photo:
+    """Read an image file upright (EXIF orientation applied) as a Photo; UnreadableImage says why not."""
+    try:
+        with Image.open(path) as image:
+            ImageOps.exif_transpose(image, in_place=True)
+            return _decode(image)
+    except UnreadableImage:
+        raise
+    except Image.UnidentifiedImageError:
+        raise UnreadableImage("not an image file Pillow can read") from None
+    except Exception as error:  # a damaged file can fail inside any decoder: report it, never crash the batch
+        raise UnreadableImage(f"damaged or unsupported image ({_reason(error)})") from None
+
+
+def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, info: dict | None = None,
+                quality: int | None = None) -> None:
+    """Write uint8 RGB (H, W, 3), plus alpha where the format has one, in the format of `path`'s
+    extension, via a temporary file renamed into place."""
+    fmt = output_format(path)
+    if fmt is None:
+        raise ValueError(f"no output format for {path.suffix!r}")
+    image = Image.fromarray(rgb)
+    if alpha is not None and fmt != "JPEG":
+        image.putalpha(Image.fromarray(alpha))
+    options = dict(SAVE_OPTIONS[fmt])
+    if quality is not None and fmt == "JPEG":
+        options["quality"] = quality
+    info = info or {}
+    if "dpi" in info:
+        options["dpi"] = info["dpi"]
+    if "exif" in info and fmt in KEEPS_EXIF:
+        options["exif"] = info["exif"]
+    with atomic_path(path) as temporary:
+        image.save(temporary, format=fmt, **options)
