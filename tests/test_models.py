@@ -53,3 +53,16 @@ def test_saved_model_loads_back_and_predicts_the_same(arch, tmp_path):
     loaded, config = networks.load(tmp_path)
     assert config["arch"] == arch
     np.testing.assert_allclose(loaded.predict(l_input), network.predict(l_input), atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["cnn_v1", "resnet18"])
+def test_mixed_precision_trains_and_predicts_float32(arch):
+    rng = np.random.default_rng(0)
+    l_input = rng.random((4, 16, 16, 1), dtype=np.float32)
+    ab_target = np.broadcast_to(np.array([0.3, -0.2], dtype=np.float32), (4, 16, 16, 2))
+    network = networks.create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0, mixed_precision=True)
+    losses = [network.train_step(l_input, ab_target) for _ in range(30)]
+    assert losses[-1] < 0.5 * losses[0]
+    assert network.predict(l_input).dtype == np.float32
+    float32_network = networks.create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0)
+    assert float32_network.predict(l_input).dtype == np.float32

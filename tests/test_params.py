@@ -46,6 +46,7 @@ def test_every_source_allowed_by_params_is_implemented():
         ("train.epochs", 0, "train.epochs = 0: must be an integer >= 1"),
         ("train.batch_size", True, "train.batch_size = True: must be an integer >= 1"),
         ("lr", -0.1, "lr = -0.1: must be a number between 0.0 and 1.0"),
+        ("train.mixed_precision", "yes", "train.mixed_precision = 'yes': must be true or false"),
         ("seed", None, "seed = None: must be an integer >= 0"),
         ("models.cnn_v1.n_train", 0, "models.cnn_v1.n_train = 0: must be an integer >= 1 or null"),
         ("models.vgg16", {"n_train": None}, "models.vgg16: unknown architecture; allowed: cnn_v1, cnn_v2, resnet18"),

@@ -102,6 +102,21 @@ def decode_lab(encoded: np.ndarray) -> np.ndarray:
     return lab
 
 
+_MODEL_SCALE = np.array([1 / (L_STEPS * 100.0), 1 / AB_SCALE, 1 / AB_SCALE], dtype=np.float32)
+_MODEL_OFFSET = np.array([0, -AB_OFFSET / AB_SCALE, -AB_OFFSET / AB_SCALE], dtype=np.float32)
+
+
+def model_batch(encoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Encoded images (..., H, W, 3) to (input L/100, target ab/128) in one float32 pass over all channels.
+
+    The two results are views of one array (channels last), which every framework accepts.
+    """
+    scaled = encoded.astype(np.float32)
+    scaled *= _MODEL_SCALE
+    scaled += _MODEL_OFFSET
+    return scaled[..., :1], scaled[..., 1:]
+
+
 def model_input(encoded: np.ndarray) -> np.ndarray:
     """Encoded images (..., H, W, 3) to the network input L / 100, shape (..., H, W, 1), float32."""
     return encoded[..., :1].astype(np.float32) / (L_STEPS * 100.0)

@@ -23,6 +23,12 @@ CHECKPOINT_FILE = "checkpoint.keras"
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 
 
+def set_mixed_precision(enabled: bool) -> None:
+    """Build the next models with bfloat16 computation and float32 weights (Keras's mixed policy), or not.
+    TensorFlow places the computation on a GPU by itself when it sees one."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if enabled else "float32")
+
+
 def seed(value: int) -> None:
     """Seed Python, NumPy and TensorFlow, and make TensorFlow's kernels deterministic."""
     keras.utils.set_random_seed(value)
@@ -32,7 +38,7 @@ def seed(value: int) -> None:
 class KerasNetwork:
     """A Keras model with an Adam optimizer and MSE loss on ab/128."""
 
-    def __init__(self, model: keras.Model, lr: float | None = None):
+    def __init__(self, model: keras.Model, lr: float | None = None, mixed_precision: bool = False):
         self.model = model
         if lr is not None:
             model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss="mse")
@@ -41,7 +47,7 @@ class KerasNetwork:
         return float(self.model.train_on_batch(l_input, ab_target))
 
     def predict(self, l_input: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model(l_input, training=False), dtype=np.float32)
+        return np.asarray(tf.cast(self.model(l_input, training=False), tf.float32))
 
     def parameter_count(self) -> int:
         return int(sum(np.prod(weight.shape) for weight in self.model.trainable_weights))

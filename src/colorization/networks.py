@@ -20,13 +20,15 @@ def engine(arch: str):
     return importlib.import_module(f"{__package__}.{ARCHITECTURES[arch]}_engine")
 
 
-def create(arch: str, lr: float, l_mean: float, l_std: float, seed: int):
-    """A freshly initialised, seeded network of `arch` with its optimizer."""
+def create(arch: str, lr: float, l_mean: float, l_std: float, seed: int, mixed_precision: bool = False):
+    """A freshly initialised, seeded network of `arch` with its optimizer (bfloat16 compute if asked)."""
     module = engine(arch)
     module.seed(seed)
+    if ARCHITECTURES[arch] == "keras":
+        module.set_mixed_precision(mixed_precision)
     model = build(arch, l_mean=l_mean, l_std=l_std)
     network_class = module.KerasNetwork if ARCHITECTURES[arch] == "keras" else module.TorchNetwork
-    return network_class(model, lr)
+    return network_class(model, lr, mixed_precision)
 
 
 def save(network, directory: Path, config: dict) -> None:

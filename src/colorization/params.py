@@ -25,6 +25,7 @@ class DataParams:
 class TrainParams:
     epochs: int
     batch_size: int
+    mixed_precision: bool
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,12 @@ class _Section:
             raise UserError(f"params.yaml: {self.key(name)} = {value!r}: must be a number between {low} and {high} (exclusive)")
         return float(value)
 
+    def boolean(self, name: str) -> bool:
+        value = self.get(name)
+        if not isinstance(value, bool):
+            raise UserError(f"params.yaml: {self.key(name)} = {value!r}: must be true or false")
+        return value
+
     def choice(self, name: str, allowed: tuple[str, ...]) -> str:
         value = self.get(name)
         if value not in allowed:
@@ -124,7 +131,8 @@ def parse_params(raw: Any) -> Params:
             val_fraction=data.number("val_fraction", 0.0, 1.0),
             shard_size=data.integer("shard_size"),
         ),
-        train=TrainParams(epochs=train.integer("epochs"), batch_size=train.integer("batch_size")),
+        train=TrainParams(epochs=train.integer("epochs"), batch_size=train.integer("batch_size"),
+                          mixed_precision=train.boolean("mixed_precision")),
         models=model_params,
         evaluate=EvaluateParams(batch_size=evaluate.integer("batch_size"), n_examples=evaluate.integer("n_examples")),
     )

@@ -1,7 +1,8 @@
 """The prepare stage: raw photos -> square crops at `image_size` -> encoded LAB shards, split by group.
 
-Images are decoded and converted by a pool of worker processes and streamed into shard files one at a
-time, so peak memory does not depend on how many images there are.
+A pool of worker processes decodes and converts the images and writes each one straight into its slot
+of the shard files; only a 256-bin histogram of L comes back per image (for the mean and standard
+deviation CNN v2 standardizes with). Peak memory does not depend on how many images there are.
 """
 
 import csv
@@ -18,7 +19,7 @@ from .color import L_STEPS, encode_rgb
 from .dataset import META_FILE
 from .errors import UserError
 from .files import write_json
-from .shards import write_shards
+from .shards import ShardWriter, write_image
 from .sources import RawImage, read_manifest
 
 ENCODING = "uint8 (H, W, 3): round(L*255/100), round(a)+128, round(b)+128; see colorization.color"
@@ -49,33 +50,25 @@ def load_square(path: Path, size: int) -> Image.Image:
         return ImageOps.fit(image, (size, size), method=Image.BICUBIC)
 
 
-def encode_file(job: tuple[Path, int]) -> np.ndarray:
-    """Worker: one raw file to its encoded LAB array (size, size, 3) uint8."""
-    path, size = job
+def encode_into(job: tuple[Path, int, tuple[str, int]]) -> np.ndarray:
+    """Worker: decode one raw file, write its encoding into its shard slot, return its L histogram."""
+    path, size, slot = job
     try:
         rgb = np.asarray(load_square(path, size))
     except (OSError, ValueError) as error:
         raise UserError(f"{path}: cannot be decoded ({error})") from None
-    return encode_rgb(rgb)
+    encoded = encode_rgb(rgb)
+    write_image(slot, encoded, encoded.shape)
+    return np.bincount(encoded[..., 0].ravel(), minlength=256)
 
 
-class _LStatistics:
-    """Running mean and standard deviation of the network input L/100, in float64."""
-
-    def __init__(self):
-        self.total = self.squares = 0.0
-        self.count = 0
-
-    def add(self, encoded: np.ndarray) -> np.ndarray:
-        l_input = encoded[..., 0].astype(np.float64) / (L_STEPS * 100.0)
-        self.total += l_input.sum()
-        self.squares += np.square(l_input).sum()
-        self.count += l_input.size
-        return encoded
-
-    def result(self) -> tuple[float, float]:
-        mean = self.total / self.count
-        return mean, math.sqrt(max(self.squares / self.count - mean * mean, 1e-12))
+def l_statistics(histogram: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of the network input L/100 from a histogram of encoded L bytes."""
+    values = np.arange(256) / (L_STEPS * 100.0)
+    count = histogram.sum()
+    mean = float((histogram * values).sum() / count)
+    variance = float((histogram * np.square(values - mean)).sum() / count)
+    return mean, math.sqrt(max(variance, 1e-12))
 
 
 def _write_index(path: Path, rows: list[RawImage]) -> None:
@@ -93,16 +86,17 @@ def prepare(raw_dir: Path, lab_dir: Path, image_size: int, val_fraction: float, 
     temporary = lab_dir.with_name(lab_dir.name + ".tmp")
     shutil.rmtree(temporary, ignore_errors=True)
     shape = (image_size, image_size, 3)
-    statistics = _LStatistics()
+    train_histogram = np.zeros(256, dtype=np.int64)
     with Pool(workers or os.cpu_count()) as pool:
         for split, rows in (("train", train_rows), ("val", val_rows)):
-            jobs = [(raw_dir / row.file, image_size) for row in rows]
-            encoded = pool.imap(encode_file, jobs, chunksize=8)
-            if split == "train":
-                encoded = map(statistics.add, encoded)
-            write_shards(encoded, len(rows), shape, temporary / split, shard_size)
+            writer = ShardWriter(temporary / split, len(rows), shape, shard_size)
+            jobs = [(raw_dir / row.file, image_size, writer.slot(index)) for index, row in enumerate(rows)]
+            for histogram in pool.imap_unordered(encode_into, jobs, chunksize=16):
+                if split == "train":
+                    train_histogram += histogram
+            writer.commit()
             _write_index(temporary / split / "index.csv", rows)
-    l_mean, l_std = statistics.result()
+    l_mean, l_std = l_statistics(train_histogram)
     meta = {"image_size": image_size, "encoding": ENCODING, "counts": {"train": len(train_rows), "val": len(val_rows)},
             "val_groups": sorted({row.group for row in val_rows}), "l_mean": l_mean, "l_std": l_std}
     write_json(temporary / META_FILE, meta)

@@ -15,41 +15,62 @@ from .models import build
 
 MODEL_FILE = "model.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def seed(value: int) -> None:
-    """Seed Python, NumPy and PyTorch, and make PyTorch's kernels deterministic."""
+    """Seed Python, NumPy and PyTorch, and make PyTorch's kernels deterministic.
+
+    On a GPU, cuBLAS needs a fixed workspace for that, and a few CUDA kernels (the nearest-neighbour
+    upsampling's backward pass) have no deterministic version: there they warn instead of failing.
+    """
     random.seed(value)
     np.random.seed(value)
     torch.manual_seed(value)
-    torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(os.cpu_count() or 1)
+    if DEVICE.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.use_deterministic_algorithms(True)
+        torch.set_num_threads(os.cpu_count() or 1)
 
 
 def _to_tensor(batch: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
+    """NHWC numpy batch to an NCHW tensor on the training device."""
+    tensor = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
+    return tensor.to(DEVICE, non_blocking=True) if DEVICE.type == "cuda" else tensor
 
 
 class TorchNetwork:
-    """A PyTorch module with an Adam optimizer and MSE loss on ab/128."""
+    """A PyTorch module with an Adam optimizer and MSE loss on ab/128, on the GPU when there is one.
 
-    def __init__(self, module: torch.nn.Module, lr: float | None = None):
-        self.module = module
+    With `mixed_precision`, the forward pass runs under bfloat16 autocast; the loss and the weights
+    stay float32.
+    """
+
+    def __init__(self, module: torch.nn.Module, lr: float | None = None, mixed_precision: bool = False):
+        self.module = module.to(DEVICE)
         self.optimizer = torch.optim.Adam(module.parameters(), lr=lr) if lr is not None else None
+        self.mixed_precision = mixed_precision
+
+    def _autocast(self):
+        return torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=self.mixed_precision)
 
     def train_step(self, l_input: np.ndarray, ab_target: np.ndarray) -> float:
         self.module.train()
         self.optimizer.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.mse_loss(self.module(_to_tensor(l_input)), _to_tensor(ab_target))
+        with self._autocast():
+            output = self.module(_to_tensor(l_input))
+        loss = torch.nn.functional.mse_loss(output.float(), _to_tensor(ab_target))
         loss.backward()
         self.optimizer.step()
         return float(loss.detach())
 
     def predict(self, l_input: np.ndarray) -> np.ndarray:
         self.module.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), self._autocast():
             output = self.module(_to_tensor(l_input))
-        return output.numpy().transpose(0, 2, 3, 1).astype(np.float32)
+        return output.float().cpu().numpy().transpose(0, 2, 3, 1)
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.module.parameters() if p.requires_grad)

@@ -53,7 +53,8 @@ def train(arch: str, params: Params, lab_dir: Path, model_dir: Path, live_dir: P
     """Train `arch` as params say; save it to `model_dir` and its logs to `live_dir`. Returns final losses."""
     data = open_prepared(lab_dir, params.model(arch).n_train)
     meta = data.meta
-    network = networks.create(arch, params.lr, meta["l_mean"], meta["l_std"], params.seed)
+    network = networks.create(arch, params.lr, meta["l_mean"], meta["l_std"], params.seed,
+                              params.train.mixed_precision)
     rng = np.random.default_rng(params.seed)
     digest = checkpoints.fingerprint(arch, params, lab_dir)
     history = _resume(arch, network, rng, checkpoint_dir, digest)
