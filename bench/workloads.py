@@ -52,10 +52,14 @@ def timed(function, *args, **kwargs) -> float:
 
 
 def peak_rss_mb(code: str, cwd: Path = ROOT) -> float:
-    """Run Python `code` in a fresh process; its peak resident memory in MB, worker processes included."""
-    probe = ("\nimport resource\n"
-             "print('PEAK', max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
-             " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n")
+    """Run Python `code` in a fresh process; the peak resident memory in MB of it or of its largest worker.
+
+    The process's own peak is VmHWM from /proc, which starts afresh at exec (ru_maxrss would carry
+    over this benchmark process's peak through fork); its workers' peaks come from RUSAGE_CHILDREN.
+    """
+    probe = ("\nimport re, resource\n"
+             "own = int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
+             "print('PEAK', max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n")
     result = subprocess.run([sys.executable, "-c", code + probe], cwd=cwd, capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     if result.returncode != 0:
