@@ -9,7 +9,7 @@ import yaml
 from .errors import UserError
 from .models import ARCHITECTURES
 
-DATA_SOURCES = ("sample",)
+DATA_SOURCES = ("sample", "folder")
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class DataParams:
     image_size: int
     val_fraction: float
     shard_size: int
+    path: Path | None = None            # folder source: a folder or a .tar/.tar.gz/.zip of photos
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,20 @@ class _Section:
             raise UserError(f"params.yaml: {self.key(name)} = {value!r}: must be a number between {low} and {high} (exclusive)")
         return float(value)
 
+    def text(self, name: str, optional: bool = False) -> str | None:
+        value = self.values.get(name) if optional else self.get(name)
+        if value is None and optional:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise UserError(f"params.yaml: {self.key(name)} = {value!r}: must be a non-empty string"
+                            + (" or null" if optional else ""))
+        return value.strip()
+
+    def path(self, name: str, base: Path) -> Path | None:
+        """An optional path; relative paths are taken from the folder of params.yaml, ~ is expanded."""
+        value = self.text(name, optional=True)
+        return None if value is None else base / Path(value).expanduser()
+
     def choice(self, name: str, allowed: tuple[str, ...]) -> str:
         value = self.get(name)
         if value not in allowed:
@@ -96,13 +111,32 @@ class _Section:
         return value
 
 
-def parse_params(raw: Any) -> Params:
-    """Validate a params mapping (as read from params.yaml) and return typed params."""
-    top = _Section(raw, "")
-    data = top.section("data")
+def _data(data: _Section, base: Path) -> DataParams:
     image_size = data.integer("image_size", minimum=8)
     if image_size % 8:
         raise UserError(f"params.yaml: data.image_size = {image_size}: must be a multiple of 8 (the networks downsample by 8)")
+    source = data.choice("source", DATA_SOURCES)
+    path = data.path("path", base)
+    if source == "folder" and path is None:
+        raise UserError("params.yaml: data.path is null: data.source = folder needs a folder of photos "
+                        "or a .tar/.tar.gz/.zip of them")
+    return DataParams(
+        source=source,
+        n_images=data.integer("n_images", minimum=2),
+        image_size=image_size,
+        val_fraction=data.number("val_fraction", 0.0, 1.0),
+        shard_size=data.integer("shard_size"),
+        path=path,
+    )
+
+
+def parse_params(raw: Any, base: Path | str = ".") -> Params:
+    """Validate a params mapping (as read from params.yaml) and return typed params.
+
+    `base` is the folder relative paths in it (data.path) are taken from.
+    """
+    top = _Section(raw, "")
+    data = _data(top.section("data"), Path(base))
     models = top.section("models")
     if not models.values:
         raise UserError(f"params.yaml: models is empty; allowed architectures: {', '.join(ARCHITECTURES)}")
@@ -117,13 +151,7 @@ def parse_params(raw: Any) -> Params:
     return Params(
         seed=top.integer("seed", minimum=0),
         lr=top.number("lr", 0.0, 1.0),
-        data=DataParams(
-            source=data.choice("source", DATA_SOURCES),
-            n_images=data.integer("n_images", minimum=2),
-            image_size=image_size,
-            val_fraction=data.number("val_fraction", 0.0, 1.0),
-            shard_size=data.integer("shard_size"),
-        ),
+        data=data,
         train=TrainParams(epochs=train.integer("epochs"), batch_size=train.integer("batch_size")),
         models=model_params,
         evaluate=EvaluateParams(batch_size=evaluate.integer("batch_size"), n_examples=evaluate.integer("n_examples")),
@@ -139,4 +167,4 @@ def load_params(path: Path | str = "params.yaml") -> Params:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
         raise UserError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
-    return parse_params(raw)
+    return parse_params(raw, base=path.parent)

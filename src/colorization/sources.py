@@ -1,6 +1,7 @@
 """The registry of data sources for the download stage: each gathers raw colour photos into a directory.
 
-- `sample` (here): seeded crops of the photos bundled with scikit-image and matplotlib, offline.
+- `sample` (here): seeded crops of the photos bundled with scikit-image and matplotlib, offline;
+- `folder` (`folder.py`): your own photos, from a folder or an archive.
 
 `download` builds data/raw in a temporary sibling and renames it when whole, with manifest.csv (the
 usable images) and skipped.csv (what was left out and why); see `manifest`.
@@ -16,6 +17,7 @@ import numpy as np
 import skimage
 from PIL import Image
 
+from .folder import gather_folder
 from .manifest import SKIPPED, Gathered, RawImage, sha256_of, write_manifest
 from .params import DataParams
 
@@ -66,7 +68,7 @@ def gather_sample(data: DataParams, seed: int, out_dir: Path) -> Gathered:
     return Gathered(rows, [], len(rows))
 
 
-SOURCES = {"sample": gather_sample}
+SOURCES = {"sample": gather_sample, "folder": gather_folder}
 
 
 def download(data: DataParams, seed: int, raw_dir: Path) -> Gathered:
@@ -90,8 +92,9 @@ def download(data: DataParams, seed: int, raw_dir: Path) -> Gathered:
 def summary(gathered: Gathered, data: DataParams, raw_dir: Path) -> str:
     """The download stage's one-line report: images, source photos, near-duplicates, skipped by reason."""
     images = gathered.images
+    origin = {"folder": f"folder {data.path}"}
     line = (f"download: {len(images)} images from {len({row.group for row in images})} source photos "
-            f"({data.source}) in {raw_dir}")
+            f"({origin.get(data.source, data.source)}) in {raw_dir}")
     grouped = sum(1 for row in images if row.near_duplicate_of)
     if grouped:
         line += f"; {grouped} near-duplicates grouped with their originals (column near_duplicate_of)"
