@@ -1,5 +1,6 @@
 """Load and validate params.yaml; every mistake is a one-line UserError naming the key and what is allowed."""
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,13 @@ import yaml
 from .errors import UserError
 from .models import ARCHITECTURES
 
-DATA_SOURCES = ("sample", "folder")
+DATA_SOURCES = ("sample", "places365", "folder")
+
+
+@dataclass(frozen=True)
+class Places365Params:
+    url: str            # http(s) URL, file:// URL or local path of a tar of Places365 images
+    md5: str | None     # lower-case hex; None: not verified
 
 
 @dataclass(frozen=True)
@@ -20,6 +27,8 @@ class DataParams:
     val_fraction: float
     shard_size: int
     path: Path | None = None            # folder source: a folder or a .tar/.tar.gz/.zip of photos
+    cache_dir: Path | None = None       # where downloads are kept; None: the user's cache dir
+    places365: Places365Params | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,17 @@ class _Section:
         return value
 
 
+def _places365(data: _Section, required: bool) -> Places365Params | None:
+    if not required and data.values.get("places365") is None:
+        return None
+    section = data.section("places365")
+    url = section.text("url")
+    md5 = section.text("md5", optional=True)
+    if md5 is not None and not re.fullmatch(r"[0-9a-fA-F]{32}", md5):
+        raise UserError(f"params.yaml: data.places365.md5 = {md5!r}: must be 32 hexadecimal digits or null")
+    return Places365Params(url=url, md5=md5.lower() if md5 else None)
+
+
 def _data(data: _Section, base: Path) -> DataParams:
     image_size = data.integer("image_size", minimum=8)
     if image_size % 8:
@@ -127,13 +147,15 @@ def _data(data: _Section, base: Path) -> DataParams:
         val_fraction=data.number("val_fraction", 0.0, 1.0),
         shard_size=data.integer("shard_size"),
         path=path,
+        cache_dir=data.path("cache_dir", base),
+        places365=_places365(data, required=source == "places365"),
     )
 
 
 def parse_params(raw: Any, base: Path | str = ".") -> Params:
     """Validate a params mapping (as read from params.yaml) and return typed params.
 
-    `base` is the folder relative paths in it (data.path) are taken from.
+    `base` is the folder relative paths in it (data.path, data.cache_dir) are taken from.
     """
     top = _Section(raw, "")
     data = _data(top.section("data"), Path(base))

@@ -1,6 +1,7 @@
 """The registry of data sources for the download stage: each gathers raw colour photos into a directory.
 
 - `sample` (here): seeded crops of the photos bundled with scikit-image and matplotlib, offline;
+- `places365` (`places365.py`): a seeded uniform subset of the Places365 archive, downloaded once;
 - `folder` (`folder.py`): your own photos, from a folder or an archive.
 
 `download` builds data/raw in a temporary sibling and renames it when whole, with manifest.csv (the
@@ -20,6 +21,7 @@ from PIL import Image
 from .folder import gather_folder
 from .manifest import SKIPPED, Gathered, RawImage, sha256_of, write_manifest
 from .params import DataParams
+from .places365 import gather_places365
 
 SAMPLE_SIZE = 256
 
@@ -68,7 +70,7 @@ def gather_sample(data: DataParams, seed: int, out_dir: Path) -> Gathered:
     return Gathered(rows, [], len(rows))
 
 
-SOURCES = {"sample": gather_sample, "folder": gather_folder}
+SOURCES = {"sample": gather_sample, "places365": gather_places365, "folder": gather_folder}
 
 
 def download(data: DataParams, seed: int, raw_dir: Path) -> Gathered:
@@ -92,7 +94,7 @@ def download(data: DataParams, seed: int, raw_dir: Path) -> Gathered:
 def summary(gathered: Gathered, data: DataParams, raw_dir: Path) -> str:
     """The download stage's one-line report: images, source photos, near-duplicates, skipped by reason."""
     images = gathered.images
-    origin = {"folder": f"folder {data.path}"}
+    origin = {"folder": f"folder {data.path}", "places365": f"places365 {data.places365.url if data.places365 else ''}"}
     line = (f"download: {len(images)} images from {len({row.group for row in images})} source photos "
             f"({origin.get(data.source, data.source)}) in {raw_dir}")
     grouped = sum(1 for row in images if row.near_duplicate_of)
