@@ -4,14 +4,13 @@ from pathlib import Path
 
 from colorization.errors import run_stage
 from colorization.params import load_params
-from colorization.sources import download
+from colorization.sources import download, summary
 
 
 def main(argv: list[str]) -> None:
     params = load_params()
-    rows = download(params.data, params.seed, Path("data/raw"))
-    groups = len({row.group for row in rows})
-    print(f"download: {len(rows)} images from {groups} source photos ({params.data.source}) in data/raw")
+    raw_dir = Path("data/raw")
+    print(summary(download(params.data, params.seed, raw_dir), params.data, raw_dir))
 
 
 if __name__ == "__main__":

@@ -4,16 +4,24 @@ from pathlib import Path
 
 from colorization.errors import run_stage
 from colorization.params import load_params
-from colorization.prepare import prepare
+from colorization.prepare import SKIPPED_FILE, prepare
+
+LISTED_GROUPS = 8
 
 
 def main(argv: list[str]) -> None:
     params = load_params()
     data = params.data
-    meta = prepare(Path("data/raw"), Path("data/lab"), data.image_size, data.val_fraction, data.shard_size, params.seed)
-    counts = meta["counts"]
-    print(f"prepare: {counts['train']} training and {counts['val']} validation images at "
-          f"{data.image_size}x{data.image_size} in data/lab (validation photos: {', '.join(meta['val_groups'])})")
+    lab_dir = Path("data/lab")
+    meta = prepare(Path("data/raw"), lab_dir, data.image_size, data.val_fraction, data.shard_size, params.seed)
+    counts, groups = meta["counts"], meta["val_groups"]
+    shown = ", ".join(groups[:LISTED_GROUPS]) + (f" and {len(groups) - LISTED_GROUPS} more" if len(groups) > LISTED_GROUPS else "")
+    line = (f"prepare: {counts['train']} training and {counts['val']} validation images at "
+            f"{data.image_size}x{data.image_size} in {lab_dir} (validation photos: {shown})")
+    if meta["skipped_smaller_than_image_size"]:
+        line += (f"; skipped {meta['skipped_smaller_than_image_size']} smaller than {data.image_size}x{data.image_size} "
+                 f"(listed in {lab_dir / SKIPPED_FILE})")
+    print(line)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ from colorization.dataset import open_prepared
 from colorization.errors import UserError
 from colorization.params import DataParams
 from colorization.prepare import prepare, split_by_group
-from colorization.sources import RawImage, download, read_manifest, sha256_of
+from colorization.manifest import RawImage, read_manifest, read_skipped, sha256_of
+from colorization.sources import download
 
 
 def sample_params(n_images: int = 24) -> DataParams:
@@ -15,12 +16,14 @@ def sample_params(n_images: int = 24) -> DataParams:
 
 
 def test_sample_source_is_deterministic_and_listed_in_the_manifest(tmp_path):
-    first = download(sample_params(), seed=3, raw_dir=tmp_path / "a")
-    second = download(sample_params(), seed=3, raw_dir=tmp_path / "b")
-    other = download(sample_params(), seed=4, raw_dir=tmp_path / "c")
+    first = download(sample_params(), seed=3, raw_dir=tmp_path / "a").images
+    second = download(sample_params(), seed=3, raw_dir=tmp_path / "b").images
+    other = download(sample_params(), seed=4, raw_dir=tmp_path / "c").images
     assert [row.sha256 for row in first] == [row.sha256 for row in second]
     assert [row.sha256 for row in first] != [row.sha256 for row in other]
     assert read_manifest(tmp_path / "a") == first
+    assert read_skipped(tmp_path / "a") == []
+    assert {(row.width, row.height) for row in first} == {(256, 256)}
     for row in first:
         path = tmp_path / "a" / row.file
         assert path.stat().st_size == row.size and sha256_of(path) == row.sha256
@@ -29,7 +32,7 @@ def test_sample_source_is_deterministic_and_listed_in_the_manifest(tmp_path):
 
 
 def rows(groups: dict[str, int]) -> list[RawImage]:
-    return [RawImage(f"{group}_{i}.jpg", "test", group, 1, "x") for group, n in groups.items() for i in range(n)]
+    return [RawImage(f"{group}_{i}.jpg", "test", group, 1, "x", 256, 256) for group, n in groups.items() for i in range(n)]
 
 
 def test_split_keeps_every_source_photo_on_one_side():

@@ -1,6 +1,7 @@
 """Params validation: every bad value stops a stage with one line naming the key and what is allowed."""
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -41,7 +42,12 @@ def test_every_source_allowed_by_params_is_implemented():
         ("data.n_images", -5, "data.n_images = -5: must be an integer >= 2"),
         ("data.n_images", "many", "data.n_images = 'many': must be an integer >= 2"),
         ("data.shard_size", 0, "data.shard_size = 0: must be an integer >= 1"),
-        ("data.source", "imagenet", "data.source = 'imagenet': allowed values are sample"),
+        ("data.source", "imagenet", "data.source = 'imagenet': allowed values are sample, places365, folder"),
+        ("data.path", 7, "data.path = 7: must be a non-empty string or null"),
+        ("data.cache_dir", "", "data.cache_dir = '': must be a non-empty string or null"),
+        ("data.places365.url", None, "data.places365.url = None: must be a non-empty string"),
+        ("data.places365.md5", "abc", "data.places365.md5 = 'abc': must be 32 hexadecimal digits or null"),
+        ("data.places365", "http://x", "data.places365 must be a mapping"),
         ("data.val_fraction", 1.5, "data.val_fraction = 1.5: must be a number between 0.0 and 1.0"),
         ("train.epochs", 0, "train.epochs = 0: must be an integer >= 1"),
         ("train.batch_size", True, "train.batch_size = True: must be an integer >= 1"),
@@ -59,6 +65,28 @@ def test_bad_values_give_one_line_naming_key_and_allowed(path, value, expected):
     message = str(caught.value)
     assert expected in message
     assert "\n" not in message
+
+
+def test_the_folder_source_needs_a_path_taken_from_the_params_file(tmp_path):
+    params = with_change("data.source", "folder")
+    with pytest.raises(UserError, match="params.yaml: data.path is null: data.source = folder needs a folder"):
+        parse_params(params)
+    params["data"]["path"] = "../photos"
+    assert parse_params(params, base=tmp_path / "project").data.path == tmp_path / "project" / ".." / "photos"
+    params["data"]["path"] = "~/photos"
+    assert parse_params(params).data.path == Path.home() / "photos"
+
+
+def test_the_places365_source_needs_its_archive_and_accepts_a_null_md5():
+    params = with_change("data.source", "places365")
+    params["data"]["places365"]["md5"] = None
+    assert parse_params(params).data.places365.md5 is None
+    del params["data"]["places365"]
+    with pytest.raises(UserError, match="params.yaml: data.places365 is missing"):
+        parse_params(params)
+    sample = copy.deepcopy(DEFAULT)
+    del sample["data"]["places365"], sample["data"]["path"], sample["data"]["cache_dir"]
+    assert parse_params(sample).data.places365 is None, "other sources do not need the places365 keys"
 
 
 def test_a_missing_section_is_named():

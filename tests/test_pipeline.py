@@ -1,5 +1,6 @@
 """End to end: the real `dvc repro`, `dvc exp run`, `dvc metrics` and `dvc plots` in a project copy."""
 
+import copy
 import json
 import re
 import sys
@@ -7,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import TINY_PARAMS, copy_project, dvc, run
+from conftest import SHARED_DATA, TINY_PARAMS, copy_project, deep_update, dvc, run
 from test_reliability import kill_when, start
 
 ARCHS = ["cnn_v1", "cnn_v2", "resnet18"]
@@ -99,3 +100,24 @@ def test_pipeline_runs_end_to_end_and_reruns_only_what_a_param_touches(first_run
     dvc("plots", "show", "-o", str(html), cwd=project)
     page = (html / "index.html").read_text()
     assert "val_loss" in page and "examples.png" in page and "mse_vs_colorfulness.png" in page
+
+
+PLACES_SAMPLE = SHARED_DATA / "places_sample"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not PLACES_SAMPLE.is_dir(), reason=f"{PLACES_SAMPLE} is not on this machine")
+def test_the_pipeline_runs_on_a_folder_of_real_photos(tmp_path):
+    folder_params = deep_update(copy.deepcopy(TINY_PARAMS), {
+        "data": {"source": "folder", "path": str(PLACES_SAMPLE), "n_images": 60}, "train": {"epochs": 1}})
+    project = copy_project(tmp_path / "project", folder_params)
+    result = dvc("repro", cwd=project)
+    assert ran_stages(result.stdout) == {"download", "prepare", "baseline", "plots",
+                                         *(f"{stage}@{arch}" for stage in ("train", "evaluate") for arch in ARCHS)}
+    assert re.search(r"download: 60 images from 60 source photos \(folder .*places_sample\)", result.stdout)
+    manifest = (project / "data" / "raw" / "manifest.csv").read_text().splitlines()
+    assert len(manifest) == 61 and all(",places_sample:" in line for line in manifest[1:])
+    meta = json.loads((project / "data" / "lab" / "meta.json").read_text())
+    assert meta["counts"]["train"] + meta["counts"]["val"] == 60
+    for name in [*ARCHS, "gray"]:
+        assert json.loads((project / "metrics" / f"{name}.json").read_text())["n_images"] == meta["counts"]["val"]

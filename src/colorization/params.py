@@ -1,5 +1,6 @@
 """Load and validate params.yaml; every mistake is a one-line UserError naming the key and what is allowed."""
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,13 @@ import yaml
 from .errors import UserError
 from .models import ARCHITECTURES
 
-DATA_SOURCES = ("sample",)
+DATA_SOURCES = ("sample", "places365", "folder")
+
+
+@dataclass(frozen=True)
+class Places365Params:
+    url: str            # http(s) URL, file:// URL or local path of a tar of Places365 images
+    md5: str | None     # lower-case hex; None: not verified
 
 
 @dataclass(frozen=True)
@@ -19,6 +26,9 @@ class DataParams:
     image_size: int
     val_fraction: float
     shard_size: int
+    path: Path | None = None            # folder source: a folder or a .tar/.tar.gz/.zip of photos
+    cache_dir: Path | None = None       # where downloads are kept; None: the user's cache dir
+    places365: Places365Params | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,20 @@ class _Section:
             raise UserError(f"params.yaml: {self.key(name)} = {value!r}: must be true or false")
         return value
 
+    def text(self, name: str, optional: bool = False) -> str | None:
+        value = self.values.get(name) if optional else self.get(name)
+        if value is None and optional:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise UserError(f"params.yaml: {self.key(name)} = {value!r}: must be a non-empty string"
+                            + (" or null" if optional else ""))
+        return value.strip()
+
+    def path(self, name: str, base: Path) -> Path | None:
+        """An optional path; relative paths are taken from the folder of params.yaml, ~ is expanded."""
+        value = self.text(name, optional=True)
+        return None if value is None else base / Path(value).expanduser()
+
     def choice(self, name: str, allowed: tuple[str, ...]) -> str:
         value = self.get(name)
         if value not in allowed:
@@ -103,13 +127,45 @@ class _Section:
         return value
 
 
-def parse_params(raw: Any) -> Params:
-    """Validate a params mapping (as read from params.yaml) and return typed params."""
-    top = _Section(raw, "")
-    data = top.section("data")
+def _places365(data: _Section, required: bool) -> Places365Params | None:
+    if not required and data.values.get("places365") is None:
+        return None
+    section = data.section("places365")
+    url = section.text("url")
+    md5 = section.text("md5", optional=True)
+    if md5 is not None and not re.fullmatch(r"[0-9a-fA-F]{32}", md5):
+        raise UserError(f"params.yaml: data.places365.md5 = {md5!r}: must be 32 hexadecimal digits or null")
+    return Places365Params(url=url, md5=md5.lower() if md5 else None)
+
+
+def _data(data: _Section, base: Path) -> DataParams:
     image_size = data.integer("image_size", minimum=8)
     if image_size % 8:
         raise UserError(f"params.yaml: data.image_size = {image_size}: must be a multiple of 8 (the networks downsample by 8)")
+    source = data.choice("source", DATA_SOURCES)
+    path = data.path("path", base)
+    if source == "folder" and path is None:
+        raise UserError("params.yaml: data.path is null: data.source = folder needs a folder of photos "
+                        "or a .tar/.tar.gz/.zip of them")
+    return DataParams(
+        source=source,
+        n_images=data.integer("n_images", minimum=2),
+        image_size=image_size,
+        val_fraction=data.number("val_fraction", 0.0, 1.0),
+        shard_size=data.integer("shard_size"),
+        path=path,
+        cache_dir=data.path("cache_dir", base),
+        places365=_places365(data, required=source == "places365"),
+    )
+
+
+def parse_params(raw: Any, base: Path | str = ".") -> Params:
+    """Validate a params mapping (as read from params.yaml) and return typed params.
+
+    `base` is the folder relative paths in it (data.path, data.cache_dir) are taken from.
+    """
+    top = _Section(raw, "")
+    data = _data(top.section("data"), Path(base))
     models = top.section("models")
     if not models.values:
         raise UserError(f"params.yaml: models is empty; allowed architectures: {', '.join(ARCHITECTURES)}")
@@ -124,13 +180,7 @@ def parse_params(raw: Any) -> Params:
     return Params(
         seed=top.integer("seed", minimum=0),
         lr=top.number("lr", 0.0, 1.0),
-        data=DataParams(
-            source=data.choice("source", DATA_SOURCES),
-            n_images=data.integer("n_images", minimum=2),
-            image_size=image_size,
-            val_fraction=data.number("val_fraction", 0.0, 1.0),
-            shard_size=data.integer("shard_size"),
-        ),
+        data=data,
         train=TrainParams(epochs=train.integer("epochs"), batch_size=train.integer("batch_size"),
                           mixed_precision=train.boolean("mixed_precision")),
         models=model_params,
@@ -147,4 +197,4 @@ def load_params(path: Path | str = "params.yaml") -> Params:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
         raise UserError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
-    return parse_params(raw)
+    return parse_params(raw, base=path.parent)

@@ -3,6 +3,8 @@
 A pool of worker processes decodes and converts the images and writes each one straight into its slot
 of the shard files; only a 256-bin histogram of L comes back per image (for the mean and standard
 deviation CNN v2 standardizes with). Peak memory does not depend on how many images there are.
+Photos whose short side is below `image_size` are left out (upscaled photos would teach blur) and listed in data/lab/skipped.csv; that
+check lives here, not in download, so changing image_size never downloads again.
 """
 
 import csv
@@ -18,10 +20,12 @@ from PIL import Image, ImageOps
 from .color import L_STEPS, encode_rgb
 from .dataset import META_FILE
 from .errors import UserError
-from .files import write_json
+from .files import atomic_path, write_json
+from .images import open_image, to_rgb
+from .manifest import RawImage, read_manifest
 from .shards import ShardWriter, write_image
-from .sources import RawImage, read_manifest
 
+SKIPPED_FILE = "skipped.csv"
 ENCODING = "uint8 (H, W, 3): round(L*255/100), round(a)+128, round(b)+128; see colorization.color"
 
 
@@ -44,10 +48,9 @@ def split_by_group(rows: list[RawImage], val_fraction: float, seed: int) -> tupl
 
 
 def load_square(path: Path, size: int) -> Image.Image:
-    """Open an image upright (EXIF orientation applied), as RGB, resized and centre-cropped to size x size."""
-    with Image.open(path) as image:
-        image = ImageOps.exif_transpose(image).convert("RGB")
-        return ImageOps.fit(image, (size, size), method=Image.BICUBIC)
+    """Open an image upright and as 8-bit RGB (see `images.to_rgb`), resized and centre-cropped to size x size."""
+    with open_image(path) as image:
+        return ImageOps.fit(to_rgb(image), (size, size), method=Image.BICUBIC)
 
 
 def encode_into(job: tuple[Path, int, tuple[str, int]]) -> np.ndarray:
@@ -71,6 +74,19 @@ def l_statistics(histogram: np.ndarray) -> tuple[float, float]:
     return mean, math.sqrt(max(variance, 1e-12))
 
 
+def large_enough(rows: list[RawImage], image_size: int) -> tuple[list[RawImage], list[RawImage]]:
+    """Split rows into those at least image_size on their short side and those smaller."""
+    usable = [row for row in rows if min(row.width, row.height) >= image_size]
+    return usable, [row for row in rows if min(row.width, row.height) < image_size]
+
+
+def _write_too_small(path: Path, rows: list[RawImage], image_size: int) -> None:
+    with atomic_path(path) as temporary, open(temporary, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "width", "height", "reason"])
+        writer.writerows((row.file, row.width, row.height, f"smaller than image_size {image_size}") for row in rows)
+
+
 def _write_index(path: Path, rows: list[RawImage]) -> None:
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -82,7 +98,13 @@ def prepare(raw_dir: Path, lab_dir: Path, image_size: int, val_fraction: float, 
             workers: int | None = None) -> dict:
     """Write data/lab/{train,val}/shard_*.npy, index.csv per split and meta.json; return the metadata."""
     raw_dir, lab_dir = Path(raw_dir), Path(lab_dir)
-    train_rows, val_rows = split_by_group(read_manifest(raw_dir), val_fraction, seed)
+    rows, too_small = large_enough(read_manifest(raw_dir), image_size)
+    if not rows:
+        example = too_small[0] if too_small else None
+        raise UserError(f"no image in {raw_dir} is at least {image_size}x{image_size} (data.image_size)"
+                        + (f"; all {len(too_small)} are smaller, e.g. {example.file} at {example.width}x{example.height}"
+                           if example else ""))
+    train_rows, val_rows = split_by_group(rows, val_fraction, seed)
     temporary = lab_dir.with_name(lab_dir.name + ".tmp")
     shutil.rmtree(temporary, ignore_errors=True)
     shape = (image_size, image_size, 3)
@@ -98,7 +120,9 @@ def prepare(raw_dir: Path, lab_dir: Path, image_size: int, val_fraction: float, 
             _write_index(temporary / split / "index.csv", rows)
     l_mean, l_std = l_statistics(train_histogram)
     meta = {"image_size": image_size, "encoding": ENCODING, "counts": {"train": len(train_rows), "val": len(val_rows)},
-            "val_groups": sorted({row.group for row in val_rows}), "l_mean": l_mean, "l_std": l_std}
+            "val_groups": sorted({row.group for row in val_rows}), "l_mean": l_mean, "l_std": l_std,
+            "skipped_smaller_than_image_size": len(too_small)}
+    _write_too_small(temporary / SKIPPED_FILE, too_small, image_size)
     write_json(temporary / META_FILE, meta)
     shutil.rmtree(lab_dir, ignore_errors=True)
     os.replace(temporary, lab_dir)

@@ -1,15 +1,16 @@
-"""Data sources for the download stage: each gathers raw colour photos into a directory with a manifest.
+"""The registry of data sources for the download stage: each gathers raw colour photos into a directory.
 
-The manifest (manifest.csv) lists every raw file with its origin, its group and its size and sha256.
-The group names the original photograph a file was cut from; prepare splits train and validation by
-group, so no validation image shares a source photo with a training image.
+- `sample` (here): seeded crops of the photos bundled with scikit-image and matplotlib, offline;
+- `places365` (`places365.py`): a seeded uniform subset of the Places365 archive, downloaded once;
+- `folder` (`folder.py`): your own photos, from a folder or an archive.
+
+`download` builds data/raw in a temporary sibling and renames it when whole, with manifest.csv (the
+usable images) and skipped.csv (what was left out and why); see `manifest`.
 """
 
-import csv
-import hashlib
 import os
 import shutil
-from dataclasses import asdict, dataclass
+from collections import Counter
 from pathlib import Path
 
 import matplotlib
@@ -17,10 +18,11 @@ import numpy as np
 import skimage
 from PIL import Image
 
-from .errors import UserError
+from .folder import gather_folder
+from .manifest import SKIPPED, Gathered, RawImage, sha256_of, write_manifest
 from .params import DataParams
+from .places365 import gather_places365
 
-MANIFEST = "manifest.csv"
 SAMPLE_SIZE = 256
 
 # Colour photographs that ship inside installed packages: (group, package, file). The motorcycle pair is
@@ -37,29 +39,12 @@ SAMPLE_PHOTOS = [
 ]
 
 
-@dataclass(frozen=True)
-class RawImage:
-    file: str
-    source: str
-    group: str
-    size: int
-    sha256: str
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _package_file(package: str, name: str) -> Path:
     folder = Path(skimage.data_dir) if package == "skimage" else Path(matplotlib.get_data_path()) / "sample_data"
     return folder / name
 
 
-def gather_sample(data: DataParams, seed: int, out_dir: Path) -> list[RawImage]:
+def gather_sample(data: DataParams, seed: int, out_dir: Path) -> Gathered:
     """Cut `data.n_images` deterministic random crops (scale, position, flip) of the bundled photos.
 
     Crops cycle through the photos so each gets an equal share; each is resized to 256x256 (the size
@@ -81,37 +66,45 @@ def gather_sample(data: DataParams, seed: int, out_dir: Path) -> list[RawImage]:
             crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
         path = out_dir / f"sample_{index:06d}_{group}.jpg"
         crop.save(path, quality=95)
-        rows.append(RawImage(path.name, source, group, path.stat().st_size, sha256_of(path)))
-    return rows
+        rows.append(RawImage(path.name, source, group, path.stat().st_size, sha256_of(path), SAMPLE_SIZE, SAMPLE_SIZE))
+    return Gathered(rows, [], len(rows))
 
 
-SOURCES = {"sample": gather_sample}
+SOURCES = {"sample": gather_sample, "places365": gather_places365, "folder": gather_folder}
 
 
-def write_manifest(directory: Path, rows: list[RawImage]) -> None:
-    with open(directory / MANIFEST, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(RawImage.__dataclass_fields__))
-        writer.writeheader()
-        writer.writerows(asdict(row) for row in rows)
-
-
-def read_manifest(directory: Path) -> list[RawImage]:
-    path = Path(directory) / MANIFEST
-    if not path.is_file():
-        raise UserError(f"{path} not found: run the download stage first (dvc repro download)")
-    with open(path, newline="") as handle:
-        return [RawImage(row["file"], row["source"], row["group"], int(row["size"]), row["sha256"])
-                for row in csv.DictReader(handle)]
-
-
-def download(data: DataParams, seed: int, raw_dir: Path) -> list[RawImage]:
-    """Gather the configured source into `raw_dir`, built in a temporary sibling and renamed when whole."""
+def download(data: DataParams, seed: int, raw_dir: Path) -> Gathered:
+    """Gather the configured source into `raw_dir`, built in a temporary sibling and renamed when whole;
+    on any error the temporary is removed and an existing `raw_dir` is left as it was."""
     raw_dir = Path(raw_dir)
     temporary = raw_dir.with_name(raw_dir.name + ".tmp")
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
-    rows = SOURCES[data.source](data, seed, temporary)
-    write_manifest(temporary, rows)
+    try:
+        gathered = SOURCES[data.source](data, seed, temporary)
+        write_manifest(temporary, gathered.images, gathered.skipped)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
     shutil.rmtree(raw_dir, ignore_errors=True)
     os.replace(temporary, raw_dir)
-    return rows
+    return gathered
+
+
+def summary(gathered: Gathered, data: DataParams, raw_dir: Path) -> str:
+    """The download stage's one-line report: images, source photos, near-duplicates, skipped by reason."""
+    images = gathered.images
+    origin = {"folder": f"folder {data.path}", "places365": f"places365 {data.places365.url if data.places365 else ''}"}
+    line = (f"download: {len(images)} images from {len({row.group for row in images})} source photos "
+            f"({origin.get(data.source, data.source)}) in {raw_dir}")
+    grouped = sum(1 for row in images if row.near_duplicate_of)
+    if grouped:
+        line += f"; {grouped} near-duplicates grouped with their originals (column near_duplicate_of)"
+    if gathered.skipped:
+        reasons = Counter(skipped.reason for skipped in gathered.skipped)
+        line += (f"; skipped {len(gathered.skipped)}: "
+                 f"{', '.join(f'{count} {reason}' for reason, count in reasons.most_common())} "
+                 f"(listed in {Path(raw_dir) / SKIPPED})")
+    if len(images) < data.n_images:
+        line += f"; only {len(images)} usable images of the {data.n_images} asked for (data.n_images)"
+    return line

@@ -1,0 +1,52 @@
+"""The places365 source: a seeded uniform subset of the Places365-Standard 256x256 photos.
+
+The archive (`data.places365.url`, default the official 24 GB `train_256_places365standard.tar`
+with 1,803,460 photos in `data_256/<letter>/<category>[/<subcategory>]/*.jpg`) is downloaded once into the cache
+directory and verified against `data.places365.md5`; a URL that is a local path or file:// is read
+in place and verified while it is read. The tar is then read as a stream, once, and only the chosen
+photos are written into data/raw, byte for byte, under their path in the archive. Each photo is its
+own group (near-duplicates share one); see `selection` for how the subset is chosen.
+"""
+
+from pathlib import Path
+
+from .archives import Listing, ProgressReader, stream_tar
+from .downloads import default_cache_dir, fetch, local_path
+from .errors import UserError
+from .manifest import Gathered
+from .params import DataParams
+from .selection import select_images
+
+OFFICIAL_URL = "http://data.csail.mit.edu/places/places365/train_256_places365standard.tar"
+
+
+def archive_location(data: DataParams) -> tuple[Path, bool]:
+    """The archive on this machine, downloading it into the cache if needed, and whether it still needs
+    its MD5 checked (a local copy named by the URL is checked while it is streamed)."""
+    places = data.places365
+    local = local_path(places.url)
+    if local is None:
+        cache = data.cache_dir or default_cache_dir()
+        return fetch(places.url, places.md5, cache / "places365"), False
+    if not local.is_file():
+        raise UserError(f"params.yaml: data.places365.url = {places.url!r}: no such file")
+    return local, places.md5 is not None
+
+
+def gather_places365(data: DataParams, seed: int, out_dir: Path) -> Gathered:
+    archive, verify = archive_location(data)
+    with open(archive, "rb") as handle:
+        reader = ProgressReader(handle, archive.stat().st_size, f"selecting from {archive.name}", hash_md5=verify)
+        try:
+            gathered = select_images(stream_tar(reader, str(archive), Listing()), data.n_images, seed, out_dir,
+                                     archive.name)
+            if verify:
+                reader.drain()
+        finally:
+            reader.close()
+    if verify and reader.md5.hexdigest() != data.places365.md5:
+        raise UserError(f"{archive}: MD5 is {reader.md5.hexdigest()}, expected {data.places365.md5} "
+                        "(data.places365.md5): nothing was kept")
+    if not gathered.images:
+        raise UserError(f"{archive}: no usable image among its {gathered.examined} image files")
+    return gathered
