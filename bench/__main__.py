@@ -66,8 +66,7 @@ def bench_loader(raw: Path, lab: Path, batches: int, batch_size: int = 32) -> di
     order = np.random.default_rng(0).permutation(len(shards))
     count = min(batches * batch_size, len(shards))
     started = time.perf_counter()
-    for start in range(0, count, batch_size):
-        l_input, ab = shards.batch(order[start : start + batch_size])
+    for l_input, ab in shards.batches(batch_size, order[:count]):
         torch.from_numpy(l_input), torch.from_numpy(ab)
     ours = count / (time.perf_counter() - started)
     files = sorted(raw.glob("*.jpg"))[:count]
@@ -83,19 +82,19 @@ def bench_loader(raw: Path, lab: Path, batches: int, batch_size: int = 32) -> di
 
 
 def bench_train_overhead(arch: str, lab: Path, steps: int, batch_size: int = 16, rounds: int = 3) -> dict:
-    """Training steps fed from the shards against the same steps on batches already in RAM, interleaved."""
+    """Training steps fed by the training loop's shard reader against the same steps on batches already
+    in RAM, interleaved; the best of `rounds` of each."""
     shards = LabShards(lab / "train")
     network = networks.create(arch, 0.001, 0.5, 0.25, seed=0)
-    rng = np.random.default_rng(0)
-    indices = [rng.choice(len(shards), batch_size, replace=False) for _ in range(steps)]
-    in_ram = [shards.batch(batch) for batch in indices]
+    order = np.random.default_rng(0).permutation(len(shards))[: steps * batch_size]
+    in_ram = list(shards.batches(batch_size, order, prefetch=0))
     for l_input, ab in in_ram[:2]:
         network.train_step(l_input, ab)
     from_shards, from_ram = [], []
     for _ in range(rounds):
         started = time.perf_counter()
-        for batch in indices:
-            network.train_step(*shards.batch(batch))
+        for l_input, ab in shards.batches(batch_size, order):
+            network.train_step(l_input, ab)
         from_shards.append(time.perf_counter() - started)
         started = time.perf_counter()
         for l_input, ab in in_ram:

@@ -50,3 +50,15 @@ def test_wrong_image_shape_is_refused_and_leaves_no_shard(tmp_path):
 def test_missing_shards_name_the_stage_to_run(tmp_path):
     with pytest.raises(UserError, match="prepare"):
         LabShards(tmp_path)
+
+
+def test_prefetching_batches_match_plain_batches_in_order(tmp_path):
+    write_shards(iter(random_images(23)), 23, (8, 8, 3), tmp_path, shard_size=5)
+    shards = LabShards(tmp_path)
+    order = np.random.default_rng(2).permutation(23)
+    plain = list(shards.batches(4, order, prefetch=0))
+    prefetched = list(shards.batches(4, order, prefetch=3))
+    assert len(plain) == len(prefetched) == 6
+    for (l_plain, ab_plain), (l_pre, ab_pre) in zip(plain, prefetched):
+        np.testing.assert_array_equal(l_plain, l_pre)
+        np.testing.assert_array_equal(ab_plain, ab_pre)

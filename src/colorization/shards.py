@@ -8,7 +8,10 @@ on the shard size; reading memory-maps every shard, so a batch costs only the pa
 
 import mmap
 import os
+from collections import deque
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -128,8 +131,22 @@ class LabShards:
         """Network input L/100 (B, H, W, 1) and target ab/128 (B, H, W, 2) for `indices`, float32."""
         return model_batch(self.read(indices))
 
-    def batches(self, batch_size: int, order: np.ndarray | None = None):
-        """Yield (L, ab) batches over all images, in `order` if given, else in stored order."""
-        order = np.arange(self._length) if order is None else order
-        for start in range(0, len(order), batch_size):
-            yield self.batch(order[start : start + batch_size])
+    def batches(self, batch_size: int, order: np.ndarray | None = None, prefetch: int = 2):
+        """Yield (L, ab) batches over all images, in `order` if given, else in stored order.
+
+        `prefetch` threads read and convert the next batches while the caller works on this one (NumPy
+        releases the GIL for both), so the training step rarely waits for data; batches come out in
+        order, so results do not depend on it.
+        """
+        order = np.arange(self._length) if order is None else np.asarray(order)
+        chunks = (order[start : start + batch_size] for start in range(0, len(order), batch_size))
+        if prefetch <= 0:
+            yield from map(self.batch, chunks)
+            return
+        with ThreadPoolExecutor(max_workers=prefetch) as pool:
+            pending = deque(pool.submit(self.batch, chunk) for chunk in islice(chunks, prefetch))
+            while pending:
+                batch = pending.popleft().result()
+                for chunk in islice(chunks, 1):
+                    pending.append(pool.submit(self.batch, chunk))
+                yield batch

@@ -68,11 +68,9 @@ def train(arch: str, params: Params, lab_dir: Path, model_dir: Path, live_dir: P
             _log(live, losses)
         for epoch in range(len(history), epochs):
             started = time.perf_counter()
-            order = rng.permutation(n_train)
             total = 0.0
-            for start in range(0, n_train, batch_size):
-                indices = order[start : start + batch_size]
-                total += network.train_step(*data.train.batch(indices)) * len(indices)
+            for l_input, ab_target in data.train.batches(batch_size, rng.permutation(n_train)):
+                total += network.train_step(l_input, ab_target) * len(l_input)
             losses = {"train_loss": total / n_train, "val_loss": mean_loss(network, data.val, batch_size)}
             history.append(losses)
             checkpoints.save(checkpoint_dir, network, history, rng.bit_generator.state, digest)
