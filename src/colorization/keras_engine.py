@@ -43,6 +43,10 @@ class KerasNetwork:
         if lr is not None:
             model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss="mse")
 
+    @property
+    def on_accelerator(self) -> bool:
+        return bool(tf.config.list_physical_devices("GPU"))
+
     def train_step(self, l_input: np.ndarray, ab_target: np.ndarray) -> float:
         return float(self.model.train_on_batch(l_input, ab_target))
 

@@ -53,6 +53,10 @@ class TorchNetwork:
         self.optimizer = torch.optim.Adam(module.parameters(), lr=lr) if lr is not None else None
         self.mixed_precision = mixed_precision
 
+    @property
+    def on_accelerator(self) -> bool:
+        return DEVICE.type == "cuda"
+
     def _autocast(self):
         return torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=self.mixed_precision)
 
