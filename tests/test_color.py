@@ -1,7 +1,7 @@
 import numpy as np
 
 from colorization.color import (decode_lab, encode_lab, encode_rgb, lab_from_model, lab_to_rgb,
-                                lab_to_rgb_keeping_lightness, model_batch, model_input, model_target, rgb_to_lab)
+                                lab_to_rgb_keeping_lightness, model_batch, rgb_to_lab)
 
 
 def all_rgb_colours(step: int = 5) -> np.ndarray:
@@ -34,12 +34,11 @@ def test_known_colours_encode_as_worked_out_by_hand():
 
 def test_model_scaling_is_L_over_100_and_ab_over_128():
     encoded = np.array([[[255, 0, 255], [0, 128, 192]]], dtype=np.uint8)
-    np.testing.assert_allclose(model_input(encoded)[..., 0], [[1.0, 0.0]])
-    np.testing.assert_allclose(model_target(encoded), [[[-1.0, 127 / 128], [0.0, 0.5]]])
     l_batch, ab_batch = model_batch(encoded)
-    np.testing.assert_allclose(l_batch, model_input(encoded), atol=1e-6)
-    np.testing.assert_allclose(ab_batch, model_target(encoded), atol=1e-6)
-    lab = lab_from_model(model_input(encoded), model_target(encoded))
+    np.testing.assert_allclose(l_batch[..., 0], [[1.0, 0.0]], atol=1e-6)
+    np.testing.assert_allclose(ab_batch, [[[-1.0, 127 / 128], [0.0, 0.5]]], atol=1e-6)
+    assert l_batch.dtype == ab_batch.dtype == np.float32
+    lab = lab_from_model(l_batch, ab_batch)
     np.testing.assert_allclose(lab, decode_lab(encoded), atol=1e-4)
 
 

@@ -121,16 +121,6 @@ def model_batch(encoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return scaled[..., :1], scaled[..., 1:]
 
 
-def model_input(encoded: np.ndarray) -> np.ndarray:
-    """Encoded images (..., H, W, 3) to the network input L / 100, shape (..., H, W, 1), float32."""
-    return encoded[..., :1].astype(np.float32) / (L_STEPS * 100.0)
-
-
-def model_target(encoded: np.ndarray) -> np.ndarray:
-    """Encoded images (..., H, W, 3) to the network target ab / 128, shape (..., H, W, 2), float32."""
-    return (encoded[..., 1:].astype(np.float32) - AB_OFFSET) / AB_SCALE
-
-
 def lab_from_model(l_input: np.ndarray, ab_output: np.ndarray) -> np.ndarray:
     """Recombine network-scaled L (..., 1) and ab (..., 2) into LAB (..., 3) in LAB units."""
     return np.concatenate([l_input * 100.0, ab_output * AB_SCALE], axis=-1).astype(np.float32)
