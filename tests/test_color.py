@@ -81,3 +81,11 @@ def test_colours_inside_the_gamut_convert_as_lab_to_rgb_does():
     np.testing.assert_allclose(lab_to_rgb_keeping_lightness(lab), lab_to_rgb(lab), atol=1e-5)
     greys = np.stack([np.linspace(0, 100, 101), np.zeros(101), np.zeros(101)], axis=-1)[None]
     np.testing.assert_allclose(lab_to_rgb_keeping_lightness(greys), lab_to_rgb(greys), atol=1e-5)
+
+
+def test_encoding_takes_pillow_rgbx_pixels_and_ignores_the_fourth_byte():
+    rgb = all_rgb_colours(step=7)
+    padding = np.random.default_rng(0).integers(0, 256, rgb.shape[:-1] + (1,), dtype=np.uint8)
+    rgbx = np.concatenate([rgb, padding], axis=-1)
+    np.testing.assert_array_equal(encode_rgb(rgbx), encode_rgb(rgb))
+    assert encode_rgb(rgb[0, :10]).shape == (10, 3)

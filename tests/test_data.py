@@ -62,6 +62,7 @@ def test_prepare_writes_shards_metadata_and_an_index(tmp_path):
     assert all(group in val_files for group in meta["val_groups"])
     l_input, _ = data.train.batch(np.arange(len(data.train)))
     assert abs(float(l_input.mean()) - meta["l_mean"]) < 1e-4
+    assert abs(float(l_input.std()) - meta["l_std"]) < 1e-4
 
 
 def test_prepare_is_deterministic(tmp_path):

@@ -1,8 +1,9 @@
 """The prepare stage: raw photos -> square crops at `image_size` -> encoded LAB shards, split by group.
 
 A pool of worker processes decodes and converts the images and writes each one straight into its slot
-of the shard files; only a 256-bin histogram of L comes back per image (for the mean and standard
-deviation CNN v2 standardizes with). Peak memory does not depend on how many images there are.
+of the shard files; only the sum and the sum of squares of its encoded L come back per image (for the
+mean and standard deviation CNN v2 standardizes with). Peak memory does not depend on how many images
+there are.
 Photos whose short side is below `image_size` are left out (upscaled photos would teach blur) and listed in data/lab/skipped.csv; that
 check lives here, not in download, so changing image_size never downloads again.
 """
@@ -14,6 +15,7 @@ import shutil
 from multiprocessing import Pool
 from pathlib import Path
 
+import numba
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -53,25 +55,49 @@ def load_square(path: Path, size: int) -> Image.Image:
         return ImageOps.fit(to_rgb(image), (size, size), method=Image.BICUBIC)
 
 
-def encode_into(job: tuple[Path, int, tuple[str, int]]) -> np.ndarray:
-    """Worker: decode one raw file, write its encoding into its shard slot, return its L histogram."""
+def encode_into(job: tuple[Path, int, tuple[str, int]]) -> tuple[int, int]:
+    """Worker: decode one raw file, write its encoding into its shard slot, return its L byte sums."""
     path, size, slot = job
     try:
-        rgb = np.asarray(load_square(path, size))
+        image = load_square(path, size)
     except (OSError, ValueError) as error:
         raise UserError(f"{path}: cannot be decoded ({error})") from None
-    encoded = encode_rgb(rgb)
+    encoded = encode_image(image)
     write_image(slot, encoded, encoded.shape)
-    return np.bincount(encoded[..., 0].ravel(), minlength=256)
+    return lightness_sums(encoded.reshape(-1, 3))
 
 
-def l_statistics(histogram: np.ndarray) -> tuple[float, float]:
-    """Mean and standard deviation of the network input L/100 from a histogram of encoded L bytes."""
-    values = np.arange(256) / (L_STEPS * 100.0)
-    count = histogram.sum()
-    mean = float((histogram * values).sum() / count)
-    variance = float((histogram * np.square(values - mean)).sum() / count)
-    return mean, math.sqrt(max(variance, 1e-12))
+def encode_image(image: Image.Image) -> np.ndarray:
+    """An 8-bit RGB image to its shard encoding (H, W, 3)."""
+    # Pillow keeps RGB as 4 bytes a pixel: handing them over as RGBX skips repacking them to 3.
+    pixels = np.frombuffer(image.tobytes("raw", "RGBX"), dtype=np.uint8)
+    return encode_rgb(pixels.reshape(image.height, image.width, 4))
+
+
+@numba.njit(cache=True, nogil=True)
+def lightness_sums(encoded: np.ndarray) -> tuple[int, int]:
+    """Sum and sum of squares of the L bytes of encoded pixels (N, 3): exact integers, whatever N."""
+    total = squares = 0
+    for i in range(encoded.shape[0]):
+        value = np.int64(encoded[i, 0])
+        total += value
+        squares += value * value
+    return total, squares
+
+
+def load_kernels() -> None:
+    """Compile the kernels (or load them from numba's cache) in this process, so that forked workers
+    inherit them instead of each compiling its own."""
+    lightness_sums(encode_image(Image.new("RGB", (1, 1))).reshape(-1, 3))
+
+
+def l_statistics(count: int, total: int, squares: int) -> tuple[float, float]:
+    """Mean and standard deviation of the network input L/100 from `count` encoded L bytes, their sum and
+    the sum of their squares."""
+    scale = L_STEPS * 100.0
+    mean = total / count
+    variance = (squares - total * mean) / count
+    return mean / scale, math.sqrt(max(variance, 1e-12 * scale**2)) / scale
 
 
 def large_enough(rows: list[RawImage], image_size: int) -> tuple[list[RawImage], list[RawImage]]:
@@ -108,17 +134,18 @@ def prepare(raw_dir: Path, lab_dir: Path, image_size: int, val_fraction: float, 
     temporary = lab_dir.with_name(lab_dir.name + ".tmp")
     shutil.rmtree(temporary, ignore_errors=True)
     shape = (image_size, image_size, 3)
-    train_histogram = np.zeros(256, dtype=np.int64)
+    train_sums = np.zeros(2, dtype=np.int64)
+    load_kernels()
     with Pool(workers or os.cpu_count()) as pool:
         for split, rows in (("train", train_rows), ("val", val_rows)):
             writer = ShardWriter(temporary / split, len(rows), shape, shard_size)
             jobs = [(raw_dir / row.file, image_size, writer.slot(index)) for index, row in enumerate(rows)]
-            for histogram in pool.imap_unordered(encode_into, jobs, chunksize=16):
+            for sums in pool.imap_unordered(encode_into, jobs, chunksize=16):
                 if split == "train":
-                    train_histogram += histogram
+                    train_sums += sums
             writer.commit()
             _write_index(temporary / split / "index.csv", rows)
-    l_mean, l_std = l_statistics(train_histogram)
+    l_mean, l_std = l_statistics(len(train_rows) * image_size**2, *map(int, train_sums))
     meta = {"image_size": image_size, "encoding": ENCODING, "counts": {"train": len(train_rows), "val": len(val_rows)},
             "val_groups": sorted({row.group for row in val_rows}), "l_mean": l_mean, "l_std": l_std,
             "skipped_smaller_than_image_size": len(too_small)}
