@@ -62,3 +62,16 @@ def test_prefetching_batches_match_plain_batches_in_order(tmp_path):
     for (l_plain, ab_plain), (l_pre, ab_pre) in zip(plain, prefetched):
         np.testing.assert_array_equal(l_plain, l_pre)
         np.testing.assert_array_equal(ab_plain, ab_pre)
+
+
+def test_batches_read_straight_from_the_maps_equal_the_scaled_images_in_the_order_asked(tmp_path):
+    from colorization.color import model_batch
+
+    images = random_images(23)
+    write_shards(iter(images), 23, (8, 8, 3), tmp_path, shard_size=5)
+    shards = LabShards(tmp_path)
+    for indices in (np.random.default_rng(3).permutation(23), [22, 0, 7, 0, 22], []):
+        l_input, ab = shards.batch(indices)
+        l_expected, ab_expected = model_batch(images[np.asarray(indices, dtype=int)])
+        np.testing.assert_array_equal(l_input, l_expected)
+        np.testing.assert_array_equal(ab, ab_expected)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .color import model_batch
+from .color import scale_for_model
 from .errors import UserError
 
 SHARD_PATTERN = "shard_{:05d}.npy"
@@ -100,6 +100,7 @@ class LabShards:
         if not paths:
             raise UserError(f"no shards in {self.directory}: run the prepare stage (dvc repro prepare)")
         self._shards = [np.load(path, mmap_mode="r") for path in paths]
+        self._rows = [np.asarray(shard).reshape(len(shard), -1) for shard in self._shards]  # flat images
         sizes = [len(shard) for shard in self._shards]
         self._starts = np.concatenate([[0], np.cumsum(sizes)])
         self._length = int(self._starts[-1]) if limit is None else min(limit, int(self._starts[-1]))
@@ -111,25 +112,45 @@ class LabShards:
     def read(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Encoded images at `indices` (any order), as a new uint8 array (len(indices), H, W, 3).
 
-        The pages just read are then released from this process's mapping (they stay in the page
-        cache), so its resident memory does not grow as an epoch touches every shard.
+        Each shard's images are read in file order. The pages just read are then released from this
+        process's mapping (they stay in the page cache), so its resident memory does not grow as an
+        epoch touches every shard.
         """
+        indices = self._checked(indices)
+        out = np.empty((len(indices), *self.image_shape), dtype=np.uint8)
+        for shard, local, rows in self._by_shard(indices):
+            out[rows] = self._shards[shard][local]
+            self._shards[shard].base.madvise(mmap.MADV_DONTNEED)
+        return out
+
+    def _checked(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         indices = np.asarray(indices, dtype=np.int64)
         if indices.size and (indices.min() < 0 or indices.max() >= self._length):
             raise IndexError(f"index out of range for {self._length} images in {self.directory}")
-        out = np.empty((len(indices), *self.image_shape), dtype=np.uint8)
+        return indices
+
+    def _by_shard(self, indices: np.ndarray):
+        """(shard, its local indices in ascending order, their positions in `indices`) per shard touched."""
         shard_of = np.searchsorted(self._starts, indices, side="right") - 1
         for shard in np.unique(shard_of):
             rows = np.nonzero(shard_of == shard)[0]
             local = indices[rows] - self._starts[shard]
-            order = np.argsort(local)
-            out[rows[order]] = self._shards[shard][local[order]]
-            self._shards[shard].base.madvise(mmap.MADV_DONTNEED)
-        return out
+            order = np.argsort(local, kind="stable")
+            yield shard, local[order], rows[order]
 
     def batch(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Network input L/100 (B, H, W, 1) and target ab/128 (B, H, W, 2) for `indices`, float32."""
-        return model_batch(self.read(indices))
+        """Network input L/100 (B, H, W, 1) and target ab/128 (B, H, W, 2) for `indices`, float32.
+
+        Reads and converts straight from the memory maps in one compiled pass (see `read` for the order
+        and the release of pages).
+        """
+        indices = self._checked(indices)
+        scaled = np.empty((len(indices), int(np.prod(self.image_shape))), dtype=np.float32)
+        for shard, local, rows in self._by_shard(indices):
+            scale_for_model(self._rows[shard], local, rows, scaled)
+            self._shards[shard].base.madvise(mmap.MADV_DONTNEED)
+        scaled = scaled.reshape(len(indices), *self.image_shape)
+        return scaled[..., :1], scaled[..., 1:]
 
     def batches(self, batch_size: int, order: np.ndarray | None = None, prefetch: int = 0):
         """Yield (L, ab) batches over all images, in `order` if given, else in stored order.
@@ -145,9 +166,9 @@ class LabShards:
             yield from map(self.batch, chunks)
             return
         with ThreadPoolExecutor(max_workers=prefetch) as pool:
-            pending = deque(pool.submit(self.batch, chunk) for chunk in islice(chunks, prefetch))
+            pending = deque(pool.submit(self.batch, chunk) for chunk in islice(chunks, prefetch + 1))
             while pending:
-                batch = pending.popleft().result()
-                for chunk in islice(chunks, 1):
+                head = pending.popleft()
+                for chunk in islice(chunks, 1):  # queued before waiting, so no thread idles meanwhile
                     pending.append(pool.submit(self.batch, chunk))
-                yield batch
+                yield head.result()
