@@ -242,11 +242,11 @@ def main() -> None:
         results.update(outcome)
         shown = outcome or figures[name]
         print(f"{name}: " + ", ".join(f"{key} {value:.3g}" for key, value in shown.items()), flush=True)
-    print(f"\n{'key':32} {'value':>8}  target  met")
+    print(f"\n{'key':32} {'value':>9}  target  met")
     for key, (sign, target) in TARGETS.items():
         value = results[key]
         met = value >= target if sign == ">=" else value <= target
-        print(f"{key:32} {value:8.4g}  {sign} {target:<4}  {'yes' if met else 'NO'}")
+        print(f"{key:32} {value:9.7g}  {sign} {target:<4}  {'yes' if met else 'NO'}")
     results["figures"] = figures
     results["seconds"] = time.perf_counter() - started
     results["quick"] = args.quick
