@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -115,15 +116,19 @@ def bench_loader(raw: Path, lab: Path, batches: int, batch_size: int = 32) -> di
 
 def bench_train_overhead(arch: str, lab: Path, steps: int, batch_size: int = 16, rounds: int = 3) -> dict:
     """Training steps fed by the training loop's shard reader (prefetching only on a GPU, as training
-    does) against the same steps on batches already in RAM, interleaved; the best of `rounds` of each."""
+    does) against the same steps on batches already in RAM, interleaved; the best of `rounds` of each,
+    after one untimed round of each (in the first, the shards side ran up to 12 % slower here, the
+    same steps later did not).
+
+    The shards were just written: syncing first keeps the kernel's writeback of them off the two cores
+    while the steps are timed."""
+    os.sync()
     shards = LabShards(lab / "train")
     network = networks.create(arch, 0.001, 0.5, 0.25, seed=0)
     order = np.random.default_rng(0).permutation(len(shards))[: steps * batch_size]
     in_ram = list(shards.batches(batch_size, order))
-    for l_input, ab in in_ram[:2]:
-        network.train_step(l_input, ab)
     from_shards, from_ram = [], []
-    for _ in range(rounds):
+    for _ in range(rounds + 1):
         started = time.perf_counter()
         for l_input, ab in shards.batches(batch_size, order, prefetch=2 if network.on_accelerator else 0):
             network.train_step(l_input, ab)
@@ -132,6 +137,7 @@ def bench_train_overhead(arch: str, lab: Path, steps: int, batch_size: int = 16,
         for l_input, ab in in_ram:
             network.train_step(l_input, ab)
         from_ram.append(time.perf_counter() - started)
+    from_shards, from_ram = from_shards[1:], from_ram[1:]
     images = steps * batch_size
     return {f"train_data_overhead_{arch}": min(from_ram) / min(from_shards),
             "figures": {"image_size": shards.image_shape[0], "batch_size": batch_size, "steps": steps,
