@@ -115,28 +115,38 @@ def bench_loader(raw: Path, lab: Path, batches: int, batch_size: int = 32) -> di
 
 
 def bench_train_overhead(arch: str, lab: Path, steps: int, batch_size: int = 16, rounds: int = 3) -> dict:
-    """Training steps fed by the training loop's shard reader (prefetching only on a GPU, as training
-    does) against the same steps on batches already in RAM, interleaved; the best of `rounds` of each,
-    after one untimed round of each (in the first, the shards side ran up to 12 % slower here, the
-    same steps later did not).
+    """Training steps fed by the training loop's shard reader against the same steps on batches already
+    in RAM; the best of `rounds` of each, after one untimed round of each.
 
-    The shards were just written: syncing first keeps the kernel's writeback of them off the two cores
-    while the steps are timed."""
+    On a CPU the two alternate step by step, so the shared machine's slow spells hit both alike (whole
+    rounds in turn gave 0.85-1.15 for identical work). On a GPU the reader prefetches, as training
+    does, and alternating steps would hand it a free step to prefetch in, so whole rounds alternate.
+    The shards were just written: syncing first keeps the kernel's writeback of them off the cores."""
     os.sync()
     shards = LabShards(lab / "train")
     network = networks.create(arch, 0.001, 0.5, 0.25, seed=0)
     order = np.random.default_rng(0).permutation(len(shards))[: steps * batch_size]
     in_ram = list(shards.batches(batch_size, order))
+    prefetch = 2 if network.on_accelerator else 0
     from_shards, from_ram = [], []
     for _ in range(rounds + 1):
-        started = time.perf_counter()
-        for l_input, ab in shards.batches(batch_size, order, prefetch=2 if network.on_accelerator else 0):
-            network.train_step(l_input, ab)
-        from_shards.append(time.perf_counter() - started)
-        started = time.perf_counter()
+        shards_seconds = ram_seconds = 0.0
+        stream = shards.batches(batch_size, order, prefetch=prefetch)
+        if prefetch:
+            started = time.perf_counter()
+            for l_input, ab in stream:
+                network.train_step(l_input, ab)
+            shards_seconds = time.perf_counter() - started
         for l_input, ab in in_ram:
+            started = time.perf_counter()
+            if not prefetch:
+                network.train_step(*next(stream))
+            middle = time.perf_counter()
             network.train_step(l_input, ab)
-        from_ram.append(time.perf_counter() - started)
+            shards_seconds += middle - started
+            ram_seconds += time.perf_counter() - middle
+        from_shards.append(shards_seconds)
+        from_ram.append(ram_seconds)
     from_shards, from_ram = from_shards[1:], from_ram[1:]
     images = steps * batch_size
     return {f"train_data_overhead_{arch}": min(from_ram) / min(from_shards),
