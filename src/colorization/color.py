@@ -101,10 +101,10 @@ def _cie_f(t):
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _encode_kernel(pixels, linear_of_level, xyz_from_rgb_t, encoded_from_f, offset, encoded):
-    """(N, >= 3) uint8 sRGB to the (N, 3) encoding, a chunk at a time through planar scratch arrays, so
-    the arithmetic runs in SIMD lanes: the sRGB curve from a table, a 3x3 product to white-normalised
-    X, Y, Z, CIE f, and a 3x3 product that holds the encoding's scale and offset. No fastmath: the
-    results must not depend on which instructions the compiler picks."""
+    """(N, >= 3) uint8 sRGB to the (N, 3) encoding, a chunk at a time: the sRGB curve from a table and a
+    3x3 product to white-normalised X, Y, Z (scalar: a table lookup does not vectorize here), then CIE f
+    and a 3x3 product that holds the encoding's scale and offset, on planar scratch arrays so they run
+    in SIMD lanes. No fastmath: the results must not depend on which instructions the compiler picks."""
     planes = np.empty((3, _KERNEL_CHUNK), dtype=np.float32)
     rounded = np.empty((3, _KERNEL_CHUNK), dtype=np.uint8)
     for start in range(0, pixels.shape[0], _KERNEL_CHUNK):
