@@ -36,6 +36,8 @@ _WHITE_XYZ_FROM_RGB_T = np.ascontiguousarray((_XYZ_FROM_RGB / _D65_WHITE[:, None
 # LAB from the companded (fx, fy, fz): L = 116 fy - 16, a = 500 (fx - fy), b = 200 (fy - fz).
 _LAB_FROM_F = np.array([[0, 500, 0], [116, -500, 200], [0, 0, -200]], dtype=np.float32)
 _LAB_OFFSET = np.array([-16, 0, 0], dtype=np.float32)
+# CIE f(t) is the cube root above TOE_END and the line TOE_SLOPE * t + TOE_OFFSET below it.
+_TOE_END, _TOE_SLOPE, _TOE_OFFSET = np.float32(0.008856), np.float32(7.787), np.float32(16 / 116)
 _ENCODED_FROM_F = _LAB_FROM_F * _ENCODE_SCALE
 _ENCODED_OFFSET = _LAB_OFFSET * _ENCODE_SCALE + _ENCODE_OFFSET + np.float32(0.5)
 
@@ -44,8 +46,8 @@ def _companded_xyz(rgb: np.ndarray) -> np.ndarray:
     """uint8 sRGB (..., 3) to the cube-root-companded, white-normalised XYZ (fx, fy, fz), flat (N, 3)."""
     xyz = _LINEAR_OF_LEVEL.take(rgb.reshape(-1, 3)) @ _WHITE_XYZ_FROM_RGB_T
     f = np.cbrt(xyz)
-    near_black = xyz <= np.float32(0.008856)
-    f[near_black] = xyz[near_black] * np.float32(7.787) + np.float32(16 / 116)
+    near_black = xyz <= _TOE_END
+    f[near_black] = xyz[near_black] * _TOE_SLOPE + _TOE_OFFSET
     return f
 
 
@@ -95,8 +97,8 @@ def _cie_f(t):
     for _ in range(2):
         cube = root * root * root
         root = root * (cube + np.float32(2) * reduced) / (np.float32(2) * cube + reduced)
-    toe = t * np.float32(7.787) + np.float32(16 / 116)
-    return root * scale if t > np.float32(0.008856) else toe
+    toe = t * _TOE_SLOPE + _TOE_OFFSET
+    return root * scale if t > _TOE_END else toe
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -202,7 +204,7 @@ _LINEAR_FROM_F = (rgb_from_xyz * skcolor.xyz_tristimulus_values(illuminant="D65"
 
 def _f_inverse(t: np.ndarray) -> np.ndarray:
     """Inverse of CIE LAB's f, with skimage's constants."""
-    return np.where(t > 0.2068966, t * t * t, (t - np.float32(16.0 / 116.0)) / np.float32(7.787))
+    return np.where(t > 0.2068966, t * t * t, (t - _TOE_OFFSET) / _TOE_SLOPE)
 
 
 def _linear_rgb(fy: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
