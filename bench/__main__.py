@@ -16,6 +16,7 @@ from colorization import networks
 from colorization.color import decode_lab, encode_rgb
 from colorization.prepare import prepare
 from colorization.shards import LabShards
+from colorization.training import prefetch_threads
 
 from .workloads import (ROOT, decode_bound, make_images, naive_prepare, peak_rss_mb, per_item_image, timed)
 
@@ -127,7 +128,7 @@ def bench_train_overhead(arch: str, lab: Path, steps: int, batch_size: int = 16,
     network = networks.create(arch, 0.001, 0.5, 0.25, seed=0)
     order = np.random.default_rng(0).permutation(len(shards))[: steps * batch_size]
     in_ram = list(shards.batches(batch_size, order))
-    prefetch = 2 if network.on_accelerator else 0
+    prefetch = prefetch_threads(network)
     from_shards, from_ram = [], []
     for _ in range(rounds + 1):
         shards_seconds = ram_seconds = 0.0
@@ -184,6 +185,7 @@ EPOCH_CODE = """
 import numpy as np
 from colorization import networks
 from colorization.shards import LabShards
+from colorization.training import prefetch_threads
 shards = LabShards({lab!r} + "/train")
 network = networks.create("resnet18", 0.001, 0.5, 0.25, seed=0)
 order = np.random.default_rng(0).permutation(len(shards))

@@ -28,6 +28,11 @@ def mean_loss(network, shards, batch_size: int) -> float:
     return total / count
 
 
+def prefetch_threads(network) -> int:
+    """Prefetch threads keep a GPU fed; on a CPU the step already uses every core and they only slow it."""
+    return 2 if network.on_accelerator else 0
+
+
 def _resume(arch: str, network, rng: np.random.Generator, checkpoint_dir: Path, digest: str) -> list[dict]:
     """Restore the newest matching checkpoint into `network` and `rng`; return the epochs' losses so far."""
     checkpoint = checkpoints.latest(checkpoint_dir)
@@ -59,8 +64,7 @@ def train(arch: str, params: Params, lab_dir: Path, model_dir: Path, live_dir: P
     digest = checkpoints.fingerprint(arch, params, lab_dir)
     history = _resume(arch, network, rng, checkpoint_dir, digest)
     batch_size, epochs = params.train.batch_size, params.train.epochs
-    # Prefetch threads keep a GPU fed; on a CPU the step already uses every core and they only slow it.
-    prefetch = 2 if network.on_accelerator else 0
+    prefetch = prefetch_threads(network)
     n_train = len(data.train)
     print(f"{arch}: {network.parameter_count():,} parameters, {n_train} training and {len(data.val)} validation images")
     with Live(str(live_dir), dvcyaml=None, save_dvc_exp=False) as live:
