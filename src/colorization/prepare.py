@@ -3,9 +3,9 @@
 A pool of worker processes decodes and converts the images and writes each one straight into its slot
 of the shard files; only the sum and the sum of squares of its encoded L come back per image (for the
 mean and standard deviation CNN v2 standardizes with). Peak memory does not depend on how many images
-there are.
-Photos whose short side is below `image_size` are left out (upscaled photos would teach blur) and listed in data/lab/skipped.csv; that
-check lives here, not in download, so changing image_size never downloads again.
+there are. Photos whose short side is below `image_size` are left out (upscaled photos would teach
+blur) and listed in data/lab/skipped.csv; that check lives here, not in download, so changing
+image_size never downloads again.
 """
 
 import csv
