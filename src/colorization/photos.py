@@ -7,7 +7,7 @@ rgb2lab as the training data: greyscale through a lookup table of every grey lev
 rows, in float32. 16-bit colour files are decoded at 8 bits by Pillow; 16-bit greyscale keeps all 16.
 
 Writing uses the input's format, chosen by its extension, always 8 bits per channel (a 16-bit input
-gives an 8-bit output): JPEG at quality 95 without chroma subsampling, PNG, TIFF (LZW), BMP and
+gives an 8-bit output): JPEG at quality 100 without chroma subsampling, PNG, TIFF (LZW), BMP and
 lossless WebP, so the lightness survives the file format. Alpha, EXIF data (the orientation reset,
 since the pixels are upright) and DPI are carried over where the format stores them.
 """
