@@ -1,7 +1,7 @@
 import numpy as np
 
-from colorization.color import (decode_lab, encode_lab, encode_rgb, lab_from_model, lab_to_rgb,
-                                lab_to_rgb_keeping_lightness, model_batch, rgb_to_lab)
+from colorization.color import (decode_lab, encode_lab, encode_rgb, encode_rgb_and_sum_lightness, lab_from_model,
+                                lab_to_rgb, lab_to_rgb_keeping_lightness, model_batch, rgb_to_lab)
 
 
 def all_rgb_colours(step: int = 5) -> np.ndarray:
@@ -89,3 +89,12 @@ def test_encoding_takes_pillow_rgbx_pixels_and_ignores_the_fourth_byte():
     rgbx = np.concatenate([rgb, padding], axis=-1)
     np.testing.assert_array_equal(encode_rgb(rgbx), encode_rgb(rgb))
     assert encode_rgb(rgb[0, :10]).shape == (10, 3)
+
+
+def test_lightness_sums_are_exact_over_several_chunks_and_a_partial_one():
+    rgb = np.random.default_rng(0).integers(0, 256, (5003, 3), dtype=np.uint8)  # the kernel works 2,048 at a time
+    encoded, total, squares = encode_rgb_and_sum_lightness(rgb)
+    lightness = encoded[:, 0].astype(np.int64)
+    assert (total, squares) == (lightness.sum(), (lightness * lightness).sum())
+    np.testing.assert_array_equal(encoded, encode_rgb(rgb))
+    assert encode_rgb_and_sum_lightness(rgb[:0])[1:] == (0, 0)
