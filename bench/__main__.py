@@ -55,22 +55,20 @@ def bench_prepare(raw: Path, work: Path, n_images: int, workers: int, rounds: in
 
 def bench_prepare_profile(raw: Path, work: Path, count: int = 300) -> dict:
     """Where a prepare worker's time goes, per 256x256 image, in one process (the decode-bound ratio's bound)."""
-    from colorization.prepare import encode_image, lightness_sums, load_kernels, load_square
+    from colorization.prepare import encode_image, load_kernels, load_square
     from colorization.shards import ShardWriter, write_image
 
     files = sorted(raw.glob("*.jpg"))[:count]
     writer = ShardWriter(work / "profile", len(files), (256, 256, 3), 1024)
     load_kernels()
-    totals = dict(decode_resize_ms=0.0, encode_ms=0.0, write_ms=0.0, lightness_sums_ms=0.0, skimage_rgb2lab_ms=0.0)
+    totals = dict(decode_resize_ms=0.0, encode_and_sums_ms=0.0, write_ms=0.0, skimage_rgb2lab_ms=0.0)
     for index, path in enumerate(files):
         marks = [time.perf_counter()]
         image = load_square(path, 256)
         marks.append(time.perf_counter())
-        encoded = encode_image(image)
+        encoded = encode_image(image)[0]
         marks.append(time.perf_counter())
         write_image(writer.slot(index), encoded, encoded.shape)
-        marks.append(time.perf_counter())
-        lightness_sums(encoded.reshape(-1, 3))
         marks.append(time.perf_counter())
         skcolor.rgb2lab(np.asarray(image))
         marks.append(time.perf_counter())

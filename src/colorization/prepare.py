@@ -15,11 +15,10 @@ import shutil
 from multiprocessing import Pool
 from pathlib import Path
 
-import numba
 import numpy as np
 from PIL import Image, ImageOps
 
-from .color import L_STEPS, encode_rgb
+from .color import L_STEPS, encode_rgb_and_sum_lightness
 from .dataset import META_FILE
 from .errors import UserError
 from .files import atomic_path, write_json
@@ -62,33 +61,22 @@ def encode_into(job: tuple[Path, int, tuple[str, int]]) -> tuple[int, int]:
         image = load_square(path, size)
     except (OSError, ValueError) as error:
         raise UserError(f"{path}: cannot be decoded ({error})") from None
-    encoded = encode_image(image)
+    encoded, total, squares = encode_image(image)
     write_image(slot, encoded, encoded.shape)
-    return lightness_sums(encoded.reshape(-1, 3))
+    return total, squares
 
 
-def encode_image(image: Image.Image) -> np.ndarray:
-    """An 8-bit RGB image to its shard encoding (H, W, 3)."""
+def encode_image(image: Image.Image) -> tuple[np.ndarray, int, int]:
+    """An 8-bit RGB image to its shard encoding (H, W, 3), with the sum and sum of squares of its L bytes."""
     # Pillow keeps RGB as 4 bytes a pixel: handing them over as RGBX skips repacking them to 3.
     pixels = np.frombuffer(image.tobytes("raw", "RGBX"), dtype=np.uint8)
-    return encode_rgb(pixels.reshape(image.height, image.width, 4))
-
-
-@numba.njit(cache=True, nogil=True)
-def lightness_sums(encoded: np.ndarray) -> tuple[int, int]:
-    """Sum and sum of squares of the L bytes of encoded pixels (N, 3): exact integers, whatever N."""
-    total = squares = 0
-    for i in range(encoded.shape[0]):
-        value = np.int64(encoded[i, 0])
-        total += value
-        squares += value * value
-    return total, squares
+    return encode_rgb_and_sum_lightness(pixels.reshape(image.height, image.width, 4))
 
 
 def load_kernels() -> None:
     """Compile the kernels (or load them from numba's cache) in this process, so that forked workers
     inherit them instead of each compiling its own."""
-    lightness_sums(encode_image(Image.new("RGB", (1, 1))).reshape(-1, 3))
+    encode_image(Image.new("RGB", (1, 1)))
 
 
 def l_statistics(count: int, total: int, squares: int) -> tuple[float, float]:
@@ -134,17 +122,20 @@ def prepare(raw_dir: Path, lab_dir: Path, image_size: int, val_fraction: float, 
     temporary = lab_dir.with_name(lab_dir.name + ".tmp")
     shutil.rmtree(temporary, ignore_errors=True)
     shape = (image_size, image_size, 3)
+    writers = {split: ShardWriter(temporary / split, len(rows), shape, shard_size)
+               for split, rows in (("train", train_rows), ("val", val_rows))}
+    jobs = [(raw_dir / row.file, image_size, writers[split].slot(index))
+            for split, rows in (("train", train_rows), ("val", val_rows)) for index, row in enumerate(rows)]
     train_sums = np.zeros(2, dtype=np.int64)
     load_kernels()
     with Pool(workers or os.cpu_count()) as pool:
-        for split, rows in (("train", train_rows), ("val", val_rows)):
-            writer = ShardWriter(temporary / split, len(rows), shape, shard_size)
-            jobs = [(raw_dir / row.file, image_size, writer.slot(index)) for index, row in enumerate(rows)]
-            for sums in pool.imap_unordered(encode_into, jobs, chunksize=16):
-                if split == "train":
-                    train_sums += sums
-            writer.commit()
-            _write_index(temporary / split / "index.csv", rows)
+        # One queue for both splits, so no worker idles at the end of the first; results in job order.
+        for position, sums in enumerate(pool.imap(encode_into, jobs, chunksize=16)):
+            if position < len(train_rows):
+                train_sums += sums
+    for split, rows in (("train", train_rows), ("val", val_rows)):
+        writers[split].commit()
+        _write_index(temporary / split / "index.csv", rows)
     l_mean, l_std = l_statistics(len(train_rows) * image_size**2, *map(int, train_sums))
     meta = {"image_size": image_size, "encoding": ENCODING, "counts": {"train": len(train_rows), "val": len(val_rows)},
             "val_groups": sorted({row.group for row in val_rows}), "l_mean": l_mean, "l_std": l_std,
