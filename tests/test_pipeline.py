@@ -46,7 +46,7 @@ def test_killed_runs_resume_to_identical_outputs(first_run, tmp_path):
     _, _, expected, metrics = first_run
     project = copy_project(tmp_path / "project", TINY_PARAMS)
     repro = [sys.executable, "-m", "dvc", "repro"]
-    kill_when(start(repro, project), project / "data" / "lab.tmp" / "train" / "shard_00000.npy")
+    kill_when(start(repro, project), project / "data" / "lab.tmp" / "val" / "tmp-shard_00000.npy")
     assert not (project / "data" / "lab").exists(), "the kill should land in prepare"
     kill_when(start(repro, project), project / "checkpoints" / "cnn_v1" / "epoch_0001" / "state.json")
     assert not (project / "models" / "cnn_v1" / "model.keras").exists(), "the kill should land in train@cnn_v1"
