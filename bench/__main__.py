@@ -12,11 +12,11 @@ import numpy as np
 import torch
 from skimage import color as skcolor
 
-from colorization import networks
-from colorization.color import decode_lab, encode_rgb
-from colorization.prepare import prepare
-from colorization.shards import LabShards
-from colorization.training import prefetch_threads
+from colorization.core.color import decode_lab, encode_rgb
+from colorization.lab.prepare import prepare
+from colorization.lab.shards import LabShards
+from colorization.models import create
+from colorization.training.loop import prefetch_threads
 
 from .workloads import (ROOT, decode_bound, make_images, naive_prepare, peak_rss_mb, per_item_image, timed)
 
@@ -55,8 +55,8 @@ def bench_prepare(raw: Path, work: Path, n_images: int, workers: int, rounds: in
 
 def bench_prepare_profile(raw: Path, work: Path, count: int = 300) -> dict:
     """Where a prepare worker's time goes, per 256x256 image, in one process (the decode-bound ratio's bound)."""
-    from colorization.prepare import encode_image, load_kernels, load_square
-    from colorization.shards import ShardWriter, write_image
+    from colorization.lab.prepare import encode_image, load_kernels, load_square
+    from colorization.lab.shards import ShardWriter, write_image
 
     files = sorted(raw.glob("*.jpg"))[:count]
     writer = ShardWriter(work / "profile", len(files), (256, 256, 3), 1024)
@@ -123,7 +123,7 @@ def bench_train_overhead(arch: str, lab: Path, steps: int, batch_size: int = 16,
     The shards were just written: syncing first keeps the kernel's writeback of them off the cores."""
     os.sync()
     shards = LabShards(lab / "train")
-    network = networks.create(arch, 0.001, 0.5, 0.25, seed=0)
+    network = create(arch, 0.001, 0.5, 0.25, seed=0)
     order = np.random.default_rng(0).permutation(len(shards))[: steps * batch_size]
     in_ram = list(shards.batches(batch_size, order))
     prefetch = prefetch_threads(network)
@@ -156,9 +156,10 @@ def bench_train_overhead(arch: str, lab: Path, steps: int, batch_size: int = 16,
 COLORIZE_CODE = """
 import numpy as np
 from PIL import Image
-from colorization import networks
-network = networks.create("resnet18", 0.001, 0.5, 0.25, seed=0)
-networks.save(network, __import__("pathlib").Path({model!r}), {{"arch": "resnet18", "framework": "torch", "image_size": 256}})
+from colorization.models import create, saved
+from colorization.models.saved import ModelConfig
+network = create("resnet18", 0.001, 0.5, 0.25, seed=0)
+saved.save(network, __import__("pathlib").Path({model!r}), ModelConfig(arch="resnet18", image_size=256))
 """
 
 
@@ -171,21 +172,20 @@ def bench_colorize(work: Path) -> dict:
     photo = work / "photo 4000x3000.jpg"
     gradient = np.linspace(0, 255, 4000, dtype=np.float32)[None, :] * np.linspace(0.2, 1, 3000, dtype=np.float32)[:, None]
     Image.fromarray(gradient.astype(np.uint8), "L").save(photo, quality=95)
-    code = (f"from colorization.colorize import run; "
+    code = (f"from colorization.colorize.cli import run; "
             f"run([{str(photo)!r}, '--output', {str(work / 'colorized')!r}, '--model', {str(model)!r}, '--overwrite'])")
     started = time.perf_counter()
     peak = peak_rss_mb(code)
     return {"figures": {"colorize_4000x3000_s_with_startup": time.perf_counter() - started, "colorize_4000x3000_mb": peak}}
 
 
-PREPARE_CODE = "from colorization.prepare import prepare; prepare({raw!r}, {lab!r}, {size}, 0.25, 1024, 0, 2)"
+PREPARE_CODE = "from colorization.lab.prepare import prepare; prepare({raw!r}, {lab!r}, {size}, 0.25, 1024, 0, 2)"
 EPOCH_CODE = """
 import numpy as np
-from colorization import networks
-from colorization.shards import LabShards
-from colorization.training import prefetch_threads
+from colorization.models import create
+from colorization.lab.shards import LabShards
 shards = LabShards({lab!r} + "/train")
-network = networks.create("resnet18", 0.001, 0.5, 0.25, seed=0)
+network = create("resnet18", 0.001, 0.5, 0.25, seed=0)
 order = np.random.default_rng(0).permutation(len(shards))
 for start in range(0, len(shards), 32):
     network.train_step(*shards.batch(order[start:start + 32]))

@@ -67,8 +67,8 @@ def md5_of(path: Path) -> str:
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
-from colorization.params import DataParams, Places365Params
-from colorization.places365 import archive_location
+from colorization.core.params import DataParams, Places365Params
+from colorization.sources.places365 import archive_location
 from colorization.sources import download
 url, md5, workdir, n_images = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
 data = DataParams(source="places365", n_images=n_images, image_size=256, val_fraction=0.1, shard_size=1024,

@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image, ImageOps
 from skimage import color as skcolor
 
-from colorization.params import DataParams
-from colorization.prepare import load_square
+from colorization.core.params import DataParams
+from colorization.lab.prepare import load_square
 from colorization.sources import download
 
 ROOT = Path(__file__).resolve().parents[1]

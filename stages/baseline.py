@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from colorization.dataset import open_prepared
-from colorization.errors import run_stage
-from colorization.evaluation import format_metrics, evaluate, predict_gray
-from colorization.files import write_json
-from colorization.params import load_params
+from colorization.core.errors import run_main
+from colorization.core.files import write_json
+from colorization.core.params import load_params
+from colorization.evaluation.metrics import evaluate, format_metrics, predict_gray
+from colorization.lab.meta import open_prepared
 
 
 def main(argv: list[str]) -> None:
@@ -17,4 +17,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_main(main)

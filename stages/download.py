@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from colorization.errors import run_stage
-from colorization.params import load_params
+from colorization.core.errors import run_main
+from colorization.core.params import load_params
 from colorization.sources import download, summary
 
 
@@ -14,4 +14,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_main(main)

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from colorization.errors import run_stage
-from colorization.params import load_params
-from colorization.prepare import SKIPPED_FILE, prepare
+from colorization.core.errors import run_main
+from colorization.core.params import load_params
+from colorization.lab.prepare import SKIPPED_FILE, prepare
 
 LISTED_GROUPS = 8
 
@@ -14,15 +14,15 @@ def main(argv: list[str]) -> None:
     data = params.data
     lab_dir = Path("data/lab")
     meta = prepare(Path("data/raw"), lab_dir, data.image_size, data.val_fraction, data.shard_size, params.seed)
-    counts, groups = meta["counts"], meta["val_groups"]
+    groups = meta.val_groups
     shown = ", ".join(groups[:LISTED_GROUPS]) + (f" and {len(groups) - LISTED_GROUPS} more" if len(groups) > LISTED_GROUPS else "")
-    line = (f"prepare: {counts['train']} training and {counts['val']} validation images at "
+    line = (f"prepare: {meta.counts['train']} training and {meta.counts['val']} validation images at "
             f"{data.image_size}x{data.image_size} in {lab_dir} (validation photos: {shown})")
-    if meta["skipped_smaller_than_image_size"]:
-        line += (f"; skipped {meta['skipped_smaller_than_image_size']} smaller than {data.image_size}x{data.image_size} "
+    if meta.skipped_smaller_than_image_size:
+        line += (f"; skipped {meta.skipped_smaller_than_image_size} smaller than {data.image_size}x{data.image_size} "
                  f"(listed in {lab_dir / SKIPPED_FILE})")
     print(line)
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_main(main)

@@ -1,22 +1,23 @@
-"""Stage train@<arch>: train one architecture on the shards; writes models/, dvclive/ and checkpoints/<arch>."""
+"""Stage train@<name>: train one model of params.yaml's `models:` on the shards; writes models/<name>,
+dvclive/<name> and checkpoints/<name>."""
 
 from pathlib import Path
 
-from colorization.errors import UserError, run_stage
-from colorization.params import load_params
-from colorization.training import train
+from colorization.core.errors import UserError, run_main
+from colorization.core.params import load_params
+from colorization.models import resolve
+from colorization.training.loop import train
 
 
 def main(argv: list[str]) -> None:
     if len(argv) != 1:
-        raise UserError("usage: python stages/train.py ARCH")
-    arch = argv[0]
+        raise UserError("usage: python stages/train.py NAME")
     params = load_params()
-    params.model(arch)
-    losses = train(arch, params, Path("data/lab"), Path("models") / arch, Path("dvclive") / arch,
-                   Path("checkpoints") / arch)
-    print(f"train@{arch}: final train loss {losses['train_loss']:.5f}, val loss {losses['val_loss']:.5f}")
+    spec = resolve(params, argv[0])
+    losses = train(spec, params, Path("data/lab"), Path("models") / spec.name, Path("dvclive") / spec.name,
+                   Path("checkpoints") / spec.name)
+    print(f"train@{spec.name}: final train loss {losses['train_loss']:.5f}, val loss {losses['val_loss']:.5f}")
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_main(main)

@@ -18,25 +18,30 @@ TINY_PARAMS = {
 }
 
 
-def project_env() -> dict:
-    """Environment for subprocesses: this interpreter's `python` first on PATH, a git identity set."""
+def project_env(cwd: Path | None = None) -> dict:
+    """Environment for subprocesses: this interpreter's `python` first on PATH, a git identity set, and,
+    in a project copy, the copy's own src/ first on the import path (the install points at this
+    checkout's), so that the code a copy runs is the code DVC tracks there."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    if cwd is not None and (Path(cwd) / "src" / "colorization").is_dir():
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(cwd).resolve() / "src"), env.get("PYTHONPATH")]))
     env.update(GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@example.com",
                GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.com", DVC_NO_ANALYTICS="1")
     return env
 
 
-def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    """Run a command in `cwd` with the project environment; on an unexpected failure show its output."""
-    result = subprocess.run(args, cwd=cwd, env=project_env(), capture_output=True, text=True)
+def run(args: list[str], cwd: Path, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a command in `cwd` with the project environment (plus `env`); on an unexpected failure show its
+    output."""
+    result = subprocess.run(args, cwd=cwd, env=project_env(cwd) | (env or {}), capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"{args} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
     return result
 
 
-def dvc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    return run([sys.executable, "-m", "dvc", *args], cwd=cwd, check=check)
+def dvc(*args: str, cwd: Path, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "dvc", *args], cwd=cwd, check=check, env=env)
 
 
 def deep_update(target: dict, changes: dict) -> dict:

@@ -1,6 +1,6 @@
 import numpy as np
 
-from colorization.color import (decode_lab, encode_lab, encode_rgb, encode_rgb_and_sum_lightness, lab_from_model,
+from colorization.core.color import (decode_lab, encode_lab, encode_rgb, encode_rgb_and_sum_lightness, lab_from_model,
                                 lab_to_rgb, lab_to_rgb_keeping_lightness, model_batch, rgb_to_lab)
 
 

@@ -1,5 +1,5 @@
 """The `colorize` command, run for real: a subprocess of the CLI on real files, with networks trained for a
-few steps in the test and saved by networks.save into a project's models/<arch> folders."""
+few steps in the test and saved by models.saved.save into a project's models/<arch> folders."""
 
 import re
 import shutil
@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from colorization import networks
-from colorization.color import rgb_to_lab
-from colorization.colorize import plan_jobs
-from colorization.errors import UserError
-from colorization.evaluation import colorfulness
-from colorization.models import ARCHITECTURES
+from colorization.colorize.cli import plan_jobs
+from colorization.core.color import rgb_to_lab
+from colorization.core.errors import UserError
+from colorization.evaluation.metrics import colorfulness
+from colorization.models import create, saved
+from colorization.models.saved import ModelConfig
 from conftest import SHARED_DATA, run
 
 BW_PHOTOS = SHARED_DATA / "bw_photos"
@@ -32,11 +32,10 @@ def project(tmp_path_factory) -> Path:
     l_input = rng.random((4, IMAGE_SIZE, IMAGE_SIZE, 1), dtype=np.float32)
     ab_target = np.broadcast_to(np.array([0.3, -0.2], dtype=np.float32), (4, IMAGE_SIZE, IMAGE_SIZE, 2))
     for arch, steps in (("resnet18", 10), ("cnn_v1", 2)):  # cnn_v1 only has to exist, for --compare
-        network = networks.create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0)
+        network = create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0)
         for _ in range(steps):
             network.train_step(l_input, ab_target)
-        networks.save(network, root / "models" / arch, {"arch": arch, "framework": ARCHITECTURES[arch],
-                                                                  "image_size": IMAGE_SIZE})
+        saved.save(network, root / "models" / arch, ModelConfig(arch=arch, image_size=IMAGE_SIZE))
     return root
 
 
@@ -70,6 +69,7 @@ def assert_one_line_error(result, *fragments: str) -> None:
         assert fragment in lines[0], lines[0]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not BW_PHOTOS.is_dir(), reason=f"{BW_PHOTOS} (the shared old photos) is not here")
 def test_old_photos_keep_their_size_and_lightness_and_gain_colour(project, tmp_path):
     out = tmp_path / "out"
@@ -130,6 +130,7 @@ def _write_odd_files(folder: Path) -> dict[str, np.ndarray]:
     return expected
 
 
+@pytest.mark.slow
 def test_odd_files_of_a_folder_are_colorized_or_skipped_and_reported(project, tmp_path):
     folder, out = tmp_path / "family album", tmp_path / "out"
     expected = _write_odd_files(folder)
@@ -166,6 +167,7 @@ def test_odd_files_of_a_folder_are_colorized_or_skipped_and_reported(project, tm
     assert (out / "grey, scanned 1931.png").stat().st_mtime_ns > stamps[out / "grey, scanned 1931.png"]
 
 
+@pytest.mark.slow
 def test_missing_input_is_a_one_line_error_and_writes_nothing(project, tmp_path):
     result = colorize(tmp_path / "no such photo.jpg", "--output", tmp_path / "out", cwd=project)
     assert_one_line_error(result, "no such photo.jpg", "no such file or folder")
@@ -179,6 +181,7 @@ def _plant(directory: Path, files: dict[str, str]) -> Path:
     return directory
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["missing path", "not a model file", "no config", "planted model file",
                                   "architecture not trained"])
 def test_a_model_that_is_not_ours_is_refused_with_one_line(case, project, tmp_path):

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from colorization.dataset import open_prepared
-from colorization.errors import UserError
-from colorization.params import DataParams
-from colorization.prepare import prepare, split_by_group
-from colorization.manifest import RawImage, read_manifest, read_skipped, sha256_of
+from colorization.lab.meta import LabMeta, open_prepared
+from colorization.core.errors import UserError
+from colorization.core.params import DataParams
+from colorization.lab.prepare import prepare, split_by_group
+from colorization.sources.manifest import RawImage, read_manifest, read_skipped, sha256_of
 from colorization.sources import download
 
 
@@ -54,15 +54,22 @@ def test_prepare_writes_shards_metadata_and_an_index(tmp_path):
     download(sample_params(), seed=0, raw_dir=tmp_path / "raw")
     meta = prepare(tmp_path / "raw", tmp_path / "lab", image_size=16, val_fraction=0.25, shard_size=5, seed=0)
     data = open_prepared(tmp_path / "lab")
-    assert meta["counts"]["train"] == len(data.train) and meta["counts"]["val"] == len(data.val)
+    assert meta.counts["train"] == len(data.train) and meta.counts["val"] == len(data.val)
     assert len(data.train) + len(data.val) == 24
     assert data.train.image_shape == (16, 16, 3)
-    assert 0.05 < meta["l_mean"] < 0.95 and 0.01 < meta["l_std"] < 0.5
+    assert 0.05 < meta.l_mean < 0.95 and 0.01 < meta.l_std < 0.5
     val_files = (tmp_path / "lab" / "val" / "index.csv").read_text()
-    assert all(group in val_files for group in meta["val_groups"])
+    assert all(group in val_files for group in meta.val_groups)
     l_input, _ = data.train.batch(np.arange(len(data.train)))
-    assert abs(float(l_input.mean()) - meta["l_mean"]) < 1e-4
-    assert abs(float(l_input.std()) - meta["l_std"]) < 1e-4
+    assert abs(float(l_input.mean()) - meta.l_mean) < 1e-4
+    assert abs(float(l_input.std()) - meta.l_std) < 1e-4
+    assert LabMeta.read(tmp_path / "lab") == meta == data.meta
+
+
+def test_a_damaged_meta_json_is_one_line_naming_it(tmp_path):
+    (tmp_path / "meta.json").write_text('{"image_size": 16}')
+    with pytest.raises(UserError, match=r"meta.json is not a meta.json written by this version .*dvc repro -f prepare"):
+        LabMeta.read(tmp_path)
 
 
 def test_prepare_is_deterministic(tmp_path):

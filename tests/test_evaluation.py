@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from colorization.color import encode_lab, lab_to_rgb, rgb_to_lab
-from colorization.evaluation import MetricAccumulator, colorfulness, evaluate, example_indices, predict_gray, ssim
-from colorization.shards import LabShards, write_shards
+from colorization.core.color import encode_lab, lab_to_rgb, rgb_to_lab
+from colorization.evaluation.metrics import MetricAccumulator, colorfulness, evaluate, example_indices, predict_gray, ssim
+from colorization.lab.shards import LabShards, write_shards
 
 
 def test_mse_and_rmse_ab_on_a_two_pixel_image():

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from colorization.errors import UserError
-from colorization.manifest import read_manifest, read_skipped
-from colorization.params import DataParams
-from colorization.prepare import load_square, prepare
+from colorization.core.errors import UserError
+from colorization.sources.manifest import read_manifest, read_skipped
+from colorization.core.params import DataParams
+from colorization.lab.prepare import load_square, prepare
 from colorization.sources import download, summary
 from photo_files import add_member, colour_photo, encode, odd_files, write_files
 
@@ -84,8 +84,8 @@ def test_every_odd_file_is_used_or_skipped_counted_and_named(odd_folder, tmp_pat
         assert f"{count} {reason}" in line
 
     meta = prepare(raw, tmp_path / "lab", IMAGE_SIZE, 0.25, 8, seed=0)
-    assert meta["skipped_smaller_than_image_size"] == 1
-    assert meta["counts"]["train"] + meta["counts"]["val"] == len(used) - 1
+    assert meta.skipped_smaller_than_image_size == 1
+    assert meta.counts["train"] + meta.counts["val"] == len(used) - 1
     with open(tmp_path / "lab" / "skipped.csv", newline="") as handle:
         assert [row["file"] for row in csv.DictReader(handle)] == ["small.jpg"]
 

@@ -3,24 +3,25 @@
 import numpy as np
 import pytest
 
-from colorization import networks
+from colorization.models import create, saved
+from colorization.models.saved import ModelConfig
 from colorization.models import ARCHITECTURES
 
 CNN_V2_PARAMETERS = 6_894_130  # the count stated in the README's CNN v2 table
 
 
 def test_cnn_v1_has_exactly_the_studys_parameter_count():
-    network = networks.create("cnn_v1", lr=0.001, l_mean=0.5, l_std=0.25, seed=0)
+    network = create("cnn_v1", lr=0.001, l_mean=0.5, l_std=0.25, seed=0)
     assert network.parameter_count() == 3_892_194
 
 
 def test_cnn_v2_parameter_count_matches_the_readme():
-    network = networks.create("cnn_v2", lr=0.001, l_mean=0.5, l_std=0.25, seed=0)
+    network = create("cnn_v2", lr=0.001, l_mean=0.5, l_std=0.25, seed=0)
     assert network.parameter_count() == CNN_V2_PARAMETERS
 
 
 def test_resnet18_encoder_takes_one_channel_and_keeps_six_children():
-    network = networks.create("resnet18", lr=0.001, l_mean=0.5, l_std=0.25, seed=0)
+    network = create("resnet18", lr=0.001, l_mean=0.5, l_std=0.25, seed=0)
     assert network.module.encoder[0].weight.shape == (64, 1, 7, 7)
     assert len(network.module.encoder) == 6
 
@@ -28,7 +29,7 @@ def test_resnet18_encoder_takes_one_channel_and_keeps_six_children():
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 @pytest.mark.parametrize("height,width", [(32, 32), (24, 40)])
 def test_output_is_ab_at_the_input_resolution(arch, height, width):
-    network = networks.create(arch, lr=0.001, l_mean=0.5, l_std=0.25, seed=0)
+    network = create(arch, lr=0.001, l_mean=0.5, l_std=0.25, seed=0)
     output = network.predict(np.random.default_rng(0).random((2, height, width, 1), dtype=np.float32))
     assert output.shape == (2, height, width, 2)
     assert output.dtype == np.float32 and np.isfinite(output).all()
@@ -39,19 +40,19 @@ def test_training_steps_reduce_the_loss_on_a_fixed_batch(arch):
     rng = np.random.default_rng(0)
     l_input = rng.random((4, 16, 16, 1), dtype=np.float32)
     ab_target = np.broadcast_to(np.array([0.3, -0.2], dtype=np.float32), (4, 16, 16, 2))
-    network = networks.create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0)
+    network = create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0)
     losses = [network.train_step(l_input, ab_target) for _ in range(30)]
     assert losses[-1] < 0.5 * losses[0]
 
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_saved_model_loads_back_and_predicts_the_same(arch, tmp_path):
-    network = networks.create(arch, lr=0.001, l_mean=0.5, l_std=0.25, seed=0)
+    network = create(arch, lr=0.001, l_mean=0.5, l_std=0.25, seed=0)
     l_input = np.random.default_rng(0).random((2, 16, 16, 1), dtype=np.float32)
     network.train_step(l_input, np.zeros((2, 16, 16, 2), dtype=np.float32))
-    networks.save(network, tmp_path, {"arch": arch, "image_size": 16})
-    loaded, config = networks.load(tmp_path)
-    assert config["arch"] == arch
+    saved.save(network, tmp_path, ModelConfig(arch=arch, image_size=16))
+    loaded, config = saved.load(tmp_path)
+    assert config.arch == arch
     np.testing.assert_allclose(loaded.predict(l_input), network.predict(l_input), atol=1e-5)
 
 
@@ -60,9 +61,9 @@ def test_mixed_precision_trains_and_predicts_float32(arch):
     rng = np.random.default_rng(0)
     l_input = rng.random((4, 16, 16, 1), dtype=np.float32)
     ab_target = np.broadcast_to(np.array([0.3, -0.2], dtype=np.float32), (4, 16, 16, 2))
-    network = networks.create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0, mixed_precision=True)
+    network = create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0, mixed_precision=True)
     losses = [network.train_step(l_input, ab_target) for _ in range(30)]
     assert losses[-1] < 0.5 * losses[0]
     assert network.predict(l_input).dtype == np.float32
-    float32_network = networks.create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0)
+    float32_network = create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0)
     assert float32_network.predict(l_input).dtype == np.float32

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from colorization.errors import UserError
-from colorization.params import DATA_SOURCES, parse_params
+from colorization.core.errors import UserError
+from colorization.core.params import DATA_SOURCES, parse_params
+from colorization.models import ARCHITECTURES, resolve
 from colorization.sources import SOURCES
 from conftest import ROOT, copy_project, run
 
@@ -55,7 +56,8 @@ def test_every_source_allowed_by_params_is_implemented():
         ("train.mixed_precision", "yes", "train.mixed_precision = 'yes': must be true or false"),
         ("seed", None, "seed = None: must be an integer >= 0"),
         ("models.cnn_v1.n_train", 0, "models.cnn_v1.n_train = 0: must be an integer >= 1 or null"),
-        ("models.vgg16", {"n_train": None}, "models.vgg16: unknown architecture; allowed: cnn_v1, cnn_v2, resnet18"),
+        ("models.cnn_v1.arch", 3, "models.cnn_v1.arch = 3: must be a non-empty string or null"),
+        ("models.a/b", {"n_train": None}, "models.a/b: a model name is letters, digits"),
         ("models", {}, "models is empty"),
     ],
 )
@@ -65,6 +67,24 @@ def test_bad_values_give_one_line_naming_key_and_allowed(path, value, expected):
     message = str(caught.value)
     assert expected in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("entry,expected", [
+    ({"n_train": None}, "params.yaml: models.vgg16.arch: unknown architecture 'vgg16'; allowed: cnn_v1, cnn_v2, resnet18"),
+    ({"arch": "unet"}, "params.yaml: models.vgg16.arch: unknown architecture 'unet'; allowed: cnn_v1, cnn_v2, resnet18"),
+])
+def test_an_unknown_architecture_is_named_when_its_entry_is_resolved(entry, expected):
+    params = parse_params(with_change("models.vgg16", entry))
+    with pytest.raises(UserError) as caught:
+        resolve(params, "vgg16")
+    assert str(caught.value) == expected
+
+
+def test_an_entry_resolves_once_into_name_architecture_framework_and_n_train():
+    params = parse_params(with_change("models.small", {"arch": "resnet18", "n_train": 100}))
+    spec = resolve(params, "small")
+    assert (spec.name, spec.arch, spec.framework, spec.n_train) == ("small", "resnet18", "torch", 100)
+    assert {resolve(params, name).framework for name in ARCHITECTURES} == {"keras", "torch"}
 
 
 def test_the_folder_source_needs_a_path_taken_from_the_params_file(tmp_path):
@@ -96,6 +116,7 @@ def test_a_missing_section_is_named():
         parse_params(params)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["download.py", "prepare.py", "train.py cnn_v1", "evaluate.py resnet18",
                                    "baseline.py", "plots.py"])
 def test_a_stage_with_bad_params_prints_one_line_and_no_traceback(stage, tmp_path):
@@ -107,6 +128,7 @@ def test_a_stage_with_bad_params_prints_one_line_and_no_traceback(stage, tmp_pat
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_stage_whose_input_is_missing_names_the_stage_that_makes_it(tmp_path):
     project = copy_project(tmp_path / "project")
     result = run(["python", "stages/evaluate.py", "cnn_v1"], cwd=project, check=False)

@@ -2,13 +2,15 @@
 
 import copy
 import json
+import os
 import re
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import SHARED_DATA, TINY_PARAMS, copy_project, deep_update, dvc, run
+from conftest import ROOT, SHARED_DATA, TINY_PARAMS, copy_project, deep_update, dvc, run
 from test_reliability import kill_when, start
 
 ARCHS = ["cnn_v1", "cnn_v2", "resnet18"]
@@ -31,19 +33,64 @@ def output_hashes(project) -> dict[str, str]:
     return hashes
 
 
+RECORDER = ROOT / "tests" / "import_recorder"
+
+
+def recorded_imports(log: Path) -> list[dict]:
+    """The import recorder's lines: each process's argv and the project module files it imported."""
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory):
-    """A tiny project after one uninterrupted `dvc repro`: (project, its output, output hashes, metrics bytes)."""
-    project = copy_project(tmp_path_factory.mktemp("pipeline") / "project", TINY_PARAMS)
-    result = dvc("repro", cwd=project)
+    """A tiny project after one uninterrupted `dvc repro`, with every process's imports recorded:
+    (project, its output, output hashes, metrics bytes, recorded imports)."""
+    root = tmp_path_factory.mktemp("pipeline")
+    project = copy_project(root / "project", TINY_PARAMS)
+    log = root / "imports.jsonl"
+    recording = {"PYTHONPATH": os.pathsep.join([str(project / "src"), str(RECORDER)]),
+                 "COLORIZATION_IMPORT_LOG": str(log)}
+    result = dvc("repro", cwd=project, env=recording)
     metrics = {path.name: path.read_bytes() for path in (project / "metrics").iterdir()}
-    return project, result, output_hashes(project), metrics
+    return project, result, output_hashes(project), metrics, recorded_imports(log)
+
+
+def stage_imports(project: Path, imports: list[dict]) -> dict[str, set[str]]:
+    """For each stage in dvc.lock, the project files its command imported, relative to the project."""
+    lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+    stage_of_command = {stage["cmd"]: name for name, stage in lock.items()}
+    found: dict[str, set[str]] = {}
+    for record in imports:
+        command = "python " + " ".join(record["argv"])
+        if command in stage_of_command:
+            files = {Path(file).resolve().relative_to(project.resolve()).as_posix() for file in record["files"]}
+            found.setdefault(stage_of_command[command], set()).update(files)
+    return found
+
+
+def covered(path: str, deps: list[str]) -> bool:
+    return any(path == dep or path.startswith(dep.rstrip("/") + "/") for dep in deps)
+
+
+@pytest.mark.slow
+def test_every_project_module_a_stage_imports_is_one_of_its_deps(first_run):
+    """Recorded in the real `dvc repro`: each stage's imports (importlib's included) come from the project
+    copy's src/ and are covered by that stage's deps in dvc.lock, so editing any of them reruns it."""
+    project, _, _, _, imports = first_run
+    lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+    found = stage_imports(project, imports)
+    assert set(found) == set(lock), "every stage should have run and been recorded"
+    assert "src/colorization/models/resnet18.py" in found["evaluate@resnet18"]  # loaded with importlib
+    assert "src/colorization/models/torch_engine.py" in found["train@resnet18"]
+    missing = {stage: sorted(path for path in files if not covered(path, [dep["path"] for dep in lock[stage]["deps"]]))
+               for stage, files in found.items()}
+    assert not any(missing.values()), f"imported but not in the stage's deps: {missing}"
 
 
 @pytest.mark.slow
 def test_killed_runs_resume_to_identical_outputs(first_run, tmp_path):
     """A second clone, killed during prepare and during a training, gives byte-identical outputs."""
-    _, _, expected, metrics = first_run
+    _, _, expected, metrics, _ = first_run
     project = copy_project(tmp_path / "project", TINY_PARAMS)
     repro = [sys.executable, "-m", "dvc", "repro"]
     kill_when(start(repro, project), project / "data" / "lab.tmp" / "val" / "tmp-shard_00000.npy")
@@ -60,7 +107,7 @@ def test_killed_runs_resume_to_identical_outputs(first_run, tmp_path):
 
 @pytest.mark.slow
 def test_pipeline_runs_end_to_end_and_reruns_only_what_a_param_touches(first_run):
-    project, first, _, _ = first_run
+    project, first, _, _, _ = first_run
     assert ran_stages(first.stdout) == {"download", "prepare", "baseline", "plots",
                                         *(f"{stage}@{arch}" for stage in ("train", "evaluate") for arch in ARCHS)}
     for arch in ARCHS:
@@ -83,7 +130,7 @@ def test_pipeline_runs_end_to_end_and_reruns_only_what_a_param_touches(first_run
     run(["git", "add", "-A"], cwd=project)
     run(["git", "commit", "-q", "-m", "baseline run"], cwd=project)
 
-    experiment = dvc("exp", "run", "-S", "lr=0.003", cwd=project)
+    experiment = dvc("exp", "run", "-S", "lr=0.001", cwd=project)
     assert ran_stages(experiment.stdout) == {"plots", *(f"{stage}@{arch}" for stage in ("train", "evaluate")
                                                         for arch in ARCHS)}
 
@@ -100,6 +147,28 @@ def test_pipeline_runs_end_to_end_and_reruns_only_what_a_param_touches(first_run
     dvc("plots", "show", "-o", str(html), cwd=project)
     page = (html / "index.html").read_text()
     assert "val_loss" in page and "examples.png" in page and "mse_vs_colorfulness.png" in page
+
+
+@pytest.mark.slow
+def test_touching_a_module_a_stage_imports_makes_dvc_status_list_that_stage(first_run):
+    """One module of each folder of the library: appending a comment to it makes `dvc status` list every
+    stage that imported it; restoring it makes the pipeline up to date again."""
+    project, _, _, _, imports = first_run
+    found = stage_imports(project, imports)
+    modules = sorted(set().union(*found.values()))
+    one_per_folder = {str(Path(path).parent): path for path in modules if path.startswith("src/")}
+    assert len(one_per_folder) >= 7
+    for path in one_per_folder.values():
+        source = project / path
+        original = source.read_text()
+        source.write_text(original + "# touched\n")
+        try:
+            status = json.loads(dvc("status", "--json", cwd=project).stdout)
+        finally:
+            source.write_text(original)
+        importers = {stage for stage, files in found.items() if path in files}
+        assert importers <= set(status), f"{path}: {sorted(importers - set(status))} not listed by dvc status"
+    assert json.loads(dvc("status", "--json", cwd=project).stdout) == {}
 
 
 PLACES_SAMPLE = SHARED_DATA / "places_sample"

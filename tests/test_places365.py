@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from colorization.downloads import fetch
-from colorization.errors import UserError
-from colorization.manifest import read_manifest, read_skipped
-from colorization.params import DataParams, Places365Params
-from colorization.selection import selection_key
+from colorization.sources.downloads import fetch
+from colorization.core.errors import UserError
+from colorization.sources.manifest import read_manifest, read_skipped
+from colorization.core.params import DataParams, Places365Params
+from colorization.sources.selection import selection_key
 from colorization.sources import download, summary
 from photo_files import add_member, colour_photo, encode, places_tar
 

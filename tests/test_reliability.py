@@ -20,7 +20,7 @@ KILL_PARAMS = {"data": {"n_images": 160, "image_size": 32, "shard_size": 32}, "t
 
 def start(args: list[str], cwd: Path) -> subprocess.Popen:
     """Start a command in its own process group, so a SIGKILL reaches every process it started."""
-    return subprocess.Popen(args, cwd=cwd, env=project_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    return subprocess.Popen(args, cwd=cwd, env=project_env(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
 
 
@@ -62,7 +62,7 @@ def test_training_killed_in_epoch_4_resumes_to_the_uninterrupted_result(prepared
 
     checkpoint_dir = prepared / "checkpoints" / arch
     kill_when(start(command, prepared), checkpoint_dir / "epoch_0003" / "state.json")
-    newest = max(p.name for p in checkpoint_dir.iterdir() if not p.name.startswith("tmp-"))
+    newest = max(p.name for p in checkpoint_dir.iterdir() if not p.name.endswith(".tmp"))
     assert newest in ("epoch_0003", "epoch_0004"), "the kill should land in epoch 4 or just after its checkpoint"
     resumed = run(command, cwd=prepared)
     assert f"{arch}: resuming after epoch" in resumed.stdout
@@ -70,17 +70,27 @@ def test_training_killed_in_epoch_4_resumes_to_the_uninterrupted_result(prepared
 
 
 @pytest.mark.slow
-def test_a_checkpoint_from_other_params_is_not_resumed(prepared):
-    run(["python", "stages/train.py", "resnet18"], cwd=prepared)
-    params = prepared / "params.yaml"
-    original = params.read_text()
-    params.write_text(original.replace("lr: 0.001", "lr: 0.002"))
+def test_an_edited_architecture_discards_the_checkpoint_and_trains_from_epoch_1(prepared):
+    """The issue's case: with the last epoch's checkpoint in place, changing one activation of the
+    architecture must retrain it, not resume after the last epoch and keep the old weights."""
+    command = ["python", "stages/train.py", "resnet18"]
+    run(command, cwd=prepared)
+    before = (prepared / "models" / "resnet18" / "model.pt").read_bytes()
+    unchanged = run(command, cwd=prepared)
+    assert "resnet18: resuming after epoch 6" in unchanged.stdout
+    assert (prepared / "models" / "resnet18" / "model.pt").read_bytes() == before
+
+    source = prepared / "src" / "colorization" / "models" / "resnet18.py"
+    original = source.read_text()
+    assert "nn.ReLU()" in original
+    source.write_text(original.replace("nn.ReLU()", "nn.LeakyReLU(0.2)"))
     try:
-        result = run(["python", "stages/train.py", "resnet18"], cwd=prepared)
+        edited = run(command, cwd=prepared)
     finally:
-        params.write_text(original)
-    assert "was made with other params or data; starting fresh" in result.stdout
-    assert "resuming" not in result.stdout
+        source.write_text(original)
+    assert "was made with other code (models/resnet18.py); starting fresh" in edited.stdout
+    assert "resuming" not in edited.stdout and "resnet18 epoch 1/6" in edited.stdout
+    assert (prepared / "models" / "resnet18" / "model.pt").read_bytes() != before
 
 
 class _Payload:
@@ -108,6 +118,7 @@ def test_the_planted_payload_is_live_when_unpickled_unsafely(tmp_path):
     assert marker.exists()
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_a_crafted_pickle_and_never_runs_it(tmp_path):
     project = copy_project(tmp_path / "project")
     marker = tmp_path / "marker"
@@ -119,20 +130,22 @@ def test_evaluate_refuses_a_crafted_pickle_and_never_runs_it(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_a_keras_model_carrying_code_is_refused(tmp_path):
     marker = tmp_path / "marker"
     model_dir = tmp_path / "models" / "cnn_v1"
     script = f"""
 import pathlib
-from colorization import networks
-from colorization.keras_engine import KerasNetwork, keras
+from colorization.models import saved
+from colorization.models.saved import ModelConfig
+from colorization.models.keras_engine import KerasNetwork, keras
 touch = lambda x: (pathlib.Path({str(marker)!r}).touch(), x)[1]
 model = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Lambda(touch), keras.layers.Conv2D(2, 3, padding="same")])
-networks.save(KerasNetwork(model), pathlib.Path({str(model_dir)!r}), {{"arch": "cnn_v1", "image_size": 32}})
+saved.save(KerasNetwork(model), pathlib.Path({str(model_dir)!r}), ModelConfig(arch="cnn_v1", image_size=32))
 """
     run([sys.executable, "-c", script], cwd=tmp_path)
     marker.unlink()
-    check = "from colorization import networks; import sys; networks.load(sys.argv[1])"
+    check = "from colorization.models import saved; import sys; saved.load(sys.argv[1])"
     result = run([sys.executable, "-c", check, str(model_dir)], cwd=tmp_path, check=False)
     assert result.returncode != 0
     assert "could not be loaded safely: it carries Python code (a Lambda layer)" in result.stderr
@@ -144,12 +157,13 @@ def _limit_file_size():
     resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
 
 
+@pytest.mark.slow
 def test_a_failed_write_names_the_path_and_keeps_the_previous_output(tmp_path):
     project = copy_project(tmp_path / "project", {"data": {"n_images": 24, "image_size": 16}})
     for stage in ("download", "prepare", "baseline"):
         run(["python", f"stages/{stage}.py"], cwd=project)
     previous = (project / "metrics" / "gray.json").read_bytes()
-    result = subprocess.run(["python", "stages/baseline.py"], cwd=project, env=project_env(), capture_output=True,
+    result = subprocess.run(["python", "stages/baseline.py"], cwd=project, env=project_env(project), capture_output=True,
                             text=True, preexec_fn=_limit_file_size)
     assert result.returncode == 2
     assert result.stderr.strip() == "error: cannot write metrics/gray.json: File too large"
@@ -157,6 +171,7 @@ def test_a_failed_write_names_the_path_and_keeps_the_previous_output(tmp_path):
     assert not [p.name for p in (project / "metrics").iterdir() if p.name.startswith("tmp-")]
 
 
+@pytest.mark.slow
 def test_an_output_directory_that_is_a_file_is_named(tmp_path):
     project = copy_project(tmp_path / "project", {"data": {"n_images": 24, "image_size": 16}})
     for stage in ("download", "prepare"):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from colorization.errors import UserError
-from colorization.shards import LabShards, write_shards
+from colorization.core.errors import UserError
+from colorization.lab.shards import LabShards, write_shards
 
 
 def random_images(count: int, size: int = 8, seed: int = 0) -> np.ndarray:
@@ -65,7 +65,7 @@ def test_prefetching_batches_match_plain_batches_in_order(tmp_path):
 
 
 def test_batches_read_straight_from_the_maps_equal_the_scaled_images_in_the_order_asked(tmp_path):
-    from colorization.color import model_batch
+    from colorization.core.color import model_batch
 
     images = random_images(23)
     write_shards(iter(images), 23, (8, 8, 3), tmp_path, shard_size=5)

@@ -1,22 +1,69 @@
-"""Registry of architectures: one module per architecture, one entry here.
+"""What a network is: the registry of architectures, one engine per framework, and saved model folders.
 
-Each module defines `build(l_mean, l_std)` returning an untrained network that maps the model input
-L/100 of shape (B, H, W, 1) (NCHW (B, 1, H, W) for PyTorch) to ab/128 of the same height and width.
-`l_mean` and `l_std` are the training set's statistics of that input, for networks that standardize it.
-To add an architecture: write `models/<name>.py`, add `<name>: <framework>` here and an entry under
-`models:` in params.yaml.
+Each architecture module defines `build(l_mean, l_std)` returning an untrained network that maps the
+model input L/100 of shape (B, H, W, 1) (NCHW (B, 1, H, W) for PyTorch) to ab/128 of the same height
+and width. `l_mean` and `l_std` are the training set's statistics of that input, for networks that
+standardize it. Adding an architecture is one module here plus one line in ARCHITECTURES; its framework
+names the engine (`<framework>_engine.py`, see `engine.Engine`) that trains, saves and loads it.
+
+An entry under `models:` in params.yaml is resolved once, by `resolve`, into a ModelSpec that the
+training, the checkpoints and the saved config all take from there.
 """
 
 import importlib
+from dataclasses import dataclass
 
-ARCHITECTURES: dict[str, str] = {
+from ..core.errors import UserError
+from ..core.params import Params
+from .engine import Engine, Network
+
+ARCHITECTURES: dict[str, str] = {  # architecture -> framework
     "cnn_v1": "keras",
     "cnn_v2": "keras",
     "resnet18": "torch",
 }
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    """One entry of params.yaml's `models:`, resolved: everything a training needs to know about the model."""
+
+    name: str               # the entry's key: the stage is train@<name>, the output models/<name>
+    arch: str               # a key of ARCHITECTURES
+    framework: str          # "keras" or "torch"
+    n_train: int | None     # training images (a prefix of the shuffled order); None: all
+
+    @property
+    def engine(self) -> Engine:
+        return engine(self.framework)
+
+
+def framework_of(arch: str, where: str) -> str:
+    """The framework of `arch`, or a UserError naming `where` the name came from and what is allowed."""
+    if arch not in ARCHITECTURES:
+        raise UserError(f"{where}: unknown architecture {arch!r}; allowed: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[arch]
+
+
+def resolve(params: Params, name: str) -> ModelSpec:
+    """The ModelSpec of params.yaml's `models.<name>`, or a UserError naming the key."""
+    if name not in params.models:
+        raise UserError(f"params.yaml: models.{name} is missing; listed: {', '.join(params.models)}")
+    entry = params.models[name]
+    arch = entry.arch or name
+    return ModelSpec(name, arch, framework_of(arch, f"params.yaml: models.{name}.arch"), entry.n_train)
+
+
+def engine(framework: str) -> Engine:
+    """The engine module of a framework (models/<framework>_engine.py)."""
+    return importlib.import_module(f"{__name__}.{framework}_engine")
+
+
+def create(arch: str, lr: float, l_mean: float, l_std: float, seed: int, mixed_precision: bool = False) -> Network:
+    """A seeded, freshly initialised network of `arch` with its optimizer, made by its framework's engine."""
+    return engine(framework_of(arch, "architecture")).create(arch, lr, l_mean, l_std, seed, mixed_precision)
+
+
 def build(arch: str, l_mean: float, l_std: float):
-    """A fresh network of architecture `arch`."""
-    module = importlib.import_module(f"{__name__}.{arch}")
-    return module.build(l_mean=l_mean, l_std=l_std)
+    """A fresh network of architecture `arch` (a Keras model or a PyTorch module)."""
+    return importlib.import_module(f"{__name__}.{arch}").build(l_mean=l_mean, l_std=l_std)

@@ -10,11 +10,11 @@ own group (near-duplicates share one); see `selection` for how the subset is cho
 
 from pathlib import Path
 
+from ..core.errors import UserError
+from ..core.params import DataParams
 from .archives import Listing, ProgressReader, stream_tar
 from .downloads import default_cache_dir, fetch, local_path
-from .errors import UserError
 from .manifest import Gathered
-from .params import DataParams
 from .selection import select_images
 
 OFFICIAL_URL = "http://data.csail.mit.edu/places/places365/train_256_places365standard.tar"

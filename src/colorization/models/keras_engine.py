@@ -1,4 +1,6 @@
-"""Training and inference of Keras architectures (TensorFlow backend) on NHWC numpy batches."""
+"""The Keras engine (see `engine.Engine`): training and inference on NHWC numpy batches with the
+TensorFlow backend, which places the computation on a GPU by itself when it sees one; Keras's
+`mixed_bfloat16` policy with `mixed_precision`."""
 
 import json
 import tempfile
@@ -15,18 +17,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .errors import UserError
-from .files import atomic_path
+from ..core.errors import UserError
+from ..core.files import atomic_path
+from . import build
 
 MODEL_FILE = "model.keras"
 CHECKPOINT_FILE = "checkpoint.keras"
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 
 
-def set_mixed_precision(enabled: bool) -> None:
-    """Build the next models with bfloat16 computation and float32 weights (Keras's mixed policy), or not.
-    TensorFlow places the computation on a GPU by itself when it sees one."""
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if enabled else "float32")
+def versions() -> dict[str, str]:
+    return {"tensorflow": tf.__version__, "keras": keras.__version__}
 
 
 def seed(value: int) -> None:
@@ -38,7 +39,7 @@ def seed(value: int) -> None:
 class KerasNetwork:
     """A Keras model with an Adam optimizer and MSE loss on ab/128."""
 
-    def __init__(self, model: keras.Model, lr: float | None = None, mixed_precision: bool = False):
+    def __init__(self, model: keras.Model, lr: float | None = None):
         self.model = model
         if lr is not None:
             model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss="mse")
@@ -98,7 +99,19 @@ def _save_without_timestamps(model: keras.Model, path: Path) -> None:
                 target.writestr(fixed, data)
 
 
-def load(directory: Path) -> KerasNetwork:
+def create(arch: str, lr: float, l_mean: float, l_std: float, seed_value: int, mixed_precision: bool) -> KerasNetwork:
+    """A seeded, freshly initialised `arch`, compiled with Adam and MSE (see `engine.Engine.create`); with
+    `mixed_precision` its layers compute in bfloat16 and keep float32 weights."""
+    seed(seed_value)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed_precision else "float32")
+    try:
+        model = build(arch, l_mean=l_mean, l_std=l_std)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    return KerasNetwork(model, lr)
+
+
+def load(directory: Path, arch: str) -> KerasNetwork:
     """Load a saved model in safe mode: a Lambda layer carrying code is refused, never run."""
     path = directory / MODEL_FILE
     try:

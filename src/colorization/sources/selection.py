@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .archives import Entry
-from .images import Inspection, inspect_image, near_duplicate_representatives
+from .inspection import Inspection, inspect_image, near_duplicate_representatives
 from .manifest import Gathered, RawImage, SkippedFile
 
 

@@ -1,10 +1,11 @@
 """Users' photographs for `colorize`: read one upright as its CIE L at full resolution, write the result.
 
-Reading accepts what old-photo scans come as: greyscale (8 or 16 bits), RGB whose channels are equal,
-tinted (sepia) RGB, palette images, alpha channels, EXIF orientation. Only the lightness L is kept
-(D65, pixel values taken as sRGB; an embedded colour profile is not applied), computed with the same
-rgb2lab as the training data: greyscale through a lookup table of every grey level, RGB in strips of
-rows, in float32. 16-bit colour files are decoded at 8 bits by Pillow; 16-bit greyscale keeps all 16.
+Reading decodes with `core.photo.decode`, as training does, so it accepts what old-photo scans come as:
+greyscale (8 or 16 bits), RGB whose channels are equal, tinted (sepia) RGB, palette images, alpha
+channels, EXIF orientation. Only the lightness L is kept (D65, pixel values taken as sRGB; an embedded
+colour profile is not applied), computed with the same rgb2lab as the training data: greyscale through
+a lookup table of every grey level, RGB in strips of rows, in float32. 16-bit colour files are decoded
+at 8 bits by Pillow; 16-bit greyscale keeps all 16.
 
 Writing uses the input's format, chosen by its extension, always 8 bits per channel (a 16-bit input
 gives an 8-bit output): JPEG at quality 100 without chroma subsampling, PNG, TIFF (LZW), BMP and
@@ -17,18 +18,17 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-from .color import rgb_to_lab
-from .files import atomic_path
+from ..core.color import rgb_to_lab
+from ..core.files import atomic_path
+from ..core.photo import decode, open_image, output_format
 
-FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP",
-           ".webp": "WEBP"}
 SAVE_OPTIONS = {"JPEG": {"quality": 100, "subsampling": 0}, "PNG": {}, "TIFF": {"compression": "tiff_lzw"},
                 "BMP": {}, "WEBP": {"lossless": True, "quality": 100}}
 KEEPS_EXIF = {"JPEG", "PNG", "WEBP"}
-SIXTEEN_BIT_GREY = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 STRIP_PIXELS = 1 << 20  # pixels converted at a time: bounds the float temporaries of rgb2lab
+ORIENTATION_TAG = 0x0112
 
 
 class UnreadableImage(Exception):
@@ -50,11 +50,6 @@ class Photo:
         return self.lightness.shape[1], self.lightness.shape[0]
 
 
-def output_format(path: Path) -> str | None:
-    """Pillow's format name for a supported extension (any case), else None."""
-    return FORMATS.get(path.suffix.lower())
-
-
 @cache
 def _grey_lightness_table(levels: int) -> np.ndarray:
     """L of every grey level 0..levels-1 (R = G = B), float32."""
@@ -72,30 +67,21 @@ def rgb_lightness(rgb: np.ndarray) -> np.ndarray:
     return lightness
 
 
-def _decode(image: Image.Image) -> Photo:
-    """The lightness and alpha of an upright Pillow image."""
+def _photo(image: Image.Image) -> Photo:
+    """The lightness, alpha and metadata of an opened image, decoded by `core.photo.decode`."""
+    decoded = decode(image)
     info = {key: image.info[key] for key in ("dpi",) if key in image.info}
     exif = image.getexif()
+    exif.pop(ORIENTATION_TAG, None)  # the pixels came out upright
     if len(exif):
         info["exif"] = exif
-    if image.mode in SIXTEEN_BIT_GREY:
-        grey = np.asarray(image)
-        if grey.size and (grey.min() < 0 or grey.max() > 65535):
-            raise UnreadableImage(f"{image.mode} pixel values beyond 16 bits are not supported")
-        return Photo(_grey_lightness_table(65536)[grey.astype(np.uint16)], info=info, bits=16)
-    if image.mode == "F":
-        raise UnreadableImage("floating-point images are not supported")
-    alpha = None
-    if image.mode in ("1", "L", "LA", "La"):
-        if image.has_transparency_data:
-            image = image.convert("LA")
-            alpha = np.asarray(image.getchannel("A"))
-        return Photo(_grey_lightness_table(256)[np.asarray(image.convert("L"))], alpha, info)
-    if image.has_transparency_data:
-        image = image.convert("RGBA")
-        alpha = np.asarray(image.getchannel("A"))
-    rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
-    return Photo(rgb_lightness(rgb), alpha, info)
+    pixels = np.asarray(decoded.image)
+    alpha = None if decoded.alpha is None else np.asarray(decoded.alpha)
+    if decoded.image.mode == "I;16":
+        return Photo(_grey_lightness_table(65536)[pixels], alpha, info, bits=16)
+    if decoded.image.mode == "L":
+        return Photo(_grey_lightness_table(256)[pixels], alpha, info)
+    return Photo(rgb_lightness(pixels), alpha, info)
 
 
 def _reason(error: Exception) -> str:
@@ -106,11 +92,8 @@ def _reason(error: Exception) -> str:
 def read_photo(path: Path) -> Photo:
     """Read an image file upright (EXIF orientation applied) as a Photo; UnreadableImage says why not."""
     try:
-        with Image.open(path) as image:
-            ImageOps.exif_transpose(image, in_place=True)
-            return _decode(image)
-    except UnreadableImage:
-        raise
+        with open_image(path) as image:
+            return _photo(image)
     except Image.UnidentifiedImageError:
         raise UnreadableImage("not an image file Pillow can read") from None
     except Exception as error:  # a damaged file can fail inside any decoder: report it, never crash the batch

@@ -1,4 +1,8 @@
-"""Load and validate params.yaml; every mistake is a one-line UserError naming the key and what is allowed."""
+"""Load and validate params.yaml; every mistake is a one-line UserError naming the key and what is allowed.
+
+The architecture a `models:` entry names is checked against the registry when the entry is resolved
+(`models.resolve`), by the stages that train and evaluate it.
+"""
 
 import re
 from dataclasses import dataclass
@@ -8,7 +12,6 @@ from typing import Any
 import yaml
 
 from .errors import UserError
-from .models import ARCHITECTURES
 
 DATA_SOURCES = ("sample", "places365", "folder")
 
@@ -41,6 +44,7 @@ class TrainParams:
 @dataclass(frozen=True)
 class ModelParams:
     n_train: int | None
+    arch: str | None = None     # the architecture; None: the entry's own name
 
 
 @dataclass(frozen=True)
@@ -57,12 +61,6 @@ class Params:
     train: TrainParams
     models: dict[str, ModelParams]
     evaluate: EvaluateParams
-
-    def model(self, arch: str) -> ModelParams:
-        """The params of one architecture, or a UserError naming what params.yaml lists."""
-        if arch not in self.models:
-            raise UserError(f"params.yaml: models.{arch} is missing; listed: {', '.join(self.models)}")
-        return self.models[arch]
 
 
 class _Section:
@@ -168,13 +166,14 @@ def parse_params(raw: Any, base: Path | str = ".") -> Params:
     data = _data(top.section("data"), Path(base))
     models = top.section("models")
     if not models.values:
-        raise UserError(f"params.yaml: models is empty; allowed architectures: {', '.join(ARCHITECTURES)}")
+        raise UserError("params.yaml: models is empty: list at least one model to train")
     model_params = {}
-    for arch in models.values:
-        if arch not in ARCHITECTURES:
-            raise UserError(f"params.yaml: models.{arch}: unknown architecture; allowed: {', '.join(ARCHITECTURES)}")
-        entry = models.section(arch) if models.values[arch] is not None else _Section({}, models.key(arch))
-        model_params[arch] = ModelParams(n_train=entry.integer("n_train", optional=True))
+    for name in models.values:
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+            raise UserError(f"params.yaml: models.{name}: a model name is letters, digits, '_', '-' and '.'")
+        entry = models.section(name) if models.values[name] is not None else _Section({}, models.key(name))
+        model_params[name] = ModelParams(n_train=entry.integer("n_train", optional=True),
+                                         arch=entry.text("arch", optional=True))
     train = top.section("train")
     evaluate = top.section("evaluate")
     return Params(

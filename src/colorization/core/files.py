@@ -1,8 +1,9 @@
-"""Atomic file writes: every output is written under a temporary name in its directory, then renamed,
-so a file under its final name is always complete (a killed stage leaves at most a stray temporary)."""
+"""Atomic writes: every output is written under a temporary name in its directory, then renamed, so a
+file or folder under its final name is always complete (a killed stage leaves at most a stray temporary)."""
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -30,6 +31,24 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     finally:
         with suppress(OSError):
             temporary.unlink()
+
+
+@contextmanager
+def atomic_directory(path: Path | str) -> Iterator[Path]:
+    """Yield an empty folder `<path>.tmp` beside `path`; when the block ends without error, replace `path`
+    with it. On any error (or a kill) the temporary is removed or left for the next run to clear, and an
+    existing `path` stays as it was."""
+    path = Path(path)
+    temporary = path.with_name(path.name + ".tmp")
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir(parents=True)
+    try:
+        yield temporary
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(temporary, path)
 
 
 def write_json(path: Path | str, values: dict) -> None:

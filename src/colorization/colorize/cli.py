@@ -1,19 +1,20 @@
 """The `colorize` command: colorize photographs at full resolution with a network this project trained.
 
-    colorize INPUT [INPUT ...] --output DIR [--model resnet18|cnn_v1|cnn_v2|PATH] [--compare] [--overwrite]
+    colorize INPUT [INPUT ...] --output DIR [--model NAME|PATH] [--compare] [--overwrite]
 
 Full resolution as DeOldify, DDColor and Zhang et al. do it: the network sees the photo's lightness L
 resized (bicubic, antialiased) to the square it was trained at (config.json image_size); the ab it
 predicts is upsampled (bicubic) to the photo's size and recombined with the photo's own full-resolution
 L, so the output has the input's exact size and lightness and only colour is added. Where a predicted
 colour is outside the sRGB gamut its chroma is reduced rather than each channel clipped, which would
-change L (`color.lab_to_rgb_keeping_lightness`). Memory stays at a few dozen bytes per pixel: the
+change L (`core.color.lab_to_rgb_keeping_lightness`). Memory stays at a few dozen bytes per pixel: the
 network input is tiny, and LAB -> RGB runs in strips of rows.
 
 A file INPUT is written as DIR/<its name>; a folder INPUT is searched recursively (hidden files and
 anything inside DIR are left out) and mirrored under DIR with the same relative paths and names.
 Existing outputs are kept unless --overwrite. --compare also writes <name>.compare<ext>: the input's
 lightness, then the photo colorized by the chosen model and by every other model found in models/.
+A model NAME is a folder models/NAME of the current directory (the project root) holding config.json.
 
 Exit status: 0 when every image was colorized or skipped because its output exists; 1 when some file
 could not be read or written (each is reported, the others are done); 2 for a fatal problem found
@@ -21,7 +22,6 @@ before anything is written (a missing input, an unusable model, an output that w
 """
 
 import argparse
-import os
 import sys
 import time
 from collections import Counter
@@ -32,14 +32,14 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
-from . import networks
-from .color import AB_SCALE, lab_to_rgb_keeping_lightness
-from .errors import UserError
-from .models import ARCHITECTURES
-from .photos import FORMATS, UnreadableImage, output_format, read_photo, write_image
+from ..core.color import AB_SCALE, lab_to_rgb_keeping_lightness
+from ..core.errors import UserError, run_main
+from ..core.photo import FORMATS, output_format, walk_files
+from ..models import saved
+from ..models.engine import Network
+from .photos import UnreadableImage, read_photo, write_image
 
 DEFAULT_MODEL = "resnet18"
-MODEL_FILES = {"model.keras", "model.pt"}
 STRIP_PIXELS = 1 << 20          # pixels converted from LAB to RGB at a time
 COMPARE_HEIGHT = 768            # panel height of --compare images (smaller photos keep their size)
 COMPARE_GAP = 8                 # white pixels between panels
@@ -54,7 +54,7 @@ class Model:
 
     label: str
     directory: Path
-    network: object
+    network: Network
     image_size: int
 
     def predict_ab(self, lightness: np.ndarray) -> np.ndarray:
@@ -99,79 +99,71 @@ def compose(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
     return rgb
 
 
+def trained_models(project: Path) -> list[str]:
+    """The names of the model folders in `project`/models (those holding a config.json), sorted."""
+    folder = project / "models"
+    return sorted(path.name for path in folder.iterdir() if (path / saved.CONFIG_FILE).is_file()) \
+        if folder.is_dir() else []
+
+
 def model_directory(spec: str, project: Path) -> tuple[Path, str | None]:
-    """The model directory that --model names, and the model file's name if a file was named: an
-    architecture's models/<arch> in `project`, or a path to a model directory or to the model.keras /
-    model.pt inside one."""
-    if spec in ARCHITECTURES:
-        directory = project / "models" / spec
-        if not (directory / networks.CONFIG_FILE).is_file():
-            raise UserError(f"no trained {spec} model in {directory}: run `dvc repro train@{spec}` in the project "
-                            f"root first, or pass --model PATH")
-        return directory, None
+    """The model folder that --model names, and the model file's name if a file was named: a model NAME
+    trained in `project` (models/NAME), or a path to a model folder or to the model file inside one."""
     path = Path(spec)
+    if (project / "models" / spec / saved.CONFIG_FILE).is_file() and not path.is_absolute():
+        return project / "models" / spec, None
     if not path.exists():
-        raise UserError(f"--model {spec}: no such model directory or file (architectures: {', '.join(ARCHITECTURES)})")
+        trained = ", ".join(trained_models(project)) or "none"
+        if len(path.parts) == 1:
+            raise UserError(f"--model {spec}: no trained model {spec} in {project / 'models'} (trained: {trained}): "
+                            f"run `dvc repro train@{spec}` in the project root first, or pass --model PATH")
+        raise UserError(f"--model {spec}: no such model directory or file (trained in {project / 'models'}: {trained})")
     if path.is_dir():
         return path, None
-    if path.name not in MODEL_FILES or not (path.parent / networks.CONFIG_FILE).is_file():
-        raise UserError(f"--model {spec} is not a model written by this project: expected a models/<arch> directory "
-                        f"with {networks.CONFIG_FILE}, or the model.keras / model.pt inside one")
+    if not (path.parent / saved.CONFIG_FILE).is_file():
+        raise UserError(f"--model {spec} is not a model written by this project: expected a models/NAME directory "
+                        f"with {saved.CONFIG_FILE}, or the model file inside one")
     return path.parent, path.name
 
 
 def load_model(spec: str, project: Path) -> Model:
     """Load what --model names (see `model_directory`) for inference, or raise a one-line UserError."""
     directory, file_name = model_directory(spec, project)
-    config = networks.read_config(directory)
-    expected = networks.engine(config["arch"]).MODEL_FILE
-    if file_name is not None and file_name != expected:
-        raise UserError(f"--model {spec}: {directory / networks.CONFIG_FILE} describes a {config['arch']} model, "
-                        f"whose file is {expected}")
-    size = config.get("image_size")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 8 or size % 8:
-        raise UserError(f"{directory / networks.CONFIG_FILE}: image_size = {size!r}: must be a multiple of 8 (>= 8)")
-    network, _ = networks.load(directory)
-    label = spec if spec in ARCHITECTURES else f"{config['arch']} ({directory})"
-    return Model(label=label, directory=directory, network=network, image_size=size)
+    config = saved.read_config(directory)
+    expected = saved.model_file(directory, config)
+    if file_name is not None and file_name != expected.name:
+        raise UserError(f"--model {spec}: {directory / saved.CONFIG_FILE} describes a {config.arch} model, "
+                        f"whose file is {expected.name}")
+    network, _ = saved.load(directory)
+    label = spec if directory == project / "models" / spec else f"{config.arch} ({directory})"
+    return Model(label=label, directory=directory, network=network, image_size=config.image_size)
 
 
 def comparison_models(primary: Model, project: Path, warn) -> list[Model]:
-    """The chosen model followed by every other architecture trained in `project`'s models/ folder.
+    """The chosen model followed by every other model trained in `project`'s models/ folder.
 
     A model there that cannot be loaded is reported through `warn` and left out of the comparison.
     """
     models = [primary]
-    for arch in ARCHITECTURES:
-        directory = project / "models" / arch
-        if directory.resolve() == primary.directory.resolve() or not (directory / networks.CONFIG_FILE).is_file():
+    for name in trained_models(project):
+        if (project / "models" / name).resolve() == primary.directory.resolve():
             continue
         try:
-            models.append(load_model(arch, project))
+            models.append(load_model(name, project))
         except UserError as error:
-            warn(f"warning: {arch} left out of --compare: {error}")
+            warn(f"warning: {name} left out of --compare: {error}")
     return models
 
 
-def _is_hidden(path: Path) -> bool:
-    return path.name.startswith(".")
-
-
 def _folder_images(folder: Path, output_dir: Path) -> tuple[list[Path], int]:
-    """Image files under `folder` (recursive, sorted, hidden entries and `output_dir` left out) and how
-    many other files were ignored."""
+    """Image files under `folder` (see `core.photo.walk_files`; `output_dir` is left out) and how many
+    other files were ignored."""
     images, ignored = [], 0
-    for root, dirs, files in os.walk(folder):
-        root_path = Path(root)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (root_path / d).resolve() != output_dir)
-        for name in sorted(files):
-            path = root_path / name
-            if _is_hidden(path):
-                continue
-            if output_format(path) is None:
-                ignored += 1
-            else:
-                images.append(path)
+    for path in walk_files(folder, skip=output_dir):
+        if output_format(path) is None:
+            ignored += 1
+        else:
+            images.append(path)
     return images, ignored
 
 
@@ -183,14 +175,13 @@ def plan_jobs(inputs: list[str], output_dir: Path, compare: bool) -> tuple[list[
     """
     if output_dir.exists() and not output_dir.is_dir():
         raise UserError(f"--output {output_dir} is a file, not a folder")
-    resolved_output = output_dir.resolve()
     jobs, ignored, seen = [], 0, set()
     for given in inputs:
         path = Path(given)
         if not path.exists():
             raise UserError(f"{given}: no such file or folder")
         if path.is_dir():
-            found, skipped = _folder_images(path, resolved_output)
+            found, skipped = _folder_images(path, output_dir)
             ignored += skipped
             pairs = [(image, output_dir / image.relative_to(path)) for image in found]
         else:
@@ -268,8 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="DIR",
                         help="folder for the results; names and sub-folders mirror the inputs")
     parser.add_argument("-m", "--model", default=DEFAULT_MODEL, metavar="MODEL",
-                        help=f"an architecture trained in models/ ({', '.join(ARCHITECTURES)}) or the path of a model "
-                             f"directory or its model file (default: {DEFAULT_MODEL})")
+                        help=f"a model trained in models/ (for example resnet18, cnn_v1, cnn_v2) or the path of a "
+                             f"model directory or its model file (default: {DEFAULT_MODEL})")
     parser.add_argument("--compare", action="store_true",
                         help="also write NAME.compare.EXT: input | each model available in models/")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: keep them)")
@@ -320,14 +311,10 @@ def summary(done: int, skipped: Counter, seconds: float, ignored: int, model: st
     return line + f"; model {model}; output in {output}"
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: a UserError prints `error: ...` on one line and exits with 2."""
-    try:
-        status = run(sys.argv[1:] if argv is None else argv)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
-    raise SystemExit(status)
+def main() -> None:
+    """Console-script entry point: a UserError or a file-system error prints `error: ...` on one line and
+    exits with 2 (`core.errors.run_main`)."""
+    run_main(run)
 
 
 if __name__ == "__main__":

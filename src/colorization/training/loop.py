@@ -1,8 +1,8 @@
-"""The training loop shared by every architecture: random batches from the memory-mapped shards.
+"""The training loop shared by every model: random batches from the memory-mapped shards.
 
 Each epoch visits the first `n_train` training images once in a seeded random order, then measures
 the validation loss (MSE on ab/128) in inference mode. Both losses go to dvclive, one step per epoch.
-After every epoch a checkpoint is written; a restarted training with the same params and data
+After every epoch a checkpoint is written; a restarted training with the same params, data and code
 continues from the newest one and ends with exactly the result of an uninterrupted run.
 """
 
@@ -12,13 +12,15 @@ from pathlib import Path
 import numpy as np
 from dvclive import Live
 
-from . import checkpoints, networks
-from .dataset import open_prepared
-from .models import ARCHITECTURES
-from .params import Params
+from ..core.params import Params
+from ..lab.meta import open_prepared
+from ..models import ModelSpec, create, saved
+from ..models.engine import Network
+from ..models.saved import ModelConfig
+from . import checkpoints
 
 
-def mean_loss(network, shards, batch_size: int) -> float:
+def mean_loss(network: Network, shards, batch_size: int) -> float:
     """MSE of the network's ab/128 predictions over all images of `shards`, pixel-weighted."""
     total, count = 0.0, 0
     for l_input, ab_target in shards.batches(batch_size):
@@ -28,23 +30,24 @@ def mean_loss(network, shards, batch_size: int) -> float:
     return total / count
 
 
-def prefetch_threads(network) -> int:
+def prefetch_threads(network: Network) -> int:
     """Prefetch threads keep a GPU fed; on a CPU the step already uses every core and they only slow it."""
     return 2 if network.on_accelerator else 0
 
 
-def _resume(arch: str, network, rng: np.random.Generator, checkpoint_dir: Path, digest: str) -> list[dict]:
+def _resume(name: str, network: Network, rng: np.random.Generator, checkpoint_dir: Path, fingerprint: dict) -> list[dict]:
     """Restore the newest matching checkpoint into `network` and `rng`; return the epochs' losses so far."""
     checkpoint = checkpoints.latest(checkpoint_dir)
     if checkpoint is None:
         return []
-    if checkpoint.fingerprint != digest:
-        print(f"{arch}: the checkpoint in {checkpoint_dir} was made with other params or data; starting fresh")
+    changed = checkpoints.differences(checkpoint.fingerprint, fingerprint)
+    if changed:
+        print(f"{name}: the checkpoint in {checkpoint_dir} was made {changed}; starting fresh")
         checkpoints.clear(checkpoint_dir)
         return []
     network.load_checkpoint(checkpoint.directory)
     rng.bit_generator.state = checkpoint.rng_state
-    print(f"{arch}: resuming after epoch {checkpoint.epochs_done} from {checkpoint.directory}")
+    print(f"{name}: resuming after epoch {checkpoint.epochs_done} from {checkpoint.directory}")
     return checkpoint.history
 
 
@@ -54,22 +57,22 @@ def _log(live: Live, losses: dict) -> None:
     live.next_step()
 
 
-def train(arch: str, params: Params, lab_dir: Path, model_dir: Path, live_dir: Path, checkpoint_dir: Path) -> dict:
-    """Train `arch` as params say; save it to `model_dir` and its logs to `live_dir`. Returns final losses."""
-    data = open_prepared(lab_dir, params.model(arch).n_train)
+def train(spec: ModelSpec, params: Params, lab_dir: Path, model_dir: Path, live_dir: Path, checkpoint_dir: Path) -> dict:
+    """Train `spec` as params say; save it to `model_dir` and its logs to `live_dir`. Returns final losses."""
+    data = open_prepared(lab_dir, spec.n_train)
     meta = data.meta
-    network = networks.create(arch, params.lr, meta["l_mean"], meta["l_std"], params.seed,
-                              params.train.mixed_precision)
+    network = create(spec.arch, params.lr, meta.l_mean, meta.l_std, params.seed, params.train.mixed_precision)
     rng = np.random.default_rng(params.seed)
-    digest = checkpoints.fingerprint(arch, params, lab_dir)
-    history = _resume(arch, network, rng, checkpoint_dir, digest)
+    fingerprint = checkpoints.fingerprint(spec, params, lab_dir)
+    history = _resume(spec.name, network, rng, checkpoint_dir, fingerprint)
     batch_size, epochs = params.train.batch_size, params.train.epochs
     prefetch = prefetch_threads(network)
     n_train = len(data.train)
-    print(f"{arch}: {network.parameter_count():,} parameters, {n_train} training and {len(data.val)} validation images")
+    print(f"{spec.name}: {spec.arch} ({spec.framework}), {network.parameter_count():,} parameters, "
+          f"{n_train} training and {len(data.val)} validation images")
     with Live(str(live_dir), dvcyaml=None, save_dvc_exp=False) as live:
-        live.log_params({"arch": arch, "framework": ARCHITECTURES[arch], "lr": params.lr, "n_train": n_train,
-                         "epochs": epochs, "batch_size": batch_size, "seed": params.seed})
+        live.log_params({"name": spec.name, "arch": spec.arch, "framework": spec.framework, "lr": params.lr,
+                         "n_train": n_train, "epochs": epochs, "batch_size": batch_size, "seed": params.seed})
         for losses in history:
             _log(live, losses)
         for epoch in range(len(history), epochs):
@@ -79,12 +82,12 @@ def train(arch: str, params: Params, lab_dir: Path, model_dir: Path, live_dir: P
                 total += network.train_step(l_input, ab_target) * len(l_input)
             losses = {"train_loss": total / n_train, "val_loss": mean_loss(network, data.val, batch_size)}
             history.append(losses)
-            checkpoints.save(checkpoint_dir, network, history, rng.bit_generator.state, digest)
+            checkpoints.save(checkpoint_dir, network, history, rng.bit_generator.state, fingerprint)
             _log(live, losses)
             seconds = time.perf_counter() - started
-            print(f"{arch} epoch {epoch + 1}/{epochs}: train loss {losses['train_loss']:.5f}, "
+            print(f"{spec.name} epoch {epoch + 1}/{epochs}: train loss {losses['train_loss']:.5f}, "
                   f"val loss {losses['val_loss']:.5f} ({seconds:.1f} s, {n_train / seconds:.0f} images/s)", flush=True)
-    config = {"arch": arch, "framework": ARCHITECTURES[arch], "image_size": meta["image_size"],
-              "input": "L/100", "output": "ab/128", "epochs": epochs, "lr": params.lr, "n_train": n_train}
-    networks.save(network, model_dir, config)
+    config = ModelConfig(arch=spec.arch, image_size=meta.image_size, name=spec.name, framework=spec.framework,
+                         epochs=epochs, lr=params.lr, n_train=n_train)
+    saved.save(network, model_dir, config)
     return history[-1]

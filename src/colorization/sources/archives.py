@@ -7,7 +7,6 @@ or devices come back with a `problem` and are never read.
 """
 
 import hashlib
-import os
 import re
 import stat
 import sys
@@ -21,8 +20,9 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from .errors import UserError
-from .images import MAX_FILE_BYTES, has_image_suffix
+from ..core.errors import UserError
+from ..core.photo import has_image_suffix, walk_files
+from .inspection import MAX_FILE_BYTES
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 ARCHIVE_SUFFIXES = (*TAR_SUFFIXES, ".zip")
@@ -74,21 +74,19 @@ def _checked(name: str, size: int, read: Callable[[], bytes], problem: str = "",
 
 
 def walk_folder(root: Path, listing: Listing) -> Iterator[Entry]:
-    """Image-named files under `root`, recursively, in sorted order; symlinked folders are not entered."""
-    for directory, folders, files in os.walk(root):
-        folders.sort()
-        for file_name in sorted(files):
-            path = Path(directory, file_name)
-            relative = path.relative_to(root).as_posix()
-            if not has_image_suffix(file_name):
-                listing.ignore(relative)
-                continue
-            try:
-                size = path.stat().st_size
-            except OSError as error:
-                yield Entry(relative, 0, path.read_bytes, "unreadable", error.strerror or str(error))
-                continue
-            yield _checked(relative, size, path.read_bytes)
+    """Image-named files under `root` (see `core.photo.walk_files`: recursive, sorted, hidden files and
+    symlinked folders left out)."""
+    for path in walk_files(root):
+        relative = path.relative_to(root).as_posix()
+        if not has_image_suffix(path.name):
+            listing.ignore(relative)
+            continue
+        try:
+            size = path.stat().st_size
+        except OSError as error:
+            yield Entry(relative, 0, path.read_bytes, "unreadable", error.strerror or str(error))
+            continue
+        yield _checked(relative, size, path.read_bytes)
 
 
 class ProgressReader:

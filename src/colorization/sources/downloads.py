@@ -23,9 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.error import HTTPError, URLError
 
+from ..core.errors import UserError
+from ..core.files import write_json
 from .archives import progress_bar
-from .errors import UserError
-from .files import write_json
 
 CHUNK_BYTES = 1 << 20
 TIMEOUT_S = 60

@@ -1,26 +1,22 @@
-"""What counts as a usable training photo, and how any photo file becomes upright 8-bit RGB.
+"""What counts as a usable training photo.
 
 Real collections hold files that are not what their names say. `inspect_image` looks at one file's
 bytes and either accepts it (with its upright size and a perceptual hash for near-duplicate grouping)
-or names why it is skipped. `to_rgb` is the one conversion every stage uses, so what was inspected is
-what gets trained on: EXIF orientation applied, CMYK and palette converted, 16-bit scaled (not
-clipped), transparency composited over white.
+or names why it is skipped. It decodes with `core.photo.to_rgb`, the conversion prepare uses too, so
+what was inspected is what gets trained on.
 """
 
 import hashlib
 import io
 import re
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
-from .color import rgb_to_lab
+from ..core.color import rgb_to_lab
+from ..core.photo import DECODERS, open_image, to_rgb
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
-# The decoders a photo may reach; anything else (a text file that looks like PPM, say) is "not an image".
-IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF")  # JPEG includes multi-picture (MPO) files
 # Width * height above which a file is refused from its header alone, before any pixel is decoded.
 MAX_PIXELS = 64_000_000
 # Files larger than this are not read at all (a 64-megapixel photo is far smaller in any real format).
@@ -58,47 +54,6 @@ class Inspection:
         return not self.reason
 
 
-def has_image_suffix(name: str) -> bool:
-    return name.lower().endswith(IMAGE_SUFFIXES)
-
-
-def open_image(source) -> Image.Image:
-    """Open a path or file object with the photo decoders only; reads the header, decodes nothing."""
-    with warnings.catch_warnings():
-        # Our own MAX_PIXELS check, right after this, refuses large headers with a clearer reason.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        return Image.open(source, formats=IMAGE_FORMATS)
-
-
-def _to_8bit_grey(image: Image.Image) -> Image.Image:
-    """16-bit and 32-bit greyscale to 8 bits by scaling; PIL's own convert clips everything above 255.
-
-    16-bit modes span 0-65535; 32-bit integer and float images carry no range, so theirs is guessed
-    from the largest value (8-bit, 16-bit, else the maximum).
-    """
-    values = np.asarray(image, dtype=np.float64)
-    largest = values.max(initial=0)
-    if image.mode.startswith("I;16"):
-        top = 65535.0
-    else:
-        top = 255.0 if largest <= 255 else 65535.0 if largest <= 65535 else largest
-    return Image.fromarray(np.clip(np.round(values * (255.0 / top)), 0, 255).astype(np.uint8), "L")
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Any opened photo as upright 8-bit RGB; transparent pixels become white."""
-    image = ImageOps.exif_transpose(image)
-    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
-        image = _to_8bit_grey(image)
-    if image.mode == "P" or (image.mode in ("L", "RGB") and "transparency" in image.info):
-        image = image.convert("RGBA")
-    if image.mode in ("LA", "La", "PA", "RGBA", "RGBa"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
 def upright_size(image: Image.Image) -> tuple[int, int]:
     """(width, height) as the photo is meant to be seen: EXIF orientations 5-8 swap the two."""
     width, height = image.size
@@ -130,7 +85,7 @@ def inspect_image(data: bytes) -> Inspection:
         size = f"{int(declared.group(1)) / 1e6:.0f} MP" if declared else "more pixels than Pillow allows"
         return Inspection("decompression bomb", f"header declares {size}, over the {MAX_PIXELS / 1e6:.0f} MP limit")
     except UnidentifiedImageError:
-        return Inspection("not an image", f"no {'/'.join(IMAGE_FORMATS)} header")
+        return Inspection("not an image", f"no {'/'.join(DECODERS)} header")
     except (OSError, SyntaxError, ValueError) as error:
         return Inspection("truncated or corrupt", str(error))
     with image:

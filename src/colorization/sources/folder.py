@@ -1,9 +1,10 @@
 """The folder source: your own photos, from a folder (searched recursively) or a .tar/.tar.gz/.zip of them.
 
 `data.path` names it. Files with a photo suffix (jpg, jpeg, png, webp, bmp, tif, tiff, any case) are
-considered; if there are more usable ones than `data.n_images`, a seeded uniform subset is taken (see
-`selection`). Chosen files are copied into data/raw byte for byte under their relative path. DVC cannot
-see the folder's contents, only the param: after adding photos, run `dvc repro -f download`.
+considered, hidden files and folders in a folder are not; if there are more usable ones than
+`data.n_images`, a seeded uniform subset is taken (see `selection`). Chosen files are copied into
+data/raw byte for byte under their relative path. DVC cannot see the folder's contents, only the param:
+after adding photos, run `dvc repro -f download`.
 """
 
 from collections import Counter
@@ -11,11 +12,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..core.errors import UserError
+from ..core.params import DataParams
+from ..core.photo import IMAGE_SUFFIXES
 from .archives import ARCHIVE_SUFFIXES, TAR_SUFFIXES, Listing, open_collection
-from .errors import UserError
-from .images import IMAGE_SUFFIXES
 from .manifest import Gathered
-from .params import DataParams
 from .selection import select_images
 
 

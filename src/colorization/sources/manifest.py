@@ -14,8 +14,8 @@ import hashlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from .errors import UserError
-from .files import atomic_path
+from ..core.errors import UserError
+from ..core.files import atomic_path
 
 MANIFEST = "manifest.csv"
 SKIPPED = "skipped.csv"

@@ -1,4 +1,5 @@
-"""Training and inference of PyTorch architectures, taking and returning NHWC numpy batches."""
+"""The PyTorch engine (see `engine.Engine`): training and inference on NHWC numpy batches, on the GPU
+when there is one; bfloat16 autocast for the forward pass with `mixed_precision`."""
 
 import os
 import pickle
@@ -8,14 +9,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torchvision
 
-from .errors import UserError
-from .files import atomic_path
-from .models import build
+from ..core.errors import UserError
+from ..core.files import atomic_path
+from . import build
 
 MODEL_FILE = "model.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def versions() -> dict[str, str]:
+    return {"torch": torch.__version__, "torchvision": torchvision.__version__}
 
 
 def seed(value: int) -> None:
@@ -112,6 +118,12 @@ def _load_weights(path: Path) -> dict:
         except pickle.UnpicklingError:
             raise UserError(f"{path} could not be loaded safely: it holds objects other than weights "
                             "(refused, nothing in it was run)") from None
+
+
+def create(arch: str, lr: float, l_mean: float, l_std: float, seed_value: int, mixed_precision: bool) -> TorchNetwork:
+    """A seeded, freshly initialised `arch` with its Adam optimizer (see `engine.Engine.create`)."""
+    seed(seed_value)
+    return TorchNetwork(build(arch, l_mean=l_mean, l_std=l_std), lr, mixed_precision)
 
 
 def load(directory: Path, arch: str) -> TorchNetwork:

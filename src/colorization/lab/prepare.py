@@ -11,23 +11,21 @@ image_size never downloads again.
 import csv
 import math
 import os
-import shutil
 from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from .color import L_STEPS, encode_rgb_and_sum_lightness
-from .dataset import META_FILE
-from .errors import UserError
-from .files import atomic_path, write_json
-from .images import open_image, to_rgb
-from .manifest import RawImage, read_manifest
+from ..core.color import L_STEPS, encode_rgb_and_sum_lightness
+from ..core.errors import UserError
+from ..core.files import atomic_directory, atomic_path
+from ..core.photo import open_image, to_rgb
+from ..sources.manifest import RawImage, read_manifest
+from .meta import LabMeta
 from .shards import ShardWriter, write_image
 
 SKIPPED_FILE = "skipped.csv"
-ENCODING = "uint8 (H, W, 3): round(L*255/100), round(a)+128, round(b)+128; see colorization.color"
 
 
 def split_by_group(rows: list[RawImage], val_fraction: float, seed: int) -> tuple[list[RawImage], list[RawImage]]:
@@ -49,7 +47,7 @@ def split_by_group(rows: list[RawImage], val_fraction: float, seed: int) -> tupl
 
 
 def load_square(path: Path, size: int) -> Image.Image:
-    """Open an image upright and as 8-bit RGB (see `images.to_rgb`), resized and centre-cropped to size x size."""
+    """Open an image upright and as 8-bit RGB (see `core.photo.to_rgb`), resized and centre-cropped to size x size."""
     with open_image(path) as image:
         return ImageOps.fit(to_rgb(image), (size, size), method=Image.BICUBIC)
 
@@ -109,7 +107,7 @@ def _write_index(path: Path, rows: list[RawImage]) -> None:
 
 
 def prepare(raw_dir: Path, lab_dir: Path, image_size: int, val_fraction: float, shard_size: int, seed: int,
-            workers: int | None = None) -> dict:
+            workers: int | None = None) -> LabMeta:
     """Write data/lab/{train,val}/shard_*.npy, index.csv per split and meta.json; return the metadata."""
     raw_dir, lab_dir = Path(raw_dir), Path(lab_dir)
     rows, too_small = large_enough(read_manifest(raw_dir), image_size)
@@ -119,29 +117,26 @@ def prepare(raw_dir: Path, lab_dir: Path, image_size: int, val_fraction: float, 
                         + (f"; all {len(too_small)} are smaller, e.g. {example.file} at {example.width}x{example.height}"
                            if example else ""))
     train_rows, val_rows = split_by_group(rows, val_fraction, seed)
-    temporary = lab_dir.with_name(lab_dir.name + ".tmp")
-    shutil.rmtree(temporary, ignore_errors=True)
+    splits = (("train", train_rows), ("val", val_rows))
     shape = (image_size, image_size, 3)
-    writers = {split: ShardWriter(temporary / split, len(rows), shape, shard_size)
-               for split, rows in (("train", train_rows), ("val", val_rows))}
-    jobs = [(raw_dir / row.file, image_size, writers[split].slot(index))
-            for split, rows in (("train", train_rows), ("val", val_rows)) for index, row in enumerate(rows)]
-    train_sums = np.zeros(2, dtype=np.int64)
-    load_kernels()
-    with Pool(workers or os.cpu_count()) as pool:
-        # One queue for both splits, so no worker idles at the end of the first; results in job order.
-        for position, sums in enumerate(pool.imap(encode_into, jobs, chunksize=16)):
-            if position < len(train_rows):
-                train_sums += sums
-    for split, rows in (("train", train_rows), ("val", val_rows)):
-        writers[split].commit()
-        _write_index(temporary / split / "index.csv", rows)
-    l_mean, l_std = l_statistics(len(train_rows) * image_size**2, *map(int, train_sums))
-    meta = {"image_size": image_size, "encoding": ENCODING, "counts": {"train": len(train_rows), "val": len(val_rows)},
-            "val_groups": sorted({row.group for row in val_rows}), "l_mean": l_mean, "l_std": l_std,
-            "skipped_smaller_than_image_size": len(too_small)}
-    _write_too_small(temporary / SKIPPED_FILE, too_small, image_size)
-    write_json(temporary / META_FILE, meta)
-    shutil.rmtree(lab_dir, ignore_errors=True)
-    os.replace(temporary, lab_dir)
+    with atomic_directory(lab_dir) as temporary:
+        writers = {split: ShardWriter(temporary / split, len(rows), shape, shard_size) for split, rows in splits}
+        jobs = [(raw_dir / row.file, image_size, writers[split].slot(index))
+                for split, rows in splits for index, row in enumerate(rows)]
+        train_sums = np.zeros(2, dtype=np.int64)
+        load_kernels()
+        with Pool(workers or os.cpu_count()) as pool:
+            # One queue for both splits, so no worker idles at the end of the first; results in job order.
+            for position, sums in enumerate(pool.imap(encode_into, jobs, chunksize=16)):
+                if position < len(train_rows):
+                    train_sums += sums
+        for split, rows in splits:
+            writers[split].commit()
+            _write_index(temporary / split / "index.csv", rows)
+        l_mean, l_std = l_statistics(len(train_rows) * image_size**2, *map(int, train_sums))
+        meta = LabMeta(image_size=image_size, counts={"train": len(train_rows), "val": len(val_rows)},
+                       val_groups=sorted({row.group for row in val_rows}), l_mean=l_mean, l_std=l_std,
+                       skipped_smaller_than_image_size=len(too_small))
+        _write_too_small(temporary / SKIPPED_FILE, too_small, image_size)
+        meta.write(temporary)
     return meta

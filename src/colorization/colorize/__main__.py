@@ -1,0 +1,5 @@
+"""`python -m colorization.colorize ...` runs the `colorize` command."""
+
+from .cli import main
+
+main()

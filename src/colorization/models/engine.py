@@ -1,0 +1,51 @@
+"""The one interface both frameworks implement: an engine module per framework, a network object per model.
+
+Training, evaluation, checkpoints and `colorize` see only these two protocols, so they never ask which
+framework a model uses. Batches are NHWC numpy float32 arrays in model units (L/100 in, ab/128 out).
+"""
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+
+class Network(Protocol):
+    """A network with its optimizer (none when loaded for inference)."""
+
+    @property
+    def on_accelerator(self) -> bool: ...
+
+    def train_step(self, l_input: np.ndarray, ab_target: np.ndarray) -> float:
+        """One optimizer step on a batch; returns the batch's loss (MSE on ab/128)."""
+
+    def predict(self, l_input: np.ndarray) -> np.ndarray:
+        """ab/128 (B, H, W, 2) float32 in inference mode."""
+
+    def parameter_count(self) -> int: ...
+
+    def save(self, directory: Path) -> None:
+        """Write the weights for inference into `directory` (the engine's MODEL_FILE), atomically."""
+
+    def save_checkpoint(self, directory: Path) -> None:
+        """Write weights, optimizer state and the framework's generator state, atomically."""
+
+    def load_checkpoint(self, directory: Path) -> None:
+        """Restore what save_checkpoint wrote, so training continues exactly."""
+
+
+class Engine(Protocol):
+    """A framework's module: models/keras_engine.py or models/torch_engine.py."""
+
+    MODEL_FILE: str
+
+    def versions(self) -> dict[str, str]:
+        """The versions of the framework packages whose numerics a trained model depends on."""
+
+    def create(self, arch: str, lr: float, l_mean: float, l_std: float, seed_value: int,
+               mixed_precision: bool) -> Network:
+        """A seeded, freshly initialised network of `arch` with its optimizer, deterministic kernels, and
+        bfloat16 compute with float32 weights and loss if `mixed_precision`."""
+
+    def load(self, directory: Path, arch: str) -> Network:
+        """The network saved in `directory`, for inference, loaded safely (no code from the file is run)."""

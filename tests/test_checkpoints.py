@@ -1,0 +1,105 @@
+"""Checkpoints in process: the fingerprint names what changed (params, data, code, package versions), a
+checkpoint made otherwise is discarded, and an interrupted training resumes to the uninterrupted result."""
+
+import copy
+import json
+
+import pytest
+import yaml
+
+from colorization.core.params import DataParams, parse_params
+from colorization.lab.prepare import prepare
+from colorization.models import resolve
+from colorization.sources import download
+from colorization.training import checkpoints
+from colorization.training.loop import train
+from conftest import ROOT, deep_update
+
+TINY = {"data": {"n_images": 24, "image_size": 16}, "train": {"epochs": 2, "batch_size": 8}}
+
+
+def params_with(changes: dict):
+    raw = deep_update(yaml.safe_load((ROOT / "params.yaml").read_text()), copy.deepcopy(TINY))
+    return parse_params(deep_update(raw, changes))
+
+
+@pytest.fixture(scope="module")
+def lab_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("checkpoints")
+    download(DataParams("sample", 24, 16, 0.25, 16), 0, root / "raw")
+    prepare(root / "raw", root / "lab", image_size=16, val_fraction=0.25, shard_size=16, seed=0, workers=1)
+    return root / "lab"
+
+
+def run_training(params, lab_dir, out, name="resnet18"):
+    return train(resolve(params, name), params, lab_dir, out / "model", out / "live", out / "checkpoints")
+
+
+def test_the_fingerprint_covers_the_modules_the_training_runs_and_the_framework_versions(lab_dir):
+    params = params_with({})
+    spec = resolve(params, "resnet18")
+    from colorization.models import create
+    create(spec.arch, params.lr, 0.5, 0.25, params.seed)  # loads the engine and the architecture
+    fingerprint = checkpoints.fingerprint(spec, params, lab_dir)
+    assert {"models/resnet18.py", "models/torch_engine.py", "models/__init__.py", "training/loop.py",
+            "training/checkpoints.py", "lab/shards.py", "core/color.py"} <= set(fingerprint["code"])
+    assert {"torch", "torchvision", "numpy", "numba"} <= set(fingerprint["versions"])
+    assert checkpoints.differences(fingerprint, fingerprint) == ""
+
+
+def test_differences_name_what_changed(lab_dir):
+    params = params_with({})
+    current = checkpoints.fingerprint(resolve(params, "resnet18"), params, lab_dir)
+    edited = copy.deepcopy(current)
+    edited["code"]["models/resnet18.py"] = "0" * 64
+    assert checkpoints.differences(edited, current) == "with other code (models/resnet18.py)"
+    other = checkpoints.fingerprint(resolve(params_with({"lr": 0.002}), "resnet18"), params_with({"lr": 0.002}),
+                                    lab_dir)
+    assert checkpoints.differences(other, current) == "with other params"
+    edited = copy.deepcopy(current)
+    edited["versions"]["torch"] = "1.0"
+    assert checkpoints.differences(edited, current) == f"with other package versions (torch 1.0 -> {current['versions']['torch']})"
+    assert checkpoints.differences("a digest of an older version", current) == "by an older version of this project"
+
+
+def test_an_interrupted_training_resumes_to_the_uninterrupted_result(lab_dir, tmp_path, monkeypatch, capsys):
+    params = params_with({})
+    run_training(params, lab_dir, tmp_path / "whole")
+    expected = (tmp_path / "whole" / "model" / "model.pt").read_bytes()
+
+    real_save = checkpoints.save
+
+    def save_then_stop(*args, **kwargs):
+        real_save(*args, **kwargs)
+        raise KeyboardInterrupt  # stopped right after epoch 1's checkpoint, as a kill would
+
+    monkeypatch.setattr(checkpoints, "save", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(params, lab_dir, tmp_path / "cut")
+    monkeypatch.undo()
+    capsys.readouterr()
+    run_training(params, lab_dir, tmp_path / "cut")
+    assert "resnet18: resuming after epoch 1" in capsys.readouterr().out
+    assert (tmp_path / "cut" / "model" / "model.pt").read_bytes() == expected
+
+
+def test_a_checkpoint_made_with_other_params_is_discarded(lab_dir, tmp_path, capsys):
+    run_training(params_with({}), lab_dir, tmp_path)
+    capsys.readouterr()
+    run_training(params_with({"lr": 0.002}), lab_dir, tmp_path)
+    output = capsys.readouterr().out
+    assert "was made with other params; starting fresh" in output and "resuming" not in output
+    assert "epoch 1/2" in output
+
+
+def test_a_checkpoint_of_an_older_version_is_discarded(lab_dir, tmp_path, capsys):
+    params = params_with({})
+    run_training(params, lab_dir, tmp_path)
+    state_file = next((tmp_path / "checkpoints").glob("epoch_*/state.json"))
+    state = json.loads(state_file.read_text())
+    state["fingerprint"] = "0" * 64  # what the version before this one wrote: one digest
+    state_file.write_text(json.dumps(state))
+    capsys.readouterr()
+    run_training(params, lab_dir, tmp_path)
+    output = capsys.readouterr().out
+    assert "was made by an older version of this project; starting fresh" in output and "epoch 1/2" in output
