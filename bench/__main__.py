@@ -18,7 +18,7 @@ from colorization.lab.shards import LabShards
 from colorization.models import create
 from colorization.training.loop import prefetch_threads
 
-from .workloads import (ROOT, decode_bound, make_images, naive_prepare, peak_rss_mb, per_item_image, timed)
+from .workloads import ROOT, decode_bound, make_images, naive_prepare, peak_rss_mb, per_item_image, timed
 
 TARGETS = {
     "prepare_speedup_vs_naive": (">=", 4), "prepare_vs_decode_bound": (">=", 0.7),

@@ -2,7 +2,6 @@
 few steps in the test and saved by models.saved.save into a project's models/<arch> folders."""
 
 import re
-import shutil
 import sys
 from pathlib import Path
 

@@ -9,6 +9,7 @@ is written under a temporary name and renamed when complete; only the newest is 
 
 import hashlib
 import json
+import os
 import shutil
 import sys
 from dataclasses import asdict, dataclass
@@ -67,6 +68,8 @@ def fingerprint(spec: ModelSpec, params: Params, lab_dir: Path) -> dict:
     """Everything a training's result depends on, in four parts that `differences` can name."""
     settings = {"model": asdict(spec), "seed": params.seed, "lr": params.lr, "train": asdict(params.train)}
     versions = {name: metadata.version(name) for name in NUMERIC_PACKAGES} | spec.engine.versions()
+    # A cap on oneDNN's instruction set picks other convolution kernels, so it changes the trained weights.
+    versions["ONEDNN_MAX_CPU_ISA"] = os.environ.get("ONEDNN_MAX_CPU_ISA", "DEFAULT")
     return {"params": _digest(json.dumps(settings, sort_keys=True).encode()), "data": data_digest(lab_dir),
             "code": code_digests(), "versions": versions}
 
