@@ -1,0 +1,93 @@
+"""The colour classes of Zhang et al. (2016): the bin grid, soft-encoding, rebalancing and the annealed mean."""
+
+import numpy as np
+import pytest
+from skimage import color as skcolor
+
+from colorization.core.color import decode_lab, encode_rgb
+from colorization.losses import classification as cls
+
+
+@pytest.fixture(scope="module")
+def srgb_ab():
+    """ab of 200,000 random sRGB colours plus the corners of the RGB cube, computed by scikit-image."""
+    rng = np.random.default_rng(0)
+    corners = np.array([[r, g, b] for r in (0, 255) for g in (0, 255) for b in (0, 255)], dtype=np.uint8)
+    colours = np.concatenate([corners, rng.integers(0, 256, (200_000, 3), dtype=np.uint8)])
+    return skcolor.rgb2lab(colours[None].astype(np.float64) / 255.0)[0, :, 1:], colours
+
+
+def test_the_bins_are_a_10_unit_grid_that_covers_every_srgb_colour(srgb_ab):
+    ab, colours = srgb_ab
+    centres = cls.bin_centres()
+    assert centres.shape[1] == 2 and 200 < len(centres) < 400
+    assert np.all(centres % cls.GRID == 0) and len(np.unique(centres, axis=0)) == len(centres)
+    classes = cls.nearest_class(ab)
+    assert np.all(classes >= 0), "an sRGB colour fell outside every bin"
+    assert np.max(np.abs(centres[classes] - ab)) <= cls.GRID / 2 + 1e-3
+    shard_ab = decode_lab(encode_rgb(colours))[:, 1:]  # the integer ab the shards store are covered too
+    assert np.all(cls.nearest_class(shard_ab) >= 0)
+
+
+def test_every_bin_holds_some_srgb_colour():
+    """No bin outside the gamut: each one is the cell of some colour of a sweep of the RGB cube in steps of 3."""
+    levels = np.arange(0, 256, 3, dtype=np.uint8)
+    cube = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 3)
+    extra = decode_lab(encode_rgb(cube))[:, 1:]
+    exact = skcolor.rgb2lab(cube[None].astype(np.float64) / 255.0)[0, :, 1:]
+    hit = np.unique(np.concatenate([cls.nearest_class(exact), cls.nearest_class(extra)]))
+    np.testing.assert_array_equal(hit, np.arange(len(cls.bin_centres())))
+
+
+def test_soft_encoding_sums_to_1_over_the_5_nearest_bins_with_a_gaussian(srgb_ab):
+    ab = srgb_ab[0][:5000]
+    classes, weights = cls.soft_encode(ab)
+    assert classes.shape == weights.shape == (5000, cls.NEIGHBOURS)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-6)
+    assert np.all(weights >= 0) and np.all(np.diff(weights, axis=1) <= 1e-7)  # nearest first
+    centres = cls.bin_centres()
+    distances = np.sum((centres[None] - ab[:, None]) ** 2, axis=-1)
+    np.testing.assert_array_equal(np.sort(classes, axis=1), np.sort(np.argsort(distances, axis=1)[:, :5], axis=1))
+    chosen = np.take_along_axis(distances, classes, axis=1)
+    expected = np.exp(-chosen / (2 * cls.SIGMA ** 2))
+    np.testing.assert_allclose(weights, expected / expected.sum(axis=1, keepdims=True), rtol=1e-4, atol=1e-6)
+    dense = cls.dense(classes, weights, len(centres))
+    np.testing.assert_allclose(dense.sum(axis=-1), 1.0, atol=1e-6)
+
+
+def test_soft_encoding_keeps_the_image_shape():
+    ab = np.zeros((2, 4, 3, 2), dtype=np.float32)
+    classes, weights = cls.soft_encode(ab)
+    assert classes.shape == (2, 4, 3, 5) and weights.shape == (2, 4, 3, 5)
+    assert np.all(cls.bin_centres()[classes[..., 0]] == 0)  # grey's own bin first
+
+
+def test_rebalancing_weights_average_to_1_under_the_prior_and_favour_rare_colours(srgb_ab):
+    counts = np.bincount(cls.nearest_class(srgb_ab[0][:20_000] * 0.3), minlength=len(cls.bin_centres()))
+    prior = cls.smoothed_prior(counts)
+    assert prior.shape == counts.shape and abs(prior.sum() - 1) < 1e-9 and np.all(prior > 0)
+    weights = cls.rebalancing_weights(prior)
+    assert abs(float(np.sum(prior * weights)) - 1.0) < 1e-5
+    assert weights[np.argmax(prior)] == weights.min() and weights[np.argmin(prior)] == weights.max()
+    uniform = cls.rebalancing_weights(np.full(len(prior), 1 / len(prior)))
+    np.testing.assert_allclose(uniform, 1.0, rtol=1e-6)
+
+
+def test_the_annealed_mean_is_the_mode_as_t_goes_to_0_and_the_mean_at_t_1():
+    centres = cls.bin_centres()
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(7, len(centres))) * 3
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
+    np.testing.assert_allclose(cls.annealed_mean(logits, 1.0), probabilities @ centres, atol=1e-3)
+    np.testing.assert_allclose(cls.annealed_mean(logits, 1e-3), centres[np.argmax(logits, axis=-1)], atol=1e-3)
+    between = cls.annealed_mean(logits, cls.TEMPERATURE)
+    assert between.shape == (7, 2)
+
+
+def test_class_counts_of_shard_images_match_a_pixel_by_pixel_count(srgb_ab):
+    colours = srgb_ab[1][:4096].reshape(4, 32, 32, 3)
+    encoded = encode_rgb(colours)
+    counts = cls.class_counts([encoded[:1], encoded[1:]])
+    expected = np.bincount(cls.nearest_class(decode_lab(encoded)[..., 1:]).ravel(), minlength=len(cls.bin_centres()))
+    np.testing.assert_array_equal(counts, expected)
+    assert counts.sum() == 4096
