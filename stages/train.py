@@ -14,8 +14,8 @@ def main(argv: list[str]) -> None:
         raise UserError("usage: python stages/train.py NAME")
     params = load_params()
     spec = resolve(params, argv[0])
-    losses = train(spec, params, Path("data/lab"), Path("models") / spec.name, Path("dvclive") / spec.name,
-                   Path("checkpoints") / spec.name)
+    losses = train(spec, params, Path("data/lab"), Path("data/prior.json"), Path("models") / spec.name,
+                   Path("dvclive") / spec.name, Path("checkpoints") / spec.name)
     print(f"train@{spec.name}: final train loss {losses['train_loss']:.5f}, val loss {losses['val_loss']:.5f}")
 
 

@@ -32,7 +32,8 @@ def lab_dir(tmp_path_factory):
 
 
 def run_training(params, lab_dir, out, name="resnet18"):
-    return train(resolve(params, name), params, lab_dir, out / "model", out / "live", out / "checkpoints")
+    return train(resolve(params, name), params, lab_dir, lab_dir / "prior.json", out / "model", out / "live",
+                 out / "checkpoints")
 
 
 def test_the_fingerprint_covers_the_modules_the_training_runs_and_the_framework_versions(lab_dir):

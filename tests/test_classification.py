@@ -1,11 +1,16 @@
 """The colour classes of Zhang et al. (2016): the bin grid, soft-encoding, rebalancing and the annealed mean."""
 
+import json
+import sys
+
 import numpy as np
 import pytest
+from PIL import Image
 from skimage import color as skcolor
 
 from colorization.core.color import decode_lab, encode_rgb
 from colorization.losses import classification as cls
+from conftest import copy_project, run
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +96,65 @@ def test_class_counts_of_shard_images_match_a_pixel_by_pixel_count(srgb_ab):
     expected = np.bincount(cls.nearest_class(decode_lab(encoded)[..., 1:]).ravel(), minlength=len(cls.bin_centres()))
     np.testing.assert_array_equal(counts, expected)
     assert counts.sum() == 4096
+
+
+def test_soft_encoding_of_colours_outside_srgb_falls_back_to_the_nearest_bins():
+    ab = np.array([[120.0, 120.0], [-120.0, -120.0], [0.0, -125.0]], dtype=np.float32)
+    classes, weights = cls.soft_encode(ab)
+    distances = np.sum((cls.bin_centres()[None] - ab[:, None]) ** 2, axis=-1)
+    chosen = np.sort(np.take_along_axis(distances, classes, axis=1), axis=1)
+    np.testing.assert_allclose(chosen, np.sort(distances, axis=1)[:, :5])  # the 5 nearest (ties either way)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_shard_targets_from_the_integer_table_equal_the_direct_encoding(srgb_ab):
+    """Shards store integer a and b: their targets come from a table, and must be what soft_encode gives."""
+    encoded = encode_rgb(srgb_ab[1][:3000].reshape(3, 1000, 1, 3))
+    ab_scaled = decode_lab(encoded)[..., 1:] / 128.0
+    weights = np.linspace(0.5, 2.0, len(cls.bin_centres()))
+    looked_up = cls.Classification(weights).targets(ab_scaled)
+    classes, soft = cls.soft_encode(decode_lab(encoded)[..., 1:])
+    k = cls.NEIGHBOURS
+    np.testing.assert_array_equal(looked_up[..., :k], classes)
+    np.testing.assert_allclose(looked_up[..., k:2 * k], soft, rtol=1e-6)
+    np.testing.assert_allclose(looked_up[..., -1], weights[classes[..., 0]].astype(np.float32))
+    direct = cls.Classification(weights).targets(ab_scaled + 0.1 / 128)  # not integral: encoded directly
+    assert direct.shape == looked_up.shape and np.isfinite(direct).all()
+
+
+@pytest.mark.slow
+def test_a_classification_model_trains_evaluates_and_colorizes_through_the_stages(tmp_path):
+    """The stage scripts end to end on a tiny copy: prior, then a ResNet18 with `loss: classification`,
+    its metrics, and `colorize --model`; a new temperature only re-decodes (the training resumes)."""
+    params = {"data": {"n_images": 40, "image_size": 16, "shard_size": 16}, "train": {"epochs": 2, "batch_size": 8},
+              "models": {"colorful": {"arch": "resnet18", "loss": "classification", "n_train": None}}}
+    project = copy_project(tmp_path / "project", params)
+    for stage in ("download", "prepare", "prior"):
+        run(["python", f"stages/{stage}.py"], cwd=project)
+    prior = json.loads((project / "data" / "prior.json").read_text())
+    n_train = json.loads((project / "data" / "lab" / "meta.json").read_text())["counts"]["train"]
+    assert sum(prior["counts"]) == n_train * 16 * 16 and len(prior["counts"]) == len(cls.bin_centres())
+
+    trained = run(["python", "stages/train.py", "colorful"], cwd=project)
+    assert "colorful epoch 2/2" in trained.stdout
+    config = json.loads((project / "models" / "colorful" / "config.json").read_text())
+    assert config["loss"] == "classification" and config["loss_settings"] == {"temperature": 0.38}
+    run(["python", "stages/evaluate.py", "colorful"], cwd=project)
+    metrics = json.loads((project / "metrics" / "colorful.json").read_text())
+    assert np.isfinite(metrics["mse"]) and metrics["colorfulness"] > 0
+    predictions = np.load(project / "data" / "predictions" / "colorful.npy")
+    assert np.isfinite(predictions).all()
+
+    photo = tmp_path / "grey.png"
+    Image.fromarray(np.tile(np.arange(64, dtype=np.uint8) * 4, (48, 1))).save(photo)
+    run([sys.executable, "-m", "colorization.colorize", str(photo), "--output", str(tmp_path / "out"),
+         "--model", "colorful"], cwd=project)
+    with Image.open(tmp_path / "out" / "grey.png") as colour:
+        assert colour.size == (64, 48) and colour.mode == "RGB"
+
+    params_file = project / "params.yaml"
+    params_file.write_text(params_file.read_text().replace("temperature: 0.38", "temperature: 1.0"))
+    retrained = run(["python", "stages/train.py", "colorful"], cwd=project)
+    assert "colorful: resuming after epoch 2" in retrained.stdout
+    config = json.loads((project / "models" / "colorful" / "config.json").read_text())
+    assert config["loss_settings"] == {"temperature": 1.0}

@@ -8,7 +8,7 @@ import yaml
 
 from colorization.core.errors import UserError
 from colorization.core.params import DATA_SOURCES, parse_params
-from colorization.models import ARCHITECTURES, resolve
+from colorization.models import resolve
 from colorization.sources import SOURCES
 from conftest import ROOT, copy_project, run
 
@@ -59,6 +59,10 @@ def test_every_source_allowed_by_params_is_implemented():
         ("models.cnn_v1.arch", 3, "models.cnn_v1.arch = 3: must be a non-empty string or null"),
         ("models.a/b", {"n_train": None}, "models.a/b: a model name is letters, digits"),
         ("models", {}, "models is empty"),
+        ("models.cnn_v1.loss", 7, "models.cnn_v1.loss = 7: must be a non-empty string or null"),
+        ("classification.temperature", 0, "classification.temperature = 0: must be a number between 0.0 and 10.0"),
+        ("classification.rebalance", 1.5, "classification.rebalance = 1.5: must be a number between 0.0 and 1.0"),
+        ("classification", [0.38], "classification must be a mapping"),
     ],
 )
 def test_bad_values_give_one_line_naming_key_and_allowed(path, value, expected):
@@ -70,8 +74,8 @@ def test_bad_values_give_one_line_naming_key_and_allowed(path, value, expected):
 
 
 @pytest.mark.parametrize("entry,expected", [
-    ({"n_train": None}, "params.yaml: models.vgg16.arch: unknown architecture 'vgg16'; allowed: cnn_v1, cnn_v2, resnet18"),
-    ({"arch": "unet"}, "params.yaml: models.vgg16.arch: unknown architecture 'unet'; allowed: cnn_v1, cnn_v2, resnet18"),
+    ({"n_train": None}, "params.yaml: models.vgg16.arch: unknown architecture 'vgg16'; allowed: cnn_v1, cnn_v2, resnet18, unet"),
+    ({"arch": "vgg"}, "params.yaml: models.vgg16.arch: unknown architecture 'vgg'; allowed: cnn_v1, cnn_v2, resnet18, unet"),
 ])
 def test_an_unknown_architecture_is_named_when_its_entry_is_resolved(entry, expected):
     params = parse_params(with_change("models.vgg16", entry))
@@ -80,11 +84,21 @@ def test_an_unknown_architecture_is_named_when_its_entry_is_resolved(entry, expe
     assert str(caught.value) == expected
 
 
-def test_an_entry_resolves_once_into_name_architecture_framework_and_n_train():
-    params = parse_params(with_change("models.small", {"arch": "resnet18", "n_train": 100}))
+def test_an_unknown_loss_is_named_when_its_entry_is_resolved():
+    params = parse_params(with_change("models.cnn_v1.loss", "perceptual"))
+    with pytest.raises(UserError) as caught:
+        resolve(params, "cnn_v1")
+    assert str(caught.value) == ("params.yaml: models.cnn_v1.loss = 'perceptual': unknown loss; "
+                                 "allowed: mse, classification")
+
+
+def test_an_entry_resolves_once_into_name_architecture_framework_n_train_and_loss():
+    params = parse_params(with_change("models.small", {"arch": "resnet18", "n_train": 100, "loss": "classification"}))
     spec = resolve(params, "small")
-    assert (spec.name, spec.arch, spec.framework, spec.n_train) == ("small", "resnet18", "torch", 100)
-    assert {resolve(params, name).framework for name in ARCHITECTURES} == {"keras", "torch"}
+    assert (spec.name, spec.arch, spec.framework, spec.n_train, spec.loss) == (
+        "small", "resnet18", "torch", 100, "classification")
+    assert resolve(params, "cnn_v1").loss == "mse"
+    assert {resolve(params, name).framework for name in params.models} == {"keras", "torch"}
 
 
 def test_the_folder_source_needs_a_path_taken_from_the_params_file(tmp_path):

@@ -108,7 +108,7 @@ def test_killed_runs_resume_to_identical_outputs(first_run, tmp_path):
 @pytest.mark.slow
 def test_pipeline_runs_end_to_end_and_reruns_only_what_a_param_touches(first_run):
     project, first, _, _, _ = first_run
-    assert ran_stages(first.stdout) == {"download", "prepare", "baseline", "plots",
+    assert ran_stages(first.stdout) == {"download", "prepare", "prior", "baseline", "plots",
                                         *(f"{stage}@{arch}" for stage in ("train", "evaluate") for arch in ARCHS)}
     for arch in ARCHS:
         model_file = "model.pt" if arch == "resnet18" else "model.keras"

@@ -45,6 +45,13 @@ class TrainParams:
 class ModelParams:
     n_train: int | None
     arch: str | None = None     # the architecture; None: the entry's own name
+    loss: str = "mse"           # a key of colorization.losses.LOSSES
+
+
+@dataclass(frozen=True)
+class ClassificationParams:
+    temperature: float = 0.38   # the annealed mean's T
+    rebalance: float = 0.5      # lambda of the class-rebalancing weights
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,7 @@ class Params:
     train: TrainParams
     models: dict[str, ModelParams]
     evaluate: EvaluateParams
+    classification: ClassificationParams = ClassificationParams()
 
 
 class _Section:
@@ -173,9 +181,15 @@ def parse_params(raw: Any, base: Path | str = ".") -> Params:
             raise UserError(f"params.yaml: models.{name}: a model name is letters, digits, '_', '-' and '.'")
         entry = models.section(name) if models.values[name] is not None else _Section({}, models.key(name))
         model_params[name] = ModelParams(n_train=entry.integer("n_train", optional=True),
-                                         arch=entry.text("arch", optional=True))
+                                         arch=entry.text("arch", optional=True),
+                                         loss=entry.text("loss", optional=True) or "mse")
     train = top.section("train")
     evaluate = top.section("evaluate")
+    classification = ClassificationParams()
+    if top.values.get("classification") is not None:  # optional: the defaults are the paper's
+        section = top.section("classification")
+        classification = ClassificationParams(temperature=section.number("temperature", 0.0, 10.0),
+                                              rebalance=section.number("rebalance", 0.0, 1.0))
     return Params(
         seed=top.integer("seed", minimum=0),
         lr=top.number("lr", 0.0, 1.0),
@@ -184,6 +198,7 @@ def parse_params(raw: Any, base: Path | str = ".") -> Params:
                           mixed_precision=train.boolean("mixed_precision")),
         models=model_params,
         evaluate=EvaluateParams(batch_size=evaluate.integer("batch_size"), n_examples=evaluate.integer("n_examples")),
+        classification=classification,
     )
 
 

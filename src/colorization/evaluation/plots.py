@@ -28,12 +28,13 @@ def _save(figure, path: Path) -> None:
 
 def loss_curves(live_dirs: dict[str, Path], path: Path) -> None:
     """Training and validation loss per epoch, every architecture overlaid."""
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))  # the training losses of other losses have other scales
     for axis, split in zip(axes, ("train", "val")):
         for arch, live_dir in live_dirs.items():
             table = pd.read_csv(Path(live_dir) / "plots" / "metrics" / split / "loss.tsv", sep="\t")
             axis.plot(table["step"] + 1, table["loss"], marker="o", label=arch)
-        axis.set(title=f"{split} loss (MSE on ab/128)", xlabel="epoch", yscale="log")
+        title = "train loss (each model's own loss)" if split == "train" else f"{split} loss (MSE on ab/128)"
+        axis.set(title=title, xlabel="epoch", yscale="log")
         axis.grid(alpha=0.3)
         axis.legend()
     figure.tight_layout()

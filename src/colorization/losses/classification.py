@@ -11,12 +11,16 @@ The arrays here are plain numpy in LAB units (a, b roughly -128..127), so the Ke
 training share them; a network's head predicts Q logits per pixel.
 """
 
+import json
 from collections.abc import Iterable
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
-from ..core.color import AB_OFFSET, rgb_to_lab
+from ..core.color import AB_OFFSET, AB_SCALE, rgb_to_lab
+from ..core.errors import UserError
+from ..core.files import write_json
 
 GRID = 10.0         # ab units per cell side
 SIGMA = 5.0         # ab units: the soft-encoding and prior-smoothing Gaussian
@@ -84,10 +88,23 @@ def soft_encode(ab: np.ndarray, sigma: float = SIGMA, neighbours: int = NEIGHBOU
     distance[classes < 0] = np.inf
     order = np.argsort(distance, axis=1, kind="stable")[:, :neighbours]
     nearest = np.take_along_axis(distance, order, axis=1)
+    classes = np.take_along_axis(classes, order, axis=1)
+    far = ~np.isfinite(nearest[:, -1])  # outside sRGB (no photo pixel is): search every class instead
+    if far.any():
+        everywhere = np.sum((bin_centres()[None] - flat[far, None, :]) ** 2, axis=-1, dtype=np.float32)
+        classes[far] = np.argsort(everywhere, axis=1, kind="stable")[:, :neighbours]
+        nearest[far] = np.take_along_axis(everywhere, classes[far], axis=1)
     weights = np.exp(-(nearest - nearest[:, :1]) / (2 * sigma ** 2))  # relative to the nearest: no underflow
     weights /= weights.sum(axis=1, keepdims=True)
     shape = ab.shape[:-1] + (neighbours,)
-    return (np.take_along_axis(classes, order, axis=1).reshape(shape), weights.astype(np.float32).reshape(shape))
+    return classes.reshape(shape), weights.astype(np.float32).reshape(shape)
+
+
+@lru_cache(maxsize=1)
+def _integer_encodings() -> tuple[np.ndarray, np.ndarray]:
+    """`soft_encode` of every integer (a, b) in [-128, 127]^2, indexed by (a + 128) * 256 + (b + 128)."""
+    a_value, b_value = np.divmod(np.arange(256 * 256), 256)
+    return soft_encode(np.stack([a_value, b_value], axis=-1).astype(np.float32) - AB_OFFSET)
 
 
 def dense(classes: np.ndarray, weights: np.ndarray, n_classes: int) -> np.ndarray:
@@ -115,6 +132,23 @@ def class_counts(encoded_batches: Iterable[np.ndarray]) -> np.ndarray:
     return np.bincount(classes[seen], weights=pairs[seen], minlength=len(bin_centres())).astype(np.int64)
 
 
+def write_prior(path: Path, counts: np.ndarray) -> None:
+    """data/prior.json: the class centres and the training images' pixel count per class (atomically)."""
+    write_json(Path(path), {"grid": GRID, "centres": bin_centres().astype(int).tolist(),
+                            "counts": np.asarray(counts).astype(int).tolist()})
+
+
+def read_prior(path: Path) -> np.ndarray:
+    """The per-class counts of a prior file, checked against this code's classes."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} not found: run the prior stage (dvc repro prior)")
+    prior = json.loads(path.read_text())
+    if prior.get("grid") != GRID or prior.get("centres") != bin_centres().astype(int).tolist():
+        raise UserError(f"{path} was made for other ab classes: rerun the prior stage (dvc repro prior)")
+    return np.asarray(prior["counts"], dtype=np.int64)
+
+
 def smoothed_prior(counts: np.ndarray, sigma: float = SIGMA) -> np.ndarray:
     """The empirical class distribution of `counts` (Q,), smoothed with a Gaussian of `sigma` ab units
     over the class centres; sums to 1."""
@@ -136,9 +170,87 @@ def rebalancing_weights(prior: np.ndarray, rebalance: float = REBALANCE) -> np.n
 
 def annealed_mean(logits: np.ndarray, temperature: float = TEMPERATURE) -> np.ndarray:
     """ab (..., 2) decoded from per-pixel class logits (..., Q): the mean of the centres under
-    softmax(logits / T), which is the predicted distribution re-normalised after raising it to 1/T."""
-    scaled = np.asarray(logits, dtype=np.float64) / temperature
-    scaled -= scaled.max(axis=-1, keepdims=True)
-    probabilities = np.exp(scaled)
+    softmax(logits / T), which is the predicted distribution re-normalised after raising it to 1/T.
+    In float32 and in place: a batch of logits is Q numbers a pixel."""
+    probabilities = np.array(logits, dtype=np.float32) / np.float32(temperature)
+    probabilities -= probabilities.max(axis=-1, keepdims=True)
+    np.exp(probabilities, out=probabilities)
     probabilities /= probabilities.sum(axis=-1, keepdims=True)
-    return (probabilities @ bin_centres().astype(np.float64)).astype(np.float32)
+    return probabilities @ bin_centres()
+
+
+class Classification:
+    """The loss object (see `colorization.losses`): Q logits per pixel, soft-encoded targets weighted by
+    `class_weights` (uniform when None, e.g. for inference), decoded with the annealed mean at `temperature`."""
+
+    name = "classification"
+
+    def __init__(self, class_weights: np.ndarray | None = None, temperature: float = TEMPERATURE):
+        self.channels = len(bin_centres())
+        self.class_weights = (np.ones(self.channels, dtype=np.float32) if class_weights is None
+                              else np.asarray(class_weights, dtype=np.float32))
+        self.temperature = temperature
+
+    @classmethod
+    def from_params(cls, params, prior_path: Path) -> "Classification":
+        """Weighted by the training images' prior (data/prior.json), decoded at params' temperature."""
+        prior = smoothed_prior(read_prior(prior_path))
+        return cls(rebalancing_weights(prior, params.classification.rebalance), params.classification.temperature)
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> "Classification":
+        return cls(temperature=float(settings.get("temperature", TEMPERATURE)))
+
+    @staticmethod
+    def training_settings(params) -> dict:
+        """The temperature only decodes, so a new one re-saves the model without retraining it."""
+        return {"rebalance": params.classification.rebalance}
+
+    def settings(self) -> dict:
+        return {"temperature": self.temperature}
+
+    def targets(self, ab: np.ndarray) -> np.ndarray:
+        """(B, H, W, 2 NEIGHBOURS + 1) float32: the soft-encoding's classes, their weights, and the pixel's
+        rebalancing weight (that of its nearest class), packed so both frameworks take one array.
+
+        Shard targets hold integer a and b, so their encodings are looked up in a table of all 65,536
+        integer pairs; other values are encoded directly."""
+        ab = np.asarray(ab, dtype=np.float32) * AB_SCALE
+        integral = np.rint(ab)
+        if ab.size and np.array_equal(integral, ab) and ab.min() >= -AB_OFFSET and ab.max() < AB_OFFSET:
+            pair = (integral[..., 0].astype(np.int64) + 128) * 256 + (integral[..., 1].astype(np.int64) + 128)
+            classes, weights = (table[pair] for table in _integer_encodings())
+        else:
+            classes, weights = soft_encode(ab)
+        pixel = self.class_weights[classes[..., 0]]
+        return np.concatenate([classes.astype(np.float32), weights, pixel[..., None]], axis=-1)
+
+    def decode(self, output: np.ndarray) -> np.ndarray:
+        return annealed_mean(output, self.temperature) / AB_SCALE
+
+    def torch_loss(self, output, target):
+        """Rebalanced soft cross-entropy, averaged over pixels; `output` (B, Q, H, W) logits."""
+        import torch
+
+        log_probabilities = torch.log_softmax(output.float(), dim=1)
+        classes, weights, pixel = target[:, :NEIGHBOURS].long(), target[:, NEIGHBOURS:-1], target[:, -1]
+        picked = log_probabilities.gather(1, classes)
+        return -((picked * weights).sum(dim=1) * pixel).mean()
+
+    def keras_loss(self):
+        return _keras_soft_cross_entropy()
+
+
+def _keras_soft_cross_entropy():
+    """The Keras form of `Classification.torch_loss`, registered so that compiled checkpoints load safely."""
+    import keras
+    from keras import ops
+
+    @keras.saving.register_keras_serializable(package="colorization", name="soft_cross_entropy")
+    def soft_cross_entropy(target, logits):
+        log_probabilities = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+        classes = ops.cast(target[..., :NEIGHBOURS], "int32")
+        picked = ops.take_along_axis(log_probabilities, classes, axis=-1)
+        return -ops.sum(picked * target[..., NEIGHBOURS:-1], axis=-1) * target[..., -1]
+
+    return soft_cross_entropy

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 
 from ..core.errors import UserError
 from ..core.params import Params
+from ..losses import LOSSES
 from .engine import Engine, Network
 
 ARCHITECTURES: dict[str, str] = {  # architecture -> framework
     "cnn_v1": "keras",
     "cnn_v2": "keras",
     "resnet18": "torch",
+    "unet": "torch",
 }
 
 
@@ -32,6 +34,7 @@ class ModelSpec:
     arch: str               # a key of ARCHITECTURES
     framework: str          # "keras" or "torch"
     n_train: int | None     # training images (a prefix of the shuffled order); None: all
+    loss: str = "mse"       # a key of colorization.losses.LOSSES
 
     @property
     def engine(self) -> Engine:
@@ -51,7 +54,9 @@ def resolve(params: Params, name: str) -> ModelSpec:
         raise UserError(f"params.yaml: models.{name} is missing; listed: {', '.join(params.models)}")
     entry = params.models[name]
     arch = entry.arch or name
-    return ModelSpec(name, arch, framework_of(arch, f"params.yaml: models.{name}.arch"), entry.n_train)
+    if entry.loss not in LOSSES:
+        raise UserError(f"params.yaml: models.{name}.loss = {entry.loss!r}: unknown loss; allowed: {', '.join(LOSSES)}")
+    return ModelSpec(name, arch, framework_of(arch, f"params.yaml: models.{name}.arch"), entry.n_train, entry.loss)
 
 
 def engine(framework: str) -> Engine:
@@ -59,11 +64,14 @@ def engine(framework: str) -> Engine:
     return importlib.import_module(f"{__name__}.{framework}_engine")
 
 
-def create(arch: str, lr: float, l_mean: float, l_std: float, seed: int, mixed_precision: bool = False) -> Network:
-    """A seeded, freshly initialised network of `arch` with its optimizer, made by its framework's engine."""
-    return engine(framework_of(arch, "architecture")).create(arch, lr, l_mean, l_std, seed, mixed_precision)
+def create(arch: str, lr: float, l_mean: float, l_std: float, seed: int, mixed_precision: bool = False,
+           loss=None) -> Network:
+    """A seeded, freshly initialised network of `arch` with its optimizer and `loss` (default MSE), made by
+    its framework's engine."""
+    return engine(framework_of(arch, "architecture")).create(arch, lr, l_mean, l_std, seed, mixed_precision, loss)
 
 
-def build(arch: str, l_mean: float, l_std: float):
-    """A fresh network of architecture `arch` (a Keras model or a PyTorch module)."""
-    return importlib.import_module(f"{__name__}.{arch}").build(l_mean=l_mean, l_std=l_std)
+def build(arch: str, l_mean: float, l_std: float, outputs: int = 2):
+    """A fresh network of architecture `arch` (a Keras model or a PyTorch module) with `outputs` channels:
+    2 is the study's ab regression head; any other number is a head of that many logits per pixel."""
+    return importlib.import_module(f"{__name__}.{arch}").build(l_mean=l_mean, l_std=l_std, outputs=outputs)

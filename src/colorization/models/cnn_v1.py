@@ -9,8 +9,9 @@ import keras
 from keras import layers
 
 
-def build(l_mean: float, l_std: float) -> keras.Model:
-    """CNN v1; it does not standardize its input, so the statistics are unused."""
+def build(l_mean: float, l_std: float, outputs: int = 2) -> keras.Model:
+    """CNN v1; it does not standardize its input, so the statistics are unused. `outputs` other than 2
+    replaces the tanh ab head by a head of that many logits."""
     del l_mean, l_std
 
     def conv(filters: int, strides: int = 1, activation: str = "relu"):
@@ -32,7 +33,7 @@ def build(l_mean: float, l_std: float) -> keras.Model:
             conv(64),
             layers.UpSampling2D(2),
             conv(32),
-            conv(2, activation="tanh"),
+            conv(outputs, activation="tanh" if outputs == 2 else None),
             layers.UpSampling2D(2),
         ],
         name="cnn_v1",

@@ -10,8 +10,9 @@ import keras
 from keras import layers
 
 
-def build(l_mean: float, l_std: float) -> keras.Model:
-    """CNN v2 standardizing its input with the training statistics of L/100."""
+def build(l_mean: float, l_std: float, outputs: int = 2) -> keras.Model:
+    """CNN v2 standardizing its input with the training statistics of L/100. `outputs` other than 2
+    replaces the tanh ab head by a head of that many logits."""
 
     def conv(filters: int, strides: int = 1, activation: str = "relu"):
         return layers.Conv2D(filters, 3, strides=strides, padding="same", activation=activation)
@@ -44,7 +45,7 @@ def build(l_mean: float, l_std: float) -> keras.Model:
             conv(32),
             layers.UpSampling2D(2),
             conv(16),
-            conv(2, activation="tanh"),
+            conv(outputs, activation="tanh" if outputs == 2 else None),
         ],
         name="cnn_v2",
     )

@@ -17,10 +17,11 @@ class Network(Protocol):
     def on_accelerator(self) -> bool: ...
 
     def train_step(self, l_input: np.ndarray, ab_target: np.ndarray) -> float:
-        """One optimizer step on a batch; returns the batch's loss (MSE on ab/128)."""
+        """One optimizer step on a batch (ab/128 targets, turned into the loss's own by the network);
+        returns the batch's loss."""
 
     def predict(self, l_input: np.ndarray) -> np.ndarray:
-        """ab/128 (B, H, W, 2) float32 in inference mode."""
+        """ab/128 (B, H, W, 2) float32 in inference mode, decoded from the network's output by its loss."""
 
     def parameter_count(self) -> int: ...
 
@@ -43,9 +44,10 @@ class Engine(Protocol):
         """The versions of the framework packages whose numerics a trained model depends on."""
 
     def create(self, arch: str, lr: float, l_mean: float, l_std: float, seed_value: int,
-               mixed_precision: bool) -> Network:
+               mixed_precision: bool, loss=None) -> Network:
         """A seeded, freshly initialised network of `arch` with its optimizer, deterministic kernels, and
-        bfloat16 compute with float32 weights and loss if `mixed_precision`."""
+        bfloat16 compute with float32 weights and loss if `mixed_precision`; its head has the output
+        channels `loss` (a `colorization.losses` object, default MSE) needs."""
 
-    def load(self, directory: Path, arch: str) -> Network:
+    def load(self, directory: Path, arch: str, loss=None) -> Network:
         """The network saved in `directory`, for inference, loaded safely (no code from the file is run)."""

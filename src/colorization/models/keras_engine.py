@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from ..core.errors import UserError
 from ..core.files import atomic_path
+from ..losses.mse import MSE
 from . import build
 
 MODEL_FILE = "model.keras"
@@ -37,22 +38,24 @@ def seed(value: int) -> None:
 
 
 class KerasNetwork:
-    """A Keras model with an Adam optimizer and MSE loss on ab/128."""
+    """A Keras model with an Adam optimizer and a loss (see `colorization.losses`)."""
 
-    def __init__(self, model: keras.Model, lr: float | None = None):
+    def __init__(self, model: keras.Model, lr: float | None = None, loss=None):
         self.model = model
+        self.loss = loss or MSE()
+        self.keras_loss = self.loss.keras_loss()  # a custom one is registered here, before any checkpoint loads
         if lr is not None:
-            model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss="mse")
+            model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss=self.keras_loss)
 
     @property
     def on_accelerator(self) -> bool:
         return bool(tf.config.list_physical_devices("GPU"))
 
     def train_step(self, l_input: np.ndarray, ab_target: np.ndarray) -> float:
-        return float(self.model.train_on_batch(l_input, ab_target))
+        return float(self.model.train_on_batch(l_input, self.loss.targets(ab_target)))
 
     def predict(self, l_input: np.ndarray) -> np.ndarray:
-        return np.asarray(tf.cast(self.model(l_input, training=False), tf.float32))
+        return self.loss.decode(np.asarray(tf.cast(self.model(l_input, training=False), tf.float32)))
 
     def parameter_count(self) -> int:
         return int(sum(np.prod(weight.shape) for weight in self.model.trainable_weights))
@@ -99,23 +102,25 @@ def _save_without_timestamps(model: keras.Model, path: Path) -> None:
                 target.writestr(fixed, data)
 
 
-def create(arch: str, lr: float, l_mean: float, l_std: float, seed_value: int, mixed_precision: bool) -> KerasNetwork:
+def create(arch: str, lr: float, l_mean: float, l_std: float, seed_value: int, mixed_precision: bool,
+           loss=None) -> KerasNetwork:
     """A seeded, freshly initialised `arch`, compiled with Adam and MSE (see `engine.Engine.create`); with
     `mixed_precision` its layers compute in bfloat16 and keep float32 weights."""
     seed(seed_value)
+    loss = loss or MSE()
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed_precision else "float32")
     try:
-        model = build(arch, l_mean=l_mean, l_std=l_std)
+        model = build(arch, l_mean=l_mean, l_std=l_std, outputs=loss.channels)
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    return KerasNetwork(model, lr)
+    return KerasNetwork(model, lr, loss)
 
 
-def load(directory: Path, arch: str) -> KerasNetwork:
+def load(directory: Path, arch: str, loss=None) -> KerasNetwork:
     """Load a saved model in safe mode: a Lambda layer carrying code is refused, never run."""
     path = directory / MODEL_FILE
     try:
-        return KerasNetwork(keras.models.load_model(path, compile=False, safe_mode=True))
+        return KerasNetwork(keras.models.load_model(path, compile=False, safe_mode=True), loss=loss)
     except ValueError as error:
         if "safe_mode" not in str(error):
             raise

@@ -18,7 +18,7 @@ def _conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
 class ColorizationNet(nn.Module):
     """Maps L/100 (B, 1, H, W) to ab/128 (B, 2, H, W); H and W must be multiples of 8."""
 
-    def __init__(self):
+    def __init__(self, outputs: int = 2):
         super().__init__()
         resnet = torchvision.models.resnet18(weights=None, num_classes=365)
         resnet.conv1.weight = nn.Parameter(resnet.conv1.weight.sum(dim=1, keepdim=True))
@@ -30,7 +30,7 @@ class ColorizationNet(nn.Module):
             *_conv_bn_relu(64, 64),
             nn.Upsample(scale_factor=2),
             *_conv_bn_relu(64, 32),
-            nn.Conv2d(32, 2, 3, padding=1),
+            nn.Conv2d(32, outputs, 3, padding=1),
             nn.Upsample(scale_factor=2),
         )
 
@@ -38,7 +38,8 @@ class ColorizationNet(nn.Module):
         return self.decoder(self.encoder(l_input))
 
 
-def build(l_mean: float, l_std: float) -> ColorizationNet:
-    """The ResNet18 colorizer; like the study's it does not standardize its input."""
+def build(l_mean: float, l_std: float, outputs: int = 2) -> ColorizationNet:
+    """The ResNet18 colorizer; like the study's it does not standardize its input. `outputs`: the last
+    convolution's channels (2 for ab, Q for class logits)."""
     del l_mean, l_std
-    return ColorizationNet()
+    return ColorizationNet(outputs)

@@ -1,15 +1,17 @@
 """A saved model folder: the engine's weights file (model.keras or model.pt) and config.json.
 
-config.json is read and written through one typed definition, ModelConfig: it names the architecture
-and the image size the network was trained at, so evaluation and `colorize` know how to load and feed it.
+config.json is read and written through one typed definition, ModelConfig: it names the architecture,
+the loss (and the settings that decode its output) and the image size the network was trained at, so
+evaluation and `colorize` know how to load and feed it.
 """
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..core.errors import UserError
 from ..core.files import write_json
+from ..losses import LOSSES, loss_class
 from . import ARCHITECTURES, engine, framework_of
 from .engine import Network
 
@@ -27,9 +29,13 @@ class ModelConfig:
     n_train: int | None = None
     input: str = "L/100"
     output: str = "ab/128"
+    loss: str = "mse"               # a key of colorization.losses.LOSSES
+    loss_settings: dict = field(default_factory=dict)  # what the loss needs to decode (its settings())
 
     def validated(self, path: Path) -> "ModelConfig":
         framework_of(self.arch, f"{path}: arch")
+        if self.loss not in LOSSES or not isinstance(self.loss_settings, dict):
+            raise UserError(f"{path}: loss = {self.loss!r}: allowed: {', '.join(LOSSES)}, with a mapping of settings")
         size = self.image_size
         if isinstance(size, bool) or not isinstance(size, int) or size < 8 or size % 8:
             raise UserError(f"{path}: image_size = {size!r}: must be a multiple of 8 (>= 8)")
@@ -75,7 +81,8 @@ def load(directory: Path) -> tuple[Network, ModelConfig]:
     if not path.is_file():
         raise UserError(f"{path} is missing: run the training stage (dvc repro train@{config.name or directory.name})")
     try:
-        network = engine(ARCHITECTURES[config.arch]).load(directory, config.arch)
+        loss = loss_class(config.loss).from_settings(config.loss_settings)
+        network = engine(ARCHITECTURES[config.arch]).load(directory, config.arch, loss)
     except UserError:
         raise
     except Exception as error:  # a corrupt or foreign file: say which, in one line

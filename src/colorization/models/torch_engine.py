@@ -13,6 +13,7 @@ import torchvision
 
 from ..core.errors import UserError
 from ..core.files import atomic_path
+from ..losses.mse import MSE
 from . import build
 
 MODEL_FILE = "model.pt"
@@ -48,16 +49,19 @@ def _to_tensor(batch: np.ndarray) -> torch.Tensor:
 
 
 class TorchNetwork:
-    """A PyTorch module with an Adam optimizer and MSE loss on ab/128, on the GPU when there is one.
+    """A PyTorch module with an Adam optimizer and a loss (see `colorization.losses`), on the GPU when
+    there is one.
 
     With `mixed_precision`, the forward pass runs under bfloat16 autocast; the loss and the weights
     stay float32.
     """
 
-    def __init__(self, module: torch.nn.Module, lr: float | None = None, mixed_precision: bool = False):
+    def __init__(self, module: torch.nn.Module, lr: float | None = None, mixed_precision: bool = False,
+                 loss=None):
         self.module = module.to(DEVICE)
         self.optimizer = torch.optim.Adam(module.parameters(), lr=lr) if lr is not None else None
         self.mixed_precision = mixed_precision
+        self.loss = loss or MSE()
 
     @property
     def on_accelerator(self) -> bool:
@@ -71,7 +75,7 @@ class TorchNetwork:
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             output = self.module(_to_tensor(l_input))
-        loss = torch.nn.functional.mse_loss(output.float(), _to_tensor(ab_target))
+        loss = self.loss.torch_loss(output.float(), _to_tensor(self.loss.targets(ab_target)))
         loss.backward()
         self.optimizer.step()
         return float(loss.detach())
@@ -80,7 +84,7 @@ class TorchNetwork:
         self.module.eval()
         with torch.inference_mode(), self._autocast():
             output = self.module(_to_tensor(l_input))
-        return output.float().cpu().numpy().transpose(0, 2, 3, 1)
+        return self.loss.decode(output.float().cpu().numpy().transpose(0, 2, 3, 1))
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.module.parameters() if p.requires_grad)
@@ -120,14 +124,17 @@ def _load_weights(path: Path) -> dict:
                             "(refused, nothing in it was run)") from None
 
 
-def create(arch: str, lr: float, l_mean: float, l_std: float, seed_value: int, mixed_precision: bool) -> TorchNetwork:
+def create(arch: str, lr: float, l_mean: float, l_std: float, seed_value: int, mixed_precision: bool,
+           loss=None) -> TorchNetwork:
     """A seeded, freshly initialised `arch` with its Adam optimizer (see `engine.Engine.create`)."""
     seed(seed_value)
-    return TorchNetwork(build(arch, l_mean=l_mean, l_std=l_std), lr, mixed_precision)
+    loss = loss or MSE()
+    return TorchNetwork(build(arch, l_mean=l_mean, l_std=l_std, outputs=loss.channels), lr, mixed_precision, loss)
 
 
-def load(directory: Path, arch: str) -> TorchNetwork:
+def load(directory: Path, arch: str, loss=None) -> TorchNetwork:
     """Rebuild `arch` and load its weights safely."""
-    module = build(arch, l_mean=0.0, l_std=1.0)
+    loss = loss or MSE()
+    module = build(arch, l_mean=0.0, l_std=1.0, outputs=loss.channels)
     module.load_state_dict(_load_weights(directory / MODEL_FILE))
-    return TorchNetwork(module)
+    return TorchNetwork(module, loss=loss)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..core.files import atomic_directory, write_json
 from ..core.params import Params
+from ..losses import loss_class
 from ..models import ModelSpec
 
 STATE_FILE = "state.json"
@@ -66,7 +67,8 @@ def data_digest(lab_dir: Path) -> str:
 
 def fingerprint(spec: ModelSpec, params: Params, lab_dir: Path) -> dict:
     """Everything a training's result depends on, in four parts that `differences` can name."""
-    settings = {"model": asdict(spec), "seed": params.seed, "lr": params.lr, "train": asdict(params.train)}
+    settings = {"model": asdict(spec), "seed": params.seed, "lr": params.lr, "train": asdict(params.train),
+                "loss": loss_class(spec.loss).training_settings(params)}
     versions = {name: metadata.version(name) for name in NUMERIC_PACKAGES} | spec.engine.versions()
     # A cap on oneDNN's instruction set picks other convolution kernels, so it changes the trained weights.
     versions["ONEDNN_MAX_CPU_ISA"] = os.environ.get("ONEDNN_MAX_CPU_ISA", "DEFAULT")

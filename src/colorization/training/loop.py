@@ -14,6 +14,7 @@ from dvclive import Live
 
 from ..core.params import Params
 from ..lab.meta import open_prepared
+from ..losses import loss_class
 from ..models import ModelSpec, create, saved
 from ..models.engine import Network
 from ..models.saved import ModelConfig
@@ -57,11 +58,14 @@ def _log(live: Live, losses: dict) -> None:
     live.next_step()
 
 
-def train(spec: ModelSpec, params: Params, lab_dir: Path, model_dir: Path, live_dir: Path, checkpoint_dir: Path) -> dict:
-    """Train `spec` as params say; save it to `model_dir` and its logs to `live_dir`. Returns final losses."""
+def train(spec: ModelSpec, params: Params, lab_dir: Path, prior_path: Path, model_dir: Path, live_dir: Path,
+          checkpoint_dir: Path) -> dict:
+    """Train `spec` as params say; save it to `model_dir` and its logs to `live_dir`. Returns final losses.
+    `prior_path` is the training images' ab prior (data/prior.json), for the losses that weigh by it."""
     data = open_prepared(lab_dir, spec.n_train)
     meta = data.meta
-    network = create(spec.arch, params.lr, meta.l_mean, meta.l_std, params.seed, params.train.mixed_precision)
+    loss = loss_class(spec.loss).from_params(params, prior_path)
+    network = create(spec.arch, params.lr, meta.l_mean, meta.l_std, params.seed, params.train.mixed_precision, loss)
     rng = np.random.default_rng(params.seed)
     fingerprint = checkpoints.fingerprint(spec, params, lab_dir)
     history = _resume(spec.name, network, rng, checkpoint_dir, fingerprint)
@@ -71,7 +75,8 @@ def train(spec: ModelSpec, params: Params, lab_dir: Path, model_dir: Path, live_
     print(f"{spec.name}: {spec.arch} ({spec.framework}), {network.parameter_count():,} parameters, "
           f"{n_train} training and {len(data.val)} validation images")
     with Live(str(live_dir), dvcyaml=None, save_dvc_exp=False) as live:
-        live.log_params({"name": spec.name, "arch": spec.arch, "framework": spec.framework, "lr": params.lr,
+        live.log_params({"name": spec.name, "arch": spec.arch, "framework": spec.framework, "loss": spec.loss,
+                         "lr": params.lr,
                          "n_train": n_train, "epochs": epochs, "batch_size": batch_size, "seed": params.seed})
         for losses in history:
             _log(live, losses)
@@ -88,6 +93,7 @@ def train(spec: ModelSpec, params: Params, lab_dir: Path, model_dir: Path, live_
             print(f"{spec.name} epoch {epoch + 1}/{epochs}: train loss {losses['train_loss']:.5f}, "
                   f"val loss {losses['val_loss']:.5f} ({seconds:.1f} s, {n_train / seconds:.0f} images/s)", flush=True)
     config = ModelConfig(arch=spec.arch, image_size=meta.image_size, name=spec.name, framework=spec.framework,
-                         epochs=epochs, lr=params.lr, n_train=n_train)
+                         epochs=epochs, lr=params.lr, n_train=n_train, loss=spec.loss,
+                         loss_settings=loss.settings())
     saved.save(network, model_dir, config)
     return history[-1]
