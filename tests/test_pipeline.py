@@ -181,7 +181,7 @@ def test_the_pipeline_runs_on_a_folder_of_real_photos(tmp_path):
         "data": {"source": "folder", "path": str(PLACES_SAMPLE), "n_images": 60}, "train": {"epochs": 1}})
     project = copy_project(tmp_path / "project", folder_params)
     result = dvc("repro", cwd=project)
-    assert ran_stages(result.stdout) == {"download", "prepare", "baseline", "plots",
+    assert ran_stages(result.stdout) == {"download", "prepare", "prior", "baseline", "plots",
                                          *(f"{stage}@{arch}" for stage in ("train", "evaluate") for arch in ARCHS)}
     assert re.search(r"download: 60 images from 60 source photos \(folder .*places_sample\)", result.stdout)
     manifest = (project / "data" / "raw" / "manifest.csv").read_text().splitlines()
