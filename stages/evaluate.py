@@ -18,9 +18,9 @@ def main(argv: list[str]) -> None:
     model_dir = Path("models") / name
     if not model_dir.is_dir():
         raise UserError(f"{model_dir} not found: run the training stage first (dvc repro train@{name})")
-    network, _ = saved.load(model_dir)
+    network, config = saved.load(model_dir)
     val = open_prepared(Path("data/lab")).val
-    metrics = evaluate(network.predict, val, params.evaluate.batch_size)
+    metrics = evaluate(network.predict, val, params.evaluate.batch_size) | {"epoch": config.epoch}
     write_json(Path("metrics") / f"{name}.json", metrics)
     save_array(Path("data/predictions") / f"{name}.npy", predict_examples(network.predict, val, params.evaluate.n_examples))
     print(f"evaluate@{name}: " + format_metrics(metrics))

@@ -14,6 +14,7 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 TINY_PARAMS = {
     "data": {"n_images": 48, "image_size": 16, "shard_size": 16},
     "train": {"epochs": 2, "batch_size": 8},
+    "models": {"cnn_v1": {"n_train": 24}, "cnn_v2": {"n_train": 24}},
     "evaluate": {"batch_size": 16, "n_examples": 3},
 }
 

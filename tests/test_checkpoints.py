@@ -12,7 +12,7 @@ from colorization.lab.prepare import prepare
 from colorization.models import resolve
 from colorization.sources import download
 from colorization.training import checkpoints
-from colorization.training.loop import train
+from colorization.training.loop import learning_rate, train
 from conftest import ROOT, deep_update
 
 TINY = {"data": {"n_images": 24, "image_size": 16}, "train": {"epochs": 2, "batch_size": 8}}
@@ -63,10 +63,13 @@ def test_differences_name_what_changed(lab_dir):
     assert checkpoints.differences("a digest of an older version", current) == "by an older version of this project"
 
 
-def test_an_interrupted_training_resumes_to_the_uninterrupted_result(lab_dir, tmp_path, monkeypatch, capsys):
-    params = params_with({})
-    run_training(params, lab_dir, tmp_path / "whole")
+@pytest.mark.parametrize("name", ["resnet18", "unet_gan"])
+def test_an_interrupted_training_resumes_to_the_uninterrupted_result(lab_dir, tmp_path, monkeypatch, capsys, name):
+    """For the GAN, epoch 1 is the L1-only warm-up and the discriminator joins after the resume."""
+    params = params_with({"gan": {"warmup_epochs": 1}, "train": {"keep": "last"}})
+    run_training(params, lab_dir, tmp_path / "whole", name)
     expected = (tmp_path / "whole" / "model" / "model.pt").read_bytes()
+    expected_checkpoint = (tmp_path / "whole" / "checkpoints" / "epoch_0002" / "checkpoint.pt").read_bytes()
 
     real_save = checkpoints.save
 
@@ -76,12 +79,36 @@ def test_an_interrupted_training_resumes_to_the_uninterrupted_result(lab_dir, tm
 
     monkeypatch.setattr(checkpoints, "save", save_then_stop)
     with pytest.raises(KeyboardInterrupt):
-        run_training(params, lab_dir, tmp_path / "cut")
+        run_training(params, lab_dir, tmp_path / "cut", name)
     monkeypatch.undo()
     capsys.readouterr()
-    run_training(params, lab_dir, tmp_path / "cut")
-    assert "resnet18: resuming after epoch 1" in capsys.readouterr().out
+    run_training(params, lab_dir, tmp_path / "cut", name)
+    assert f"{name}: resuming after epoch 1" in capsys.readouterr().out
     assert (tmp_path / "cut" / "model" / "model.pt").read_bytes() == expected
+    assert (tmp_path / "cut" / "checkpoints" / "epoch_0002" / "checkpoint.pt").read_bytes() == expected_checkpoint
+
+
+def test_the_best_validation_epoch_is_kept_and_recorded(lab_dir, tmp_path):
+    """With keep: val_loss the saved model is the best epoch's, named in config.json and dvclive."""
+    params = params_with({"train": {"epochs": 3, "keep": "val_loss"}, "lr": 0.05})
+    kept = run_training(params, lab_dir, tmp_path)
+    history = json.loads(next((tmp_path / "checkpoints").glob("epoch_*/state.json")).read_text())["history"]
+    losses = [epoch["val_loss"] for epoch in history]
+    assert kept["epoch"] == 1 + losses.index(min(losses))
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["epoch"] == kept["epoch"]
+    assert json.loads((tmp_path / "live" / "metrics.json").read_text())["best_epoch"] == kept["epoch"]
+    best = tmp_path / "checkpoints" / checkpoints.BEST / "model.pt"
+    assert (tmp_path / "model" / "model.pt").read_bytes() == best.read_bytes()
+    last = run_training(params_with({"train": {"epochs": 3, "keep": "last"}, "lr": 0.05}), lab_dir, tmp_path / "last")
+    assert last["epoch"] == 3
+    assert [epoch["lr"] for epoch in history] == [0.05] * 3
+
+
+def test_learning_rate_schedules():
+    assert [learning_rate(0.1, "constant", epoch, 4) for epoch in range(4)] == [0.1] * 4
+    assert [learning_rate(1.0, "cosine", epoch, 4) for epoch in range(4)] == pytest.approx([1.0, 0.8536, 0.5, 0.1464], abs=1e-4)
+    assert [learning_rate(1.0, "step", epoch, 8) for epoch in range(8)] == pytest.approx([1, 1, 1, 1, 0.1, 0.1, 0.01, 0.01])
+    assert [learning_rate(1.0, "step", epoch, 5) for epoch in range(5)] == pytest.approx([1, 1, 1, 0.1, 0.01])
 
 
 def test_a_checkpoint_made_with_other_params_is_discarded(lab_dir, tmp_path, capsys):

@@ -122,6 +122,24 @@ def test_shard_targets_from_the_integer_table_equal_the_direct_encoding(srgb_ab)
     assert direct.shape == looked_up.shape and np.isfinite(direct).all()
 
 
+def test_the_fused_torch_loss_has_the_value_and_gradient_of_log_softmax_cross_entropy():
+    import torch
+
+    rng = np.random.default_rng(0)
+    loss = cls.Classification(rng.uniform(0.5, 2.0, len(cls.bin_centres())))
+    target = torch.from_numpy(loss.targets(rng.uniform(-0.6, 0.6, (2, 6, 5, 2)).astype(np.float32)).transpose(0, 3, 1, 2).copy())
+    logits = torch.from_numpy(rng.normal(0, 3, (2, loss.channels, 6, 5)).astype(np.float32))
+    fused, reference = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    value = loss.torch_loss(fused, target)
+    (2.0 * value).backward()
+    k = cls.NEIGHBOURS
+    picked = torch.log_softmax(reference, dim=1).gather(1, target[:, :k].long())
+    expected = -((picked * target[:, k:-1]).sum(dim=1) * target[:, -1]).mean()
+    (2.0 * expected).backward()
+    assert value.item() == pytest.approx(expected.item(), rel=1e-5)
+    torch.testing.assert_close(fused.grad, reference.grad, rtol=1e-4, atol=1e-7)
+
+
 @pytest.mark.slow
 def test_a_classification_model_trains_evaluates_and_colorizes_through_the_stages(tmp_path):
     """The stage scripts end to end on a tiny copy: prior, then a ResNet18 with `loss: classification`,

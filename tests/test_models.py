@@ -7,6 +7,7 @@ from colorization.models import create, saved
 from colorization.models.saved import ModelConfig
 from colorization.models import ARCHITECTURES
 from colorization.losses.classification import Classification
+from colorization.losses.gan import GAN
 
 CNN_V2_PARAMETERS = 6_894_130  # the count stated in the README's CNN v2 table
 
@@ -55,7 +56,7 @@ def test_training_steps_reduce_the_loss_on_a_fixed_batch(arch):
     l_input = rng.random((4, 16, 16, 1), dtype=np.float32)
     ab_target = np.broadcast_to(np.array([0.3, -0.2], dtype=np.float32), (4, 16, 16, 2))
     network = create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0)
-    losses = [network.train_step(l_input, ab_target) for _ in range(30)]
+    losses = [network.train_step(l_input, ab_target)["loss"] for _ in range(30)]
     assert losses[-1] < 0.5 * losses[0]
 
 
@@ -76,7 +77,7 @@ def test_mixed_precision_trains_and_predicts_float32(arch):
     l_input = rng.random((4, 16, 16, 1), dtype=np.float32)
     ab_target = np.broadcast_to(np.array([0.3, -0.2], dtype=np.float32), (4, 16, 16, 2))
     network = create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0, mixed_precision=True)
-    losses = [network.train_step(l_input, ab_target) for _ in range(30)]
+    losses = [network.train_step(l_input, ab_target)["loss"] for _ in range(30)]
     assert losses[-1] < 0.5 * losses[0]
     assert network.predict(l_input).dtype == np.float32
     float32_network = create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0)
@@ -94,7 +95,7 @@ def test_the_classification_loss_learns_a_colour_through_q_logits(arch):
     network = create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0, loss=loss)
     before = network.predict(l_input)
     assert before.shape == (4, 16, 16, 2) and before.dtype == np.float32
-    losses = [network.train_step(l_input, ab_target) for _ in range(30)]
+    losses = [network.train_step(l_input, ab_target)["loss"] for _ in range(30)]
     assert losses[-1] < 0.5 * losses[0]
     error = np.abs(network.predict(l_input) - ab_target).mean() * 128  # LAB units
     assert error < 8, f"decoded ab is {error:.1f} LAB units off the trained colour"
@@ -113,3 +114,94 @@ def test_a_classification_checkpoint_resumes_exactly(arch, tmp_path):
     resumed = create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=1, loss=Classification(weights))
     resumed.load_checkpoint(tmp_path)
     assert resumed.train_step(l_input, ab_target) == pytest.approx(network.train_step(l_input, ab_target), rel=1e-5)
+
+
+def test_up2_is_nearest_neighbour_upsampling():
+    import torch
+    from colorization.models.resnet18 import Up2
+
+    features = torch.randn(2, 5, 3, 4, requires_grad=True)
+    expected = torch.nn.functional.interpolate(features, scale_factor=2, mode="nearest")
+    assert torch.equal(Up2()(features), expected)
+    Up2()(features).sum().backward()
+    assert torch.equal(features.grad, torch.full_like(features, 4.0))
+
+
+def gan_network(seed=0, warmup_epochs=0):
+    return create("unet", lr=2e-4, l_mean=0.5, l_std=0.29, seed=seed, loss=GAN(warmup_epochs=warmup_epochs))
+
+
+def parameters_of(module) -> list[np.ndarray]:
+    return [parameter.detach().clone().numpy() for parameter in module.parameters()]
+
+
+def gan_batch():
+    rng = np.random.default_rng(0)
+    return rng.random((2, 32, 32, 1), dtype=np.float32), rng.uniform(-0.5, 0.5, (2, 32, 32, 2)).astype(np.float32)
+
+
+def test_one_gan_step_changes_both_networks_with_pix2pix_optimizers():
+    network = gan_network()
+    assert network.optimizer.defaults["betas"] == (0.5, 0.999) == network.adversary.optimizer.defaults["betas"]
+    assert network.optimizer.defaults["lr"] == 2e-4 == network.adversary.optimizer.defaults["lr"]
+    generator, discriminator = parameters_of(network.module), parameters_of(network.adversary.module)
+    network.start_epoch(0, 2e-4)
+    losses = network.train_step(*gan_batch())
+    assert set(losses) == {"loss", "adversarial", "discriminator"} and all(np.isfinite(list(losses.values())))
+    for before, after in ((generator, network.module), (discriminator, network.adversary.module)):
+        changed = [not np.array_equal(old, new) for old, new in zip(before, parameters_of(after))]
+        assert all(changed), f"{changed.count(False)} of {len(changed)} parameter tensors did not move"
+
+
+def test_the_patchgan_scores_overlapping_patches_of_l_and_ab():
+    import torch
+    from colorization.losses.gan import PatchDiscriminator
+
+    discriminator = PatchDiscriminator()
+    assert discriminator(torch.zeros(2, 3, 64, 64)).shape == (2, 1, 6, 6)  # 70x70 patches of 64x64 images
+    assert discriminator(torch.zeros(2, 3, 16, 8)).shape == (2, 1, 2, 2)    # tiny ones are padded
+
+
+def test_the_nogan_warm_up_trains_the_generator_alone_then_the_adversary_joins():
+    network = gan_network(warmup_epochs=1)
+    discriminator = parameters_of(network.adversary.module)
+    network.start_epoch(0, 2e-4)
+    assert set(network.train_step(*gan_batch())) == {"loss"}
+    assert all(np.array_equal(old, new) for old, new in zip(discriminator, parameters_of(network.adversary.module)))
+    network.start_epoch(1, 2e-4)
+    assert set(network.train_step(*gan_batch())) == {"loss", "adversarial", "discriminator"}
+
+
+def test_a_gan_checkpoint_holds_both_networks_and_both_optimizers(tmp_path):
+    network = gan_network()
+    network.start_epoch(0, 2e-4)
+    network.train_step(*gan_batch())
+    network.save_checkpoint(tmp_path)
+    expected = network.train_step(*gan_batch())  # dropout draws from torch's generator, which the checkpoint holds
+    resumed = gan_network(seed=1)
+    resumed.load_checkpoint(tmp_path)
+    resumed.start_epoch(0, 2e-4)
+    assert resumed.train_step(*gan_batch()) == expected
+    for mine, theirs in ((network.module, resumed.module), (network.adversary.module, resumed.adversary.module)):
+        assert all(np.array_equal(a, b) for a, b in zip(parameters_of(mine), parameters_of(theirs)))
+
+
+@pytest.mark.parametrize("arch", ["cnn_v1", "resnet18"])
+def test_start_epoch_sets_the_learning_rate(arch):
+    network = create(arch, lr=0.01, l_mean=0.5, l_std=0.29, seed=0)
+    network.start_epoch(3, 0.0025)
+    if arch == "resnet18":
+        assert network.optimizer.param_groups[0]["lr"] == 0.0025
+    else:
+        assert float(network.model.optimizer.learning_rate) == pytest.approx(0.0025)
+
+
+@pytest.mark.parametrize("arch", ["cnn_v1", "resnet18"])
+def test_validate_gives_the_own_loss_and_the_prediction(arch):
+    rng = np.random.default_rng(0)
+    l_input = rng.random((2, 16, 16, 1), dtype=np.float32)
+    ab_target = rng.uniform(-0.5, 0.5, (2, 16, 16, 2)).astype(np.float32)
+    network = create(arch, lr=0.01, l_mean=0.5, l_std=0.29, seed=0)
+    loss, prediction = network.validate(l_input, ab_target)
+    np.testing.assert_array_equal(prediction, network.predict(l_input))
+    assert loss == pytest.approx(float(np.mean(np.square(prediction - ab_target))), rel=1e-5)

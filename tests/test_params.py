@@ -26,9 +26,21 @@ def with_change(path: str, value):
 
 
 def test_the_committed_params_are_valid():
+    """Five models out of the box: the study's three with its loss, and what the issue of losses adds."""
     params = parse_params(DEFAULT)
-    assert set(params.models) == {"cnn_v1", "cnn_v2", "resnet18"}
+    specs = {name: resolve(params, name) for name in params.models}
+    assert {name: (spec.arch, spec.loss) for name, spec in specs.items()} == {
+        "cnn_v1": ("cnn_v1", "mse"), "cnn_v2": ("cnn_v2", "mse"), "resnet18": ("resnet18", "mse"),
+        "resnet18_cls": ("resnet18", "classification"), "unet_gan": ("unet", "gan")}
+    assert specs["unet_gan"].lr == 0.0002  # pix2pix's
     assert params.data.image_size % 8 == 0
+
+
+def test_every_model_is_in_the_dvc_plots():
+    plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+    for plot in (plot for plot in plots if isinstance(plot, dict)):
+        (definition,) = plot.values()
+        assert {path.split("/")[1] for path in definition["y"]} == set(parse_params(DEFAULT).models)
 
 
 def test_every_source_allowed_by_params_is_implemented():
@@ -63,6 +75,11 @@ def test_every_source_allowed_by_params_is_implemented():
         ("classification.temperature", 0, "classification.temperature = 0: must be a number between 0.0 and 10.0"),
         ("classification.rebalance", 1.5, "classification.rebalance = 1.5: must be a number between 0.0 and 1.0"),
         ("classification", [0.38], "classification must be a mapping"),
+        ("train.lr_schedule", "linear", "train.lr_schedule = 'linear': allowed values are constant, cosine, step"),
+        ("train.keep", "best", "train.keep = 'best': allowed values are val_loss, val_mse, last"),
+        ("models.cnn_v1.lr", 2, "models.cnn_v1.lr = 2: must be a number between 0.0 and 1.0 (exclusive) or null"),
+        ("gan.l1_weight", -1, "gan.l1_weight = -1: must be a number between 0.0 and 1000000.0"),
+        ("gan.warmup_epochs", 1.5, "gan.warmup_epochs = 1.5: must be an integer >= 0"),
     ],
 )
 def test_bad_values_give_one_line_naming_key_and_allowed(path, value, expected):
@@ -89,7 +106,21 @@ def test_an_unknown_loss_is_named_when_its_entry_is_resolved():
     with pytest.raises(UserError) as caught:
         resolve(params, "cnn_v1")
     assert str(caught.value) == ("params.yaml: models.cnn_v1.loss = 'perceptual': unknown loss; "
-                                 "allowed: mse, classification")
+                                 "allowed: mse, classification, gan")
+
+
+def test_a_loss_for_one_framework_names_the_architectures_it_allows():
+    params = parse_params(with_change("models.cnn_v1.loss", "gan"))
+    with pytest.raises(UserError) as caught:
+        resolve(params, "cnn_v1")
+    assert str(caught.value) == ("params.yaml: models.cnn_v1: loss gan trains torch architectures only, and "
+                                 "cnn_v1 is keras; allowed arch: resnet18, unet")
+
+
+def test_a_model_takes_its_own_learning_rate_or_the_top_level_one():
+    params = parse_params(with_change("models.cnn_v1.lr", 0.0002))
+    assert resolve(params, "cnn_v1").lr == 0.0002
+    assert resolve(params, "cnn_v2").lr == params.lr == 0.01
 
 
 def test_an_entry_resolves_once_into_name_architecture_framework_n_train_and_loss():

@@ -13,7 +13,9 @@ import yaml
 from conftest import ROOT, SHARED_DATA, TINY_PARAMS, copy_project, deep_update, dvc, run
 from test_reliability import kill_when, start
 
-ARCHS = ["cnn_v1", "cnn_v2", "resnet18"]
+MODELS = {"cnn_v1": "model.keras", "cnn_v2": "model.keras", "resnet18": "model.pt", "resnet18_cls": "model.pt",
+          "unet_gan": "model.pt"}  # params.yaml's five, with their weights file
+ARCHS = list(MODELS)
 METRIC_KEYS = {"mse", "rmse_ab", "psnr", "ssim", "colorfulness", "colorfulness_truth", "colorfulness_ratio", "auc",
                "n_images"}
 
@@ -100,7 +102,7 @@ def test_killed_runs_resume_to_identical_outputs(first_run, tmp_path):
     resumed = dvc("repro", cwd=project)
     assert "cnn_v1: resuming after epoch 1" in resumed.stdout
     assert output_hashes(project) == expected
-    assert len(metrics) == 4
+    assert len(metrics) == len(ARCHS) + 1
     for name, content in metrics.items():
         assert (project / "metrics" / name).read_bytes() == content
 
@@ -110,13 +112,17 @@ def test_pipeline_runs_end_to_end_and_reruns_only_what_a_param_touches(first_run
     project, first, _, _, _ = first_run
     assert ran_stages(first.stdout) == {"download", "prepare", "prior", "baseline", "plots",
                                         *(f"{stage}@{arch}" for stage in ("train", "evaluate") for arch in ARCHS)}
-    for arch in ARCHS:
-        model_file = "model.pt" if arch == "resnet18" else "model.keras"
+    for arch, model_file in MODELS.items():
         assert (project / "models" / arch / model_file).is_file()
-        assert (project / "dvclive" / arch / "plots" / "metrics" / "val" / "loss.tsv").is_file()
+        for metric in ("train/loss", "val/loss", "val/mse", "lr"):
+            assert (project / "dvclive" / arch / "plots" / "metrics" / f"{metric}.tsv").is_file()
+        kept = json.loads((project / "dvclive" / arch / "metrics.json").read_text())["best_epoch"]
+        assert json.loads((project / "models" / arch / "config.json").read_text())["epoch"] == kept in (1, 2)
+    assert (project / "dvclive" / "unet_gan" / "plots" / "metrics" / "train" / "discriminator.tsv").is_file()
     metrics = {name: json.loads((project / "metrics" / f"{name}.json").read_text()) for name in [*ARCHS, "gray"]}
-    for values in metrics.values():
-        assert set(values) == METRIC_KEYS and values["mse"] > 0 and values["n_images"] == metrics["gray"]["n_images"]
+    for name, values in metrics.items():
+        expected = METRIC_KEYS if name == "gray" else METRIC_KEYS | {"epoch"}
+        assert set(values) == expected and values["mse"] > 0 and values["n_images"] == metrics["gray"]["n_images"]
     for name in ("loss.png", "metrics.png", "mse_vs_colorfulness.png", "examples.png"):
         assert (project / "plots" / name).stat().st_size > 1000
 
@@ -131,12 +137,15 @@ def test_pipeline_runs_end_to_end_and_reruns_only_what_a_param_touches(first_run
     run(["git", "commit", "-q", "-m", "baseline run"], cwd=project)
 
     experiment = dvc("exp", "run", "-S", "lr=0.001", cwd=project)
-    assert ran_stages(experiment.stdout) == {"plots", *(f"{stage}@{arch}" for stage in ("train", "evaluate")
-                                                        for arch in ARCHS)}
+    # every training stage depends on lr; the GAN keeps its own (models.unet_gan.lr), so its training
+    # resumes after its last epoch and re-saves the same model, and its evaluation is not rerun
+    assert ran_stages(experiment.stdout) == {"plots", *(f"train@{arch}" for arch in ARCHS),
+                                             *(f"evaluate@{arch}" for arch in ARCHS if arch != "unet_gan")}
+    assert "unet_gan: resuming after epoch 2" in experiment.stdout
 
     diff = dvc("metrics", "diff", "--json", cwd=project)
     changed = json.loads(diff.stdout)
-    assert {f"metrics/{arch}.json" for arch in ARCHS} <= set(changed)
+    assert {f"metrics/{arch}.json" for arch in ARCHS if arch != "unet_gan"} <= set(changed)
     shown = dvc("metrics", "show", cwd=project).stdout
     rows = [line.split()[0] for line in shown.splitlines()[1:] if line.strip()]
     assert rows == [f"metrics/{name}.json" for name in [*ARCHS, "gray"]]
@@ -146,7 +155,7 @@ def test_pipeline_runs_end_to_end_and_reruns_only_what_a_param_touches(first_run
     html = project / "plots_html"
     dvc("plots", "show", "-o", str(html), cwd=project)
     page = (html / "index.html").read_text()
-    assert "val_loss" in page and "examples.png" in page and "mse_vs_colorfulness.png" in page
+    assert "val_mse" in page and "examples.png" in page and "mse_vs_colorfulness.png" in page
 
 
 @pytest.mark.slow

@@ -15,7 +15,8 @@ import pytest
 
 from conftest import copy_project, project_env, run
 
-KILL_PARAMS = {"data": {"n_images": 160, "image_size": 32, "shard_size": 32}, "train": {"epochs": 6, "batch_size": 8}}
+KILL_PARAMS = {"data": {"n_images": 160, "image_size": 32, "shard_size": 32}, "train": {"epochs": 6, "batch_size": 8},
+               "models": {"cnn_v1": {"n_train": None}}}
 
 
 def start(args: list[str], cwd: Path) -> subprocess.Popen:
@@ -52,8 +53,9 @@ def prepared(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch", ["resnet18", "cnn_v1"])
+@pytest.mark.parametrize("arch", ["resnet18", "cnn_v1", "unet_gan"])
 def test_training_killed_in_epoch_4_resumes_to_the_uninterrupted_result(prepared, arch):
+    """A SIGKILL mid-training; for the GAN, both networks and both optimizers come back."""
     command = ["python", "stages/train.py", arch]
     run(command, cwd=prepared)
     uninterrupted = outputs(prepared, arch)

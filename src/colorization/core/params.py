@@ -14,6 +14,8 @@ import yaml
 from .errors import UserError
 
 DATA_SOURCES = ("sample", "places365", "folder")
+LR_SCHEDULES = ("constant", "cosine", "step")
+KEEP = ("val_loss", "val_mse", "last")  # which epoch's weights a training keeps
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class TrainParams:
     epochs: int
     batch_size: int
     mixed_precision: bool
+    lr_schedule: str = "constant"   # one of LR_SCHEDULES, per epoch
+    keep: str = "val_loss"          # one of KEEP: the epoch with the lowest own validation loss or MSE, or the last
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,13 @@ class ModelParams:
     n_train: int | None
     arch: str | None = None     # the architecture; None: the entry's own name
     loss: str = "mse"           # a key of colorization.losses.LOSSES
+    lr: float | None = None     # this model's learning rate; None: the top-level lr
+
+
+@dataclass(frozen=True)
+class GanParams:
+    l1_weight: float = 100.0    # the generator's loss: adversarial + l1_weight x L1 (pix2pix)
+    warmup_epochs: int = 0      # epochs of L1 alone before the discriminator joins ("NoGAN")
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,12 @@ class Params:
     models: dict[str, ModelParams]
     evaluate: EvaluateParams
     classification: ClassificationParams = ClassificationParams()
+    gan: GanParams = GanParams()
+
+    def model_lr(self, name: str) -> float:
+        """The learning rate of `models.<name>`: its own, or the top-level one."""
+        own = self.models[name].lr
+        return self.lr if own is None else own
 
 
 class _Section:
@@ -100,10 +117,13 @@ class _Section:
             raise UserError(f"params.yaml: {self.key(name)} = {value!r}: must be {allowed}")
         return value
 
-    def number(self, name: str, low: float, high: float) -> float:
-        value = self.get(name)
+    def number(self, name: str, low: float, high: float, optional: bool = False) -> float | None:
+        value = self.values.get(name) if optional else self.get(name)
+        if value is None and optional:
+            return None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value < high:
-            raise UserError(f"params.yaml: {self.key(name)} = {value!r}: must be a number between {low} and {high} (exclusive)")
+            allowed = f"a number between {low} and {high} (exclusive)" + (" or null" if optional else "")
+            raise UserError(f"params.yaml: {self.key(name)} = {value!r}: must be {allowed}")
         return float(value)
 
     def boolean(self, name: str) -> bool:
@@ -126,8 +146,8 @@ class _Section:
         value = self.text(name, optional=True)
         return None if value is None else base / Path(value).expanduser()
 
-    def choice(self, name: str, allowed: tuple[str, ...]) -> str:
-        value = self.get(name)
+    def choice(self, name: str, allowed: tuple[str, ...], default: str | None = None) -> str:
+        value = self.values.get(name, default) if default is not None else self.get(name)
         if value not in allowed:
             raise UserError(f"params.yaml: {self.key(name)} = {value!r}: allowed values are {', '.join(allowed)}")
         return value
@@ -182,7 +202,8 @@ def parse_params(raw: Any, base: Path | str = ".") -> Params:
         entry = models.section(name) if models.values[name] is not None else _Section({}, models.key(name))
         model_params[name] = ModelParams(n_train=entry.integer("n_train", optional=True),
                                          arch=entry.text("arch", optional=True),
-                                         loss=entry.text("loss", optional=True) or "mse")
+                                         loss=entry.text("loss", optional=True) or "mse",
+                                         lr=entry.number("lr", 0.0, 1.0, optional=True))
     train = top.section("train")
     evaluate = top.section("evaluate")
     classification = ClassificationParams()
@@ -190,15 +211,23 @@ def parse_params(raw: Any, base: Path | str = ".") -> Params:
         section = top.section("classification")
         classification = ClassificationParams(temperature=section.number("temperature", 0.0, 10.0),
                                               rebalance=section.number("rebalance", 0.0, 1.0))
+    gan = GanParams()
+    if top.values.get("gan") is not None:  # optional: the defaults are pix2pix's
+        section = top.section("gan")
+        gan = GanParams(l1_weight=section.number("l1_weight", 0.0, 1e6),
+                        warmup_epochs=section.integer("warmup_epochs", minimum=0))
     return Params(
         seed=top.integer("seed", minimum=0),
         lr=top.number("lr", 0.0, 1.0),
         data=data,
         train=TrainParams(epochs=train.integer("epochs"), batch_size=train.integer("batch_size"),
-                          mixed_precision=train.boolean("mixed_precision")),
+                          mixed_precision=train.boolean("mixed_precision"),
+                          lr_schedule=train.choice("lr_schedule", LR_SCHEDULES, default="constant"),
+                          keep=train.choice("keep", KEEP, default="val_loss")),
         models=model_params,
         evaluate=EvaluateParams(batch_size=evaluate.integer("batch_size"), n_examples=evaluate.integer("n_examples")),
         classification=classification,
+        gan=gan,
     )
 
 

@@ -26,17 +26,24 @@ def _save(figure, path: Path) -> None:
     plt.close(figure)
 
 
+LOSS_PANELS = {"train/loss": "training loss (each model's own)", "val/loss": "validation loss (each model's own)",
+               "val/mse": "validation MSE (ab/128, every model)"}
+
+
 def loss_curves(live_dirs: dict[str, Path], path: Path) -> None:
-    """Training and validation loss per epoch, every architecture overlaid."""
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))  # the training losses of other losses have other scales
-    for axis, split in zip(axes, ("train", "val")):
-        for arch, live_dir in live_dirs.items():
-            table = pd.read_csv(Path(live_dir) / "plots" / "metrics" / split / "loss.tsv", sep="\t")
-            axis.plot(table["step"] + 1, table["loss"], marker="o", label=arch)
-        title = "train loss (each model's own loss)" if split == "train" else f"{split} loss (MSE on ab/128)"
-        axis.set(title=title, xlabel="epoch", yscale="log")
+    """Training and validation losses per epoch, every model overlaid, the kept epoch ringed."""
+    figure, axes = plt.subplots(1, len(LOSS_PANELS), figsize=(15, 4))  # own losses have their own scales
+    for axis, (metric, title) in zip(axes, LOSS_PANELS.items()):
+        for index, (name, live_dir) in enumerate(live_dirs.items()):
+            table = pd.read_csv(Path(live_dir) / "plots" / "metrics" / f"{metric}.tsv", sep="\t")
+            values = table[metric.split("/")[1]]
+            axis.plot(table["step"] + 1, values, marker="o", color=f"C{index}", label=name)
+            kept = json.loads((Path(live_dir) / "metrics.json").read_text()).get("best_epoch")
+            if kept and metric != "train/loss":
+                axis.plot(kept, values.iloc[kept - 1], "o", markersize=12, markerfacecolor="none", color=f"C{index}")
+        axis.set(title=title, xlabel="epoch (ring: the kept one)", yscale="log")
         axis.grid(alpha=0.3)
-        axis.legend()
+        axis.legend(fontsize=8)
     figure.tight_layout()
     _save(figure, path)
 

@@ -6,7 +6,10 @@ raw NHWC output) and the framework losses `torch_loss(output, target)` (NCHW ten
 `keras_loss()`. Its class makes it for a training (`from_params(params, prior_path)`) or from the
 `settings()` a saved model's config.json keeps (`from_settings`), and names what in params changes the
 trained weights (`training_settings(params)`, part of the checkpoint fingerprint). The engines call them, so the training loop, the checkpoints, evaluation and `colorize`
-never see which loss a network was trained with. Adding a loss is one module plus one line in LOSSES.
+never see which loss a network was trained with. A loss may also name `frameworks` (those whose
+architectures it can train; default all), Adam's `betas`, and an `adversary(lr, device)`: a learned
+loss the PyTorch engine trains beside the network, from the epochs `adversarial_from(epoch)` says (the
+GAN's discriminator). Adding a loss is one module plus one line in LOSSES.
 """
 
 import importlib
@@ -14,6 +17,7 @@ import importlib
 LOSSES: dict[str, str] = {  # loss name -> the class in losses/<name>.py
     "mse": "MSE",
     "classification": "Classification",
+    "gan": "GAN",
 }
 
 

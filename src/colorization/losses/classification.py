@@ -230,15 +230,42 @@ class Classification:
 
     def torch_loss(self, output, target):
         """Rebalanced soft cross-entropy, averaged over pixels; `output` (B, Q, H, W) logits."""
-        import torch
-
-        log_probabilities = torch.log_softmax(output.float(), dim=1)
         classes, weights, pixel = target[:, :NEIGHBOURS].long(), target[:, NEIGHBOURS:-1], target[:, -1]
-        picked = log_probabilities.gather(1, classes)
-        return -((picked * weights).sum(dim=1) * pixel).mean()
+        return _torch_soft_cross_entropy().apply(output.float(), classes, weights, pixel)
 
     def keras_loss(self):
         return _keras_soft_cross_entropy()
+
+
+@lru_cache(maxsize=1)
+def _torch_soft_cross_entropy():
+    """The rebalanced soft cross-entropy as one autograd function whose gradient is written in its forward
+    pass: per pixel, loss = logsumexp(z) - sum_k w_k z_k and d loss / dz = pixel weight x (softmax(z) -
+    the soft target) / pixels. Autograd through log_softmax and gather computes the same with several
+    more passes over the (B, Q, H, W) logits, the largest tensor of the step (BENCHMARKS.md)."""
+    import torch
+
+    class SoftCrossEntropy(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, logits, classes, weights, pixel):
+            with torch.no_grad():
+                shifted = logits - logits.amax(dim=1, keepdim=True)
+                picked = (shifted.gather(1, classes) * weights).sum(dim=1)
+                gradient = shifted.exp_()
+                total = gradient.sum(dim=1, keepdim=True)
+                loss = ((total.squeeze(1).log() - picked) * pixel).mean()
+                gradient /= total
+                gradient.scatter_add_(1, classes, -weights)
+                gradient *= (pixel / pixel.numel()).unsqueeze(1)
+            ctx.save_for_backward(gradient)
+            return loss
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            (gradient,) = ctx.saved_tensors
+            return gradient * grad_output, None, None, None
+
+    return SoftCrossEntropy
 
 
 def _keras_soft_cross_entropy():

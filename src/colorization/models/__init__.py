@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from ..core.errors import UserError
 from ..core.params import Params
-from ..losses import LOSSES
+from ..losses import LOSSES, loss_class
 from .engine import Engine, Network
 
+ENGINES = ("keras", "torch")  # frameworks, each with its models/<framework>_engine.py
 ARCHITECTURES: dict[str, str] = {  # architecture -> framework
     "cnn_v1": "keras",
     "cnn_v2": "keras",
@@ -34,7 +35,8 @@ class ModelSpec:
     arch: str               # a key of ARCHITECTURES
     framework: str          # "keras" or "torch"
     n_train: int | None     # training images (a prefix of the shuffled order); None: all
-    loss: str = "mse"       # a key of colorization.losses.LOSSES
+    loss: str               # a key of colorization.losses.LOSSES
+    lr: float               # the Adam learning rate: the entry's own, or the top-level one
 
     @property
     def engine(self) -> Engine:
@@ -56,7 +58,13 @@ def resolve(params: Params, name: str) -> ModelSpec:
     arch = entry.arch or name
     if entry.loss not in LOSSES:
         raise UserError(f"params.yaml: models.{name}.loss = {entry.loss!r}: unknown loss; allowed: {', '.join(LOSSES)}")
-    return ModelSpec(name, arch, framework_of(arch, f"params.yaml: models.{name}.arch"), entry.n_train, entry.loss)
+    framework = framework_of(arch, f"params.yaml: models.{name}.arch")
+    frameworks = getattr(loss_class(entry.loss), "frameworks", tuple(ENGINES))
+    if framework not in frameworks:
+        allowed = ", ".join(name for name, other in ARCHITECTURES.items() if other in frameworks)
+        raise UserError(f"params.yaml: models.{name}: loss {entry.loss} trains {' or '.join(frameworks)} "
+                        f"architectures only, and {arch} is {framework}; allowed arch: {allowed}")
+    return ModelSpec(name, arch, framework, entry.n_train, entry.loss, params.model_lr(name))
 
 
 def engine(framework: str) -> Engine:

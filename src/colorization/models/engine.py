@@ -16,12 +16,19 @@ class Network(Protocol):
     @property
     def on_accelerator(self) -> bool: ...
 
-    def train_step(self, l_input: np.ndarray, ab_target: np.ndarray) -> float:
+    def start_epoch(self, epoch: int, lr: float) -> None:
+        """Set what changes from epoch to epoch (0-based `epoch`): the learning rate of the schedule and,
+        for a loss with an adversary, whether the adversary trains yet."""
+
+    def train_step(self, l_input: np.ndarray, ab_target: np.ndarray) -> dict[str, float]:
         """One optimizer step on a batch (ab/128 targets, turned into the loss's own by the network);
-        returns the batch's loss."""
+        returns the batch's losses: "loss" (the loss's own), and an adversary's terms while it trains."""
 
     def predict(self, l_input: np.ndarray) -> np.ndarray:
         """ab/128 (B, H, W, 2) float32 in inference mode, decoded from the network's output by its loss."""
+
+    def validate(self, l_input: np.ndarray, ab_target: np.ndarray) -> tuple[float, np.ndarray]:
+        """The loss's own value on a batch in inference mode, and the prediction (as `predict`)."""
 
     def parameter_count(self) -> int: ...
 

@@ -51,11 +51,22 @@ class KerasNetwork:
     def on_accelerator(self) -> bool:
         return bool(tf.config.list_physical_devices("GPU"))
 
-    def train_step(self, l_input: np.ndarray, ab_target: np.ndarray) -> float:
-        return float(self.model.train_on_batch(l_input, self.loss.targets(ab_target)))
+    def start_epoch(self, epoch: int, lr: float) -> None:
+        self.model.optimizer.learning_rate.assign(lr)
+
+    def train_step(self, l_input: np.ndarray, ab_target: np.ndarray) -> dict[str, float]:
+        return {"loss": float(self.model.train_on_batch(l_input, self.loss.targets(ab_target)))}
+
+    def _output(self, l_input: np.ndarray) -> tf.Tensor:
+        return tf.cast(self.model(l_input, training=False), tf.float32)
 
     def predict(self, l_input: np.ndarray) -> np.ndarray:
-        return self.loss.decode(np.asarray(tf.cast(self.model(l_input, training=False), tf.float32)))
+        return self.loss.decode(np.asarray(self._output(l_input)))
+
+    def validate(self, l_input: np.ndarray, ab_target: np.ndarray) -> tuple[float, np.ndarray]:
+        output = self._output(l_input)
+        loss = keras.losses.get(self.keras_loss)(self.loss.targets(ab_target), output)
+        return float(keras.ops.mean(loss)), self.loss.decode(np.asarray(output))
 
     def parameter_count(self) -> int:
         return int(sum(np.prod(weight.shape) for weight in self.model.trainable_weights))

@@ -6,11 +6,12 @@ evaluation and `colorize` know how to load and feed it.
 """
 
 import json
+import shutil
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..core.errors import UserError
-from ..core.files import write_json
+from ..core.files import atomic_path, write_json
 from ..losses import LOSSES, loss_class
 from . import ARCHITECTURES, engine, framework_of
 from .engine import Network
@@ -25,6 +26,7 @@ class ModelConfig:
     name: str | None = None         # the params entry it was trained as
     framework: str | None = None    # informative; the registry decides from `arch`
     epochs: int | None = None
+    epoch: int | None = None        # the epoch (1-based) whose weights these are
     lr: float | None = None
     n_train: int | None = None
     input: str = "L/100"
@@ -70,6 +72,17 @@ def save(network: Network, directory: Path, config: ModelConfig) -> None:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     network.save(directory)
+    write_json(directory / CONFIG_FILE, asdict(config))
+
+
+def copy_weights(source: Path, directory: Path, config: ModelConfig) -> None:
+    """Write the weights file of the model folder `source` and `config` into `directory`: the kept
+    epoch's weights with the config of the finished training."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = model_file(directory, config)
+    with atomic_path(target) as temporary:
+        shutil.copyfile(model_file(source, config), temporary)
     write_json(directory / CONFIG_FILE, asdict(config))
 
 

@@ -4,6 +4,7 @@ when there is one; bfloat16 autocast for the forward pass with `mixed_precision`
 import os
 import pickle
 import random
+import sys
 import warnings
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from . import build
 MODEL_FILE = "model.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+ADAM_BETAS = (0.9, 0.999)   # Adam's own defaults; a loss may name others (the GAN's are pix2pix's)
 
 
 def versions() -> dict[str, str]:
@@ -50,7 +52,7 @@ def _to_tensor(batch: np.ndarray) -> torch.Tensor:
 
 class TorchNetwork:
     """A PyTorch module with an Adam optimizer and a loss (see `colorization.losses`), on the GPU when
-    there is one.
+    there is one. A loss with an adversary (the GAN's discriminator) trains it beside the module.
 
     With `mixed_precision`, the forward pass runs under bfloat16 autocast; the loss and the weights
     stay float32.
@@ -59,9 +61,16 @@ class TorchNetwork:
     def __init__(self, module: torch.nn.Module, lr: float | None = None, mixed_precision: bool = False,
                  loss=None):
         self.module = module.to(DEVICE)
-        self.optimizer = torch.optim.Adam(module.parameters(), lr=lr) if lr is not None else None
-        self.mixed_precision = mixed_precision
         self.loss = loss or MSE()
+        self.optimizer = None
+        self.adversary = None
+        if lr is not None:
+            betas = getattr(self.loss, "betas", ADAM_BETAS)
+            self.optimizer = torch.optim.Adam(module.parameters(), lr=lr, betas=betas)
+            if hasattr(self.loss, "adversary"):
+                self.adversary = self.loss.adversary(lr, DEVICE)
+        self.adversarial = False
+        self.mixed_precision = mixed_precision
 
     @property
     def on_accelerator(self) -> bool:
@@ -70,21 +79,42 @@ class TorchNetwork:
     def _autocast(self):
         return torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=self.mixed_precision)
 
-    def train_step(self, l_input: np.ndarray, ab_target: np.ndarray) -> float:
-        self.module.train()
-        self.optimizer.zero_grad(set_to_none=True)
-        with self._autocast():
-            output = self.module(_to_tensor(l_input))
-        loss = self.loss.torch_loss(output.float(), _to_tensor(self.loss.targets(ab_target)))
-        loss.backward()
-        self.optimizer.step()
-        return float(loss.detach())
+    def start_epoch(self, epoch: int, lr: float) -> None:
+        for optimizer in (self.optimizer, self.adversary and self.adversary.optimizer):
+            for group in optimizer.param_groups if optimizer else ():
+                group["lr"] = lr
+        self.adversarial = self.adversary is not None and self.loss.adversarial_from(epoch)
 
-    def predict(self, l_input: np.ndarray) -> np.ndarray:
+    def train_step(self, l_input: np.ndarray, ab_target: np.ndarray) -> dict[str, float]:
+        self.module.train()
+        l_tensor = _to_tensor(l_input)
+        with self._autocast():
+            output = self.module(l_tensor).float()
+        target = _to_tensor(self.loss.targets(ab_target))
+        loss = self.loss.torch_loss(output, target)
+        losses = {"loss": float(loss.detach())}
+        objective = loss
+        if self.adversarial:
+            losses["discriminator"] = self.adversary.discriminator_step(l_tensor, output, target)
+            objective, losses["adversarial"] = self.adversary.generator_objective(l_tensor, output, loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        self.optimizer.step()
+        return losses
+
+    def _output(self, l_input: np.ndarray) -> torch.Tensor:
         self.module.eval()
         with torch.inference_mode(), self._autocast():
-            output = self.module(_to_tensor(l_input))
-        return self.loss.decode(output.float().cpu().numpy().transpose(0, 2, 3, 1))
+            return self.module(_to_tensor(l_input)).float()
+
+    def predict(self, l_input: np.ndarray) -> np.ndarray:
+        return self.loss.decode(self._output(l_input).cpu().numpy().transpose(0, 2, 3, 1))
+
+    def validate(self, l_input: np.ndarray, ab_target: np.ndarray) -> tuple[float, np.ndarray]:
+        output = self._output(l_input)
+        with torch.inference_mode():
+            loss = self.loss.torch_loss(output, _to_tensor(self.loss.targets(ab_target)))
+        return float(loss), self.loss.decode(output.cpu().numpy().transpose(0, 2, 3, 1))
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.module.parameters() if p.requires_grad)
@@ -93,16 +123,36 @@ class TorchNetwork:
         _save(self.module.state_dict(), directory / MODEL_FILE)
 
     def save_checkpoint(self, directory: Path) -> None:
-        """Weights, optimizer state and PyTorch's generator state, loadable with weights_only=True."""
-        state = {"model": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
+        """Weights, optimizer state (the adversary's too) and PyTorch's generator state, loadable with
+        weights_only=True."""
+        state = {"model": self.module.state_dict(), "optimizer": _canonical(self.optimizer.state_dict()),
                  "torch_rng": torch.get_rng_state()}
+        if self.adversary is not None:
+            adversary = self.adversary.state_dict()
+            state["adversary"] = {"module": adversary["module"], "optimizer": _canonical(adversary["optimizer"])}
         _save(state, directory / CHECKPOINT_FILE)
 
     def load_checkpoint(self, directory: Path) -> None:
         state = _load_weights(directory / CHECKPOINT_FILE)
         self.module.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.adversary is not None:
+            self.adversary.load_state_dict(state["adversary"])
         torch.set_rng_state(state["torch_rng"])
+
+
+def _canonical(value):
+    """An optimizer state rebuilt so that its bytes when pickled depend only on its values: pickle writes
+    an object seen before as a reference to it, by identity, and whether two equal keys or tuples are one
+    object depends on whether they were created here or loaded from a checkpoint. Strings are interned
+    (always one object), containers rebuilt (never shared)."""
+    if isinstance(value, str):
+        return sys.intern(value)
+    if isinstance(value, dict):
+        return {_canonical(key): _canonical(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_canonical(item) for item in value)
+    return value
 
 
 def _save(state: dict, path: Path) -> None:

@@ -4,7 +4,8 @@
 file) and state.json: the losses of the epochs so far, the batch-order generator's state, and the
 fingerprint of everything the result depends on: the model's params, the prepared data, the source of
 every project module the training runs and the versions of the packages that compute it. A checkpoint
-is written under a temporary name and renamed when complete; only the newest is kept.
+is written under a temporary name and renamed when complete; only the newest is kept. Beside them,
+`best/` holds the best epoch so far as a saved model folder, which becomes the trained model.
 """
 
 import hashlib
@@ -19,9 +20,11 @@ from pathlib import Path
 from ..core.files import atomic_directory, write_json
 from ..core.params import Params
 from ..losses import loss_class
-from ..models import ModelSpec
+from ..models import ModelSpec, saved
+from ..models.saved import ModelConfig
 
 STATE_FILE = "state.json"
+BEST = "best"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 NUMERIC_PACKAGES = ("numpy", "numba")   # the batch conversion; each engine names its framework's own
 
@@ -67,7 +70,7 @@ def data_digest(lab_dir: Path) -> str:
 
 def fingerprint(spec: ModelSpec, params: Params, lab_dir: Path) -> dict:
     """Everything a training's result depends on, in four parts that `differences` can name."""
-    settings = {"model": asdict(spec), "seed": params.seed, "lr": params.lr, "train": asdict(params.train),
+    settings = {"model": asdict(spec), "seed": params.seed, "train": asdict(params.train),  # spec.lr: the model's
                 "loss": loss_class(spec.loss).training_settings(params)}
     versions = {name: metadata.version(name) for name in NUMERIC_PACKAGES} | spec.engine.versions()
     # A cap on oneDNN's instruction set picks other convolution kernels, so it changes the trained weights.
@@ -114,9 +117,19 @@ def save(root: Path, network, history: list[dict], rng_state: dict, fingerprint:
         write_json(temporary / STATE_FILE, {"epochs_done": len(history), "history": history, "rng_state": rng_state,
                                             "fingerprint": fingerprint})
     for old in root.iterdir():
-        if old != final:
+        if old not in (final, best_directory(root)):
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def best_directory(root: Path) -> Path:
+    return Path(root) / BEST
+
+
+def save_best(root: Path, network, config: ModelConfig) -> None:
+    """Replace the best epoch's saved model folder under `root` with `network`."""
+    with atomic_directory(best_directory(root)) as temporary:
+        saved.save(network, temporary, config)
 
 
 def clear(root: Path) -> None:

@@ -1,12 +1,17 @@
 """The training loop shared by every model: random batches from the memory-mapped shards.
 
-Each epoch visits the first `n_train` training images once in a seeded random order, then measures
-the validation loss (MSE on ab/128) in inference mode. Both losses go to dvclive, one step per epoch.
-After every epoch a checkpoint is written; a restarted training with the same params, data and code
-continues from the newest one and ends with exactly the result of an uninterrupted run.
+Each epoch visits the first `n_train` training images once in a seeded random order at the learning
+rate of the schedule, then measures on the validation images, in inference mode, the model's own loss
+and the MSE of its ab/128 (comparable across models). Both go to dvclive, one step per epoch. The
+weights of the best epoch by `train.keep` (the own validation loss unless params say otherwise) are
+kept beside the checkpoints and become the saved model. After every epoch a checkpoint is written; a
+restarted training with the same params, data and code continues from the newest one and ends with
+exactly the result of an uninterrupted run.
 """
 
+import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +25,40 @@ from ..models.engine import Network
 from ..models.saved import ModelConfig
 from . import checkpoints
 
+CRITERIA = {"val_loss": "the model's own validation loss", "val_mse": "the validation MSE of ab/128",
+            "last": "the last epoch"}
 
-def mean_loss(network: Network, shards, batch_size: int) -> float:
-    """MSE of the network's ab/128 predictions over all images of `shards`, pixel-weighted."""
-    total, count = 0.0, 0
+
+def learning_rate(base: float, schedule: str, epoch: int, epochs: int) -> float:
+    """The learning rate of 0-based `epoch`. constant: `base` throughout; cosine: from `base` at the first
+    epoch down along half a cosine towards 0 (SGDR without restarts); step: `base`, then a tenth from
+    half-way and a hundredth from three quarters of the epochs."""
+    if schedule == "cosine":
+        return base * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+    if schedule == "step":
+        return base * 0.1 ** ((epoch >= math.ceil(epochs / 2)) + (epoch >= math.ceil(3 * epochs / 4)))
+    return base
+
+
+def validation_losses(network: Network, shards, batch_size: int) -> dict[str, float]:
+    """The network's own loss (image-weighted mean of the batches') and the pixel-weighted MSE of its
+    ab/128 predictions over all images of `shards`."""
+    own, squared, images, values = 0.0, 0.0, 0, 0
     for l_input, ab_target in shards.batches(batch_size):
-        error = network.predict(l_input) - ab_target
-        total += float(np.square(error, dtype=np.float64).sum())
-        count += error.size
-    return total / count
+        loss, prediction = network.validate(l_input, ab_target)
+        own += loss * len(l_input)
+        images += len(l_input)
+        squared += float(np.square(prediction - ab_target, dtype=np.float64).sum())
+        values += prediction.size
+    return {"val_loss": own / images, "val_mse": squared / values}
+
+
+def best_epoch(history: list[dict], keep: str) -> int:
+    """The 0-based epoch whose weights `keep` keeps: the lowest value of that key (the first on ties),
+    or the last."""
+    if keep == "last":
+        return len(history) - 1
+    return min(range(len(history)), key=lambda epoch: history[epoch][keep])
 
 
 def prefetch_threads(network: Network) -> int:
@@ -36,12 +66,15 @@ def prefetch_threads(network: Network) -> int:
     return 2 if network.on_accelerator else 0
 
 
-def _resume(name: str, network: Network, rng: np.random.Generator, checkpoint_dir: Path, fingerprint: dict) -> list[dict]:
+def _resume(name: str, network: Network, rng: np.random.Generator, checkpoint_dir: Path, fingerprint: dict,
+            keep: str) -> list[dict]:
     """Restore the newest matching checkpoint into `network` and `rng`; return the epochs' losses so far."""
     checkpoint = checkpoints.latest(checkpoint_dir)
     if checkpoint is None:
         return []
     changed = checkpoints.differences(checkpoint.fingerprint, fingerprint)
+    if not changed and keep != "last" and not checkpoints.best_directory(checkpoint_dir).is_dir():
+        changed = "without the best epoch's weights"
     if changed:
         print(f"{name}: the checkpoint in {checkpoint_dir} was made {changed}; starting fresh")
         checkpoints.clear(checkpoint_dir)
@@ -53,47 +86,63 @@ def _resume(name: str, network: Network, rng: np.random.Generator, checkpoint_di
 
 
 def _log(live: Live, losses: dict) -> None:
-    live.log_metric("train/loss", losses["train_loss"])
-    live.log_metric("val/loss", losses["val_loss"])
+    for key, value in losses.items():
+        live.log_metric(key.replace("_", "/", 1), value)
     live.next_step()
 
 
 def train(spec: ModelSpec, params: Params, lab_dir: Path, prior_path: Path, model_dir: Path, live_dir: Path,
           checkpoint_dir: Path) -> dict:
-    """Train `spec` as params say; save it to `model_dir` and its logs to `live_dir`. Returns final losses.
-    `prior_path` is the training images' ab prior (data/prior.json), for the losses that weigh by it."""
+    """Train `spec` as params say; save it to `model_dir` and its logs to `live_dir`. Returns the kept
+    epoch's losses, with its 1-based number as "epoch". `prior_path` is the training images' ab prior
+    (data/prior.json), for the losses that weigh by it."""
     data = open_prepared(lab_dir, spec.n_train)
     meta = data.meta
     loss = loss_class(spec.loss).from_params(params, prior_path)
-    network = create(spec.arch, params.lr, meta.l_mean, meta.l_std, params.seed, params.train.mixed_precision, loss)
+    network = create(spec.arch, spec.lr, meta.l_mean, meta.l_std, params.seed, params.train.mixed_precision, loss)
     rng = np.random.default_rng(params.seed)
     fingerprint = checkpoints.fingerprint(spec, params, lab_dir)
-    history = _resume(spec.name, network, rng, checkpoint_dir, fingerprint)
+    keep = params.train.keep
+    history = _resume(spec.name, network, rng, checkpoint_dir, fingerprint, keep)
     batch_size, epochs = params.train.batch_size, params.train.epochs
     prefetch = prefetch_threads(network)
     n_train = len(data.train)
-    print(f"{spec.name}: {spec.arch} ({spec.framework}), {network.parameter_count():,} parameters, "
-          f"{n_train} training and {len(data.val)} validation images")
+    config = ModelConfig(arch=spec.arch, image_size=meta.image_size, name=spec.name, framework=spec.framework,
+                         epochs=epochs, lr=spec.lr, n_train=n_train, loss=spec.loss, loss_settings=loss.settings())
+    print(f"{spec.name}: {spec.arch} ({spec.framework}) with loss {spec.loss}, {network.parameter_count():,} "
+          f"parameters, {n_train} training and {len(data.val)} validation images; keeping {CRITERIA[keep]}'s weights")
     with Live(str(live_dir), dvcyaml=None, save_dvc_exp=False) as live:
         live.log_params({"name": spec.name, "arch": spec.arch, "framework": spec.framework, "loss": spec.loss,
-                         "lr": params.lr,
+                         "lr": spec.lr, "lr_schedule": params.train.lr_schedule, "keep": keep,
                          "n_train": n_train, "epochs": epochs, "batch_size": batch_size, "seed": params.seed})
         for losses in history:
             _log(live, losses)
         for epoch in range(len(history), epochs):
             started = time.perf_counter()
-            total = 0.0
+            lr = learning_rate(spec.lr, params.train.lr_schedule, epoch, epochs)
+            network.start_epoch(epoch, lr)
+            totals: dict[str, float] = {}
             for l_input, ab_target in data.train.batches(batch_size, rng.permutation(n_train), prefetch):
-                total += network.train_step(l_input, ab_target) * len(l_input)
-            losses = {"train_loss": total / n_train, "val_loss": mean_loss(network, data.val, batch_size)}
+                for key, value in network.train_step(l_input, ab_target).items():
+                    totals[key] = totals.get(key, 0.0) + value * len(l_input)
+            losses = {f"train_{key}": total / n_train for key, total in totals.items()}
+            losses |= validation_losses(network, data.val, batch_size) | {"lr": lr}
             history.append(losses)
+            if keep != "last" and best_epoch(history, keep) == epoch:
+                # Before the checkpoint: a run killed between the two redoes this epoch identically.
+                checkpoints.save_best(checkpoint_dir, network, config)
             checkpoints.save(checkpoint_dir, network, history, rng.bit_generator.state, fingerprint)
             _log(live, losses)
             seconds = time.perf_counter() - started
-            print(f"{spec.name} epoch {epoch + 1}/{epochs}: train loss {losses['train_loss']:.5f}, "
-                  f"val loss {losses['val_loss']:.5f} ({seconds:.1f} s, {n_train / seconds:.0f} images/s)", flush=True)
-    config = ModelConfig(arch=spec.arch, image_size=meta.image_size, name=spec.name, framework=spec.framework,
-                         epochs=epochs, lr=params.lr, n_train=n_train, loss=spec.loss,
-                         loss_settings=loss.settings())
-    saved.save(network, model_dir, config)
-    return history[-1]
+            print(f"{spec.name} epoch {epoch + 1}/{epochs}: " + ", ".join(
+                f"{key.replace('_', ' ')} {value:.5g}" for key, value in losses.items())
+                + f" ({seconds:.1f} s, {n_train / seconds:.0f} images/s)", flush=True)
+        kept = best_epoch(history, keep)
+        live.summary["best_epoch"] = kept + 1
+    config = replace(config, epoch=kept + 1)
+    if keep == "last":
+        saved.save(network, model_dir, config)
+    else:
+        saved.copy_weights(checkpoints.best_directory(checkpoint_dir), model_dir, config)
+    print(f"{spec.name}: kept epoch {kept + 1} of {epochs} ({CRITERIA[keep]})")
+    return history[kept] | {"epoch": kept + 1}
