@@ -153,6 +153,58 @@ def bench_train_overhead(arch: str, lab: Path, steps: int, batch_size: int = 16,
                         "shards_images_per_s": images / min(from_shards), "ram_images_per_s": images / min(from_ram)}}
 
 
+def _best_seconds(step, rounds: int = 5) -> float:
+    """The fastest of `rounds` calls of `step`, after one untimed call."""
+    step()
+    seconds = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        step()
+        seconds.append(time.perf_counter() - started)
+    return min(seconds)
+
+
+def bench_losses(rounds: int = 5) -> dict:
+    """A training step of each default model (architecture + loss) at 64x64, batch 32, and side by side
+    the two rewrites the classification head needed: ResNet18's written-out nearest upsampling against
+    torch's nn.Upsample, and the fused soft cross-entropy against autograd through log_softmax and gather,
+    forward and backward on the (32, Q, 64, 64) logits. Alternating calls, best of `rounds`."""
+    from colorization.losses.classification import NEIGHBOURS, Classification
+    from colorization.losses.gan import GAN
+    from colorization.models.resnet18 import Up2
+
+    rng = np.random.default_rng(0)
+    l_input = rng.random((32, 64, 64, 1), dtype=np.float32)
+    ab = (np.rint(rng.normal(0, 20, (32, 64, 64, 2))) / 128).astype(np.float32)
+    figures = {}
+    for name, arch, loss in [("cnn_v1", "cnn_v1", None), ("cnn_v2", "cnn_v2", None), ("resnet18", "resnet18", None),
+                             ("resnet18_cls", "resnet18", Classification()), ("unet_gan", "unet", GAN())]:
+        network = create(arch, 2e-4, 0.5, 0.25, seed=0, loss=loss)
+        network.start_epoch(0, 2e-4)
+        figures[f"step_s_{name}"] = _best_seconds(lambda: network.train_step(l_input, ab), rounds)
+    loss = Classification()
+    target = torch.from_numpy(loss.targets(ab).transpose(0, 3, 1, 2).copy())
+    classes, weights, pixel = target[:, :NEIGHBOURS].long(), target[:, NEIGHBOURS:-1], target[:, -1]
+    logits = torch.randn(32, loss.channels, 32, 32, requires_grad=True)
+    full = torch.randn(32, loss.channels, 64, 64, requires_grad=True)
+
+    upstream = torch.randn(32, loss.channels, 64, 64)  # the gradient arriving from the loss
+
+    def upsample(module):
+        return lambda: module(logits).backward(upstream)
+
+    def autograd_loss():
+        picked = torch.log_softmax(full, dim=1).gather(1, classes)
+        (-((picked * weights).sum(dim=1) * pixel).mean()).backward()
+
+    contenders = {"upsample_torch": upsample(torch.nn.Upsample(scale_factor=2)), "upsample_ours": upsample(Up2()),
+                  "loss_autograd": autograd_loss, "loss_fused": lambda: loss.torch_loss(full, target).backward()}
+    for key, step in contenders.items():
+        figures[f"{key}_s"] = _best_seconds(step, rounds)
+    return {"upsample_speedup": figures["upsample_torch_s"] / figures["upsample_ours_s"],
+            "soft_cross_entropy_speedup": figures["loss_autograd_s"] / figures["loss_fused_s"], "figures": figures}
+
+
 COLORIZE_CODE = """
 import numpy as np
 from PIL import Image
@@ -251,6 +303,7 @@ def main() -> None:
         ("train_resnet18", lambda: bench_train_overhead("resnet18", work / "lab64_4000", sizes["steps"])),
         ("train_cnn_v1", lambda: bench_train_overhead("cnn_v1", work / "lab64_4000", sizes["steps"])),
         ("colorize", lambda: bench_colorize(work)),
+        ("losses", bench_losses),
     ]
     for name, run in steps:
         outcome = run()

@@ -86,6 +86,8 @@ def test_an_interrupted_training_resumes_to_the_uninterrupted_result(lab_dir, tm
     assert f"{name}: resuming after epoch 1" in capsys.readouterr().out
     assert (tmp_path / "cut" / "model" / "model.pt").read_bytes() == expected
     assert (tmp_path / "cut" / "checkpoints" / "epoch_0002" / "checkpoint.pt").read_bytes() == expected_checkpoint
+    for log in ("metrics.json", "plots/metrics/val/mse.tsv", "plots/metrics/lr.tsv"):  # re-logged from state.json
+        assert (tmp_path / "cut" / "live" / log).read_bytes() == (tmp_path / "whole" / "live" / log).read_bytes()
 
 
 def test_the_best_validation_epoch_is_kept_and_recorded(lab_dir, tmp_path):

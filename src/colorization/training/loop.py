@@ -86,7 +86,9 @@ def _resume(name: str, network: Network, rng: np.random.Generator, checkpoint_di
 
 
 def _log(live: Live, losses: dict) -> None:
-    for key, value in losses.items():
+    """Log one epoch's losses, in sorted order: a resumed run re-logs them from state.json, which sorts
+    its keys, and dvclive's metrics.json keeps the order they were first logged in."""
+    for key, value in sorted(losses.items()):
         live.log_metric(key.replace("_", "/", 1), value)
     live.next_step()
 
