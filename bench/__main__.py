@@ -168,7 +168,7 @@ def bench_losses(rounds: int = 5) -> dict:
     """A training step of each default model (architecture + loss) at 64x64, batch 32, and side by side
     the two rewrites the classification head needed: ResNet18's written-out nearest upsampling against
     torch's nn.Upsample, and the fused soft cross-entropy against autograd through log_softmax and gather,
-    forward and backward on the (32, Q, 64, 64) logits. Alternating calls, best of `rounds`."""
+    forward and backward on the (32, Q, 64, 64) logits. Each one best of `rounds`, one after another."""
     from colorization.losses.classification import NEIGHBOURS, Classification
     from colorization.losses.gan import GAN
     from colorization.models.resnet18 import Up2
@@ -187,7 +187,6 @@ def bench_losses(rounds: int = 5) -> dict:
     classes, weights, pixel = target[:, :NEIGHBOURS].long(), target[:, NEIGHBOURS:-1], target[:, -1]
     logits = torch.randn(32, loss.channels, 32, 32, requires_grad=True)
     full = torch.randn(32, loss.channels, 64, 64, requires_grad=True)
-
     upstream = torch.randn(32, loss.channels, 64, 64)  # the gradient arriving from the loss
 
     def upsample(module):

@@ -80,9 +80,10 @@ class TorchNetwork:
         return torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=self.mixed_precision)
 
     def start_epoch(self, epoch: int, lr: float) -> None:
-        for optimizer in (self.optimizer, self.adversary and self.adversary.optimizer):
-            for group in optimizer.param_groups if optimizer else ():
-                group["lr"] = lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        if self.adversary is not None:
+            self.adversary.set_learning_rate(lr)
         self.adversarial = self.adversary is not None and self.loss.adversarial_from(epoch)
 
     def train_step(self, l_input: np.ndarray, ab_target: np.ndarray) -> dict[str, float]:
