@@ -76,6 +76,7 @@ def test_rebalancing_weights_average_to_1_under_the_prior_and_favour_rare_colour
     assert weights[np.argmax(prior)] == weights.min() and weights[np.argmin(prior)] == weights.max()
     uniform = cls.rebalancing_weights(np.full(len(prior), 1 / len(prior)))
     np.testing.assert_allclose(uniform, 1.0, rtol=1e-6)
+    np.testing.assert_allclose(cls.rebalancing_weights(prior, 1.0), 1.0, rtol=1e-6)  # lambda 1: no rebalancing
 
 
 def test_the_annealed_mean_is_the_mode_as_t_goes_to_0_and_the_mean_at_t_1():

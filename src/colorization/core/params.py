@@ -117,12 +117,15 @@ class _Section:
             raise UserError(f"params.yaml: {self.key(name)} = {value!r}: must be {allowed}")
         return value
 
-    def number(self, name: str, low: float, high: float, optional: bool = False) -> float | None:
+    def number(self, name: str, low: float, high: float, optional: bool = False,
+               high_included: bool = False) -> float | None:
         value = self.values.get(name) if optional else self.get(name)
         if value is None and optional:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value < high:
-            allowed = f"a number between {low} and {high} (exclusive)" + (" or null" if optional else "")
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not (low < value <= high if high_included else low < value < high)):
+            bounds = f"({high} included)" if high_included else "(exclusive)"
+            allowed = f"a number between {low} and {high} {bounds}" + (" or null" if optional else "")
             raise UserError(f"params.yaml: {self.key(name)} = {value!r}: must be {allowed}")
         return float(value)
 
@@ -210,7 +213,7 @@ def parse_params(raw: Any, base: Path | str = ".") -> Params:
     if top.values.get("classification") is not None:  # optional: the defaults are the paper's
         section = top.section("classification")
         classification = ClassificationParams(temperature=section.number("temperature", 0.0, 10.0),
-                                              rebalance=section.number("rebalance", 0.0, 1.0))
+                                              rebalance=section.number("rebalance", 0.0, 1.0, high_included=True))
     gan = GanParams()
     if top.values.get("gan") is not None:  # optional: the defaults are pix2pix's
         section = top.section("gan")
