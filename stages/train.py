@@ -6,6 +6,7 @@ from pathlib import Path
 from colorization.core.errors import UserError, run_main
 from colorization.core.params import load_params
 from colorization.models import resolve
+from colorization.training import distributed
 from colorization.training.loop import train
 
 
@@ -14,9 +15,16 @@ def main(argv: list[str]) -> None:
         raise UserError("usage: python stages/train.py NAME")
     params = load_params()
     spec = resolve(params, argv[0])
+    workers = distributed.processes(params.train.devices)
+    if workers > 1 and not distributed.under_torchrun():
+        if spec.framework == "torch":
+            return distributed.launch(__file__, spec.name, workers)
+        print(f"{spec.name}: a Keras model trains in one process; train.devices = {params.train.devices} "
+              "applies to the PyTorch models")
     losses = train(spec, params, Path("data/lab"), Path("data/prior.json"), Path("models") / spec.name,
                    Path("dvclive") / spec.name, Path("checkpoints") / spec.name)
-    print(f"train@{spec.name}: final train loss {losses['train_loss']:.5f}, val loss {losses['val_loss']:.5f}")
+    if losses:  # rank 0 (the only worker without torchrun)
+        print(f"train@{spec.name}: final train loss {losses['train_loss']:.5f}, val loss {losses['val_loss']:.5f}")
 
 
 if __name__ == "__main__":

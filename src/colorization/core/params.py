@@ -43,6 +43,7 @@ class TrainParams:
     mixed_precision: bool
     lr_schedule: str = "constant"   # one of LR_SCHEDULES, per epoch
     keep: str = "val_loss"          # one of KEEP: the epoch with the lowest own validation loss or MSE, or the last
+    devices: int | str = 1          # data-parallel processes for the PyTorch models; "auto": one per GPU
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,19 @@ class _Section:
         return value
 
 
+def _devices(train: _Section) -> int | str:
+    """train.devices: a number of processes, or "auto" (one per GPU, one on a machine without)."""
+    if train.values.get("devices", 1) == "auto":
+        return "auto"
+    if "devices" not in train.values:
+        return 1
+    try:
+        return train.integer("devices")
+    except UserError:
+        raise UserError(f"params.yaml: train.devices = {train.values['devices']!r}: must be an integer >= 1 "
+                        "or auto") from None
+
+
 def _places365(data: _Section, required: bool) -> Places365Params | None:
     if not required and data.values.get("places365") is None:
         return None
@@ -226,7 +240,8 @@ def parse_params(raw: Any, base: Path | str = ".") -> Params:
         train=TrainParams(epochs=train.integer("epochs"), batch_size=train.integer("batch_size"),
                           mixed_precision=train.boolean("mixed_precision"),
                           lr_schedule=train.choice("lr_schedule", LR_SCHEDULES, default="constant"),
-                          keep=train.choice("keep", KEEP, default="val_loss")),
+                          keep=train.choice("keep", KEEP, default="val_loss"),
+                          devices=_devices(train)),
         models=model_params,
         evaluate=EvaluateParams(batch_size=evaluate.integer("batch_size"), n_examples=evaluate.integer("n_examples")),
         classification=classification,

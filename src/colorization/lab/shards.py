@@ -152,8 +152,12 @@ class LabShards:
         scaled = scaled.reshape(len(indices), *self.image_shape)
         return scaled[..., :1], scaled[..., 1:]
 
-    def batches(self, batch_size: int, order: np.ndarray | None = None, prefetch: int = 0):
+    def batches(self, batch_size: int, order: np.ndarray | None = None, prefetch: int = 0,
+                part: tuple[int, int] = (0, 1)):
         """Yield (L, ab) batches over all images, in `order` if given, else in stored order.
+
+        `part` = (k, n): of each batch, only the k-th of n consecutive, near-equal shares (a data-parallel
+        worker's); a batch of fewer than n images is skipped, so every worker gets as many batches.
 
         `prefetch` threads read and convert the next batches while the caller works on this one (the
         compiled conversion releases the GIL), so a GPU's training step need not wait for data; batches come out
@@ -161,7 +165,9 @@ class LabShards:
         prefetching slowed ResNet18 training by about 7 % here, so the default is none.
         """
         order = np.arange(self._length) if order is None else np.asarray(order)
-        chunks = (order[start : start + batch_size] for start in range(0, len(order), batch_size))
+        share, shares = part
+        chunks = (np.array_split(order[start : start + batch_size], shares)[share]
+                  for start in range(0, len(order), batch_size) if len(order) - start >= shares)
         if prefetch <= 0:
             yield from map(self.batch, chunks)
             return

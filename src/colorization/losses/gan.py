@@ -64,6 +64,7 @@ class Adversary:
 
     def __init__(self, lr: float, device: torch.device, l1_weight: float):
         self.module = PatchDiscriminator().to(device)
+        self.forward = self.module   # what the discriminator's steps call: the module, or its DDP wrapper
         self.optimizer = torch.optim.Adam(self.module.parameters(), lr=lr, betas=BETAS)
         self.l1_weight = l1_weight
 
@@ -72,8 +73,8 @@ class Adversary:
         halved as in pix2pix, so it learns at half the generator's pace. Returns its loss."""
         self.module.train()
         self.optimizer.zero_grad(set_to_none=True)
-        real = self.module(torch.cat([l_input, real_ab], dim=1))
-        fake = self.module(torch.cat([l_input, fake_ab.detach()], dim=1))
+        real = self.forward(torch.cat([l_input, real_ab], dim=1))
+        fake = self.forward(torch.cat([l_input, fake_ab.detach()], dim=1))
         loss = 0.5 * (_adversarial(real, True) + _adversarial(fake, False))
         loss.backward()
         self.optimizer.step()
@@ -83,13 +84,19 @@ class Adversary:
                             reconstruction: torch.Tensor) -> tuple[torch.Tensor, float]:
         """The generator's loss, adversarial + l1_weight x `reconstruction`, and its adversarial part:
         how far the discriminator is from taking the generated colours for real. Its gradient flows to
-        the generator only."""
+        the generator only (so it calls the module itself: its DDP wrapper would wait for its gradients)."""
         self.module.requires_grad_(False)
         try:
             adversarial = _adversarial(self.module(torch.cat([l_input, fake_ab], dim=1)), True)
         finally:
             self.module.requires_grad_(True)
         return adversarial + self.l1_weight * reconstruction, float(adversarial.detach())
+
+    def distribute(self, device_ids: list[int] | None) -> None:
+        """Average the discriminator's gradients over the process group's workers, as the generator's."""
+        if self.module.layers[0].weight.is_cuda:
+            self.module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.module)
+        self.forward = torch.nn.parallel.DistributedDataParallel(self.module, device_ids=device_ids)
 
     def state_dict(self) -> dict:
         return {"module": self.module.state_dict(), "optimizer": self.optimizer.state_dict()}

@@ -16,6 +16,10 @@ class Network(Protocol):
     @property
     def on_accelerator(self) -> bool: ...
 
+    @property
+    def device(self) -> str:
+        """Where the network computes, in words for the training's first line: "cpu (2 threads)", "cuda:0 (...)"."""
+
     def start_epoch(self, epoch: int, lr: float) -> None:
         """Set what changes from epoch to epoch (0-based `epoch`): the learning rate of the schedule and,
         for a loss with an adversary, whether the adversary trains yet."""

@@ -51,6 +51,11 @@ class KerasNetwork:
     def on_accelerator(self) -> bool:
         return bool(tf.config.list_physical_devices("GPU"))
 
+    @property
+    def device(self) -> str:
+        gpus = tf.config.list_physical_devices("GPU")
+        return f"{gpus[0].name.removeprefix('/physical_device:')} (TensorFlow)" if gpus else "cpu (TensorFlow)"
+
     def start_epoch(self, epoch: int, lr: float) -> None:
         self.model.optimizer.learning_rate.assign(lr)
 

@@ -1,5 +1,6 @@
 """The PyTorch engine (see `engine.Engine`): training and inference on NHWC numpy batches, on the GPU
-when there is one; bfloat16 autocast for the forward pass with `mixed_precision`."""
+when there is one; bfloat16 autocast for the forward pass with `mixed_precision`; DistributedDataParallel
+across the workers of a process group (see `colorization.training.distributed`)."""
 
 import os
 import pickle
@@ -41,7 +42,8 @@ def seed(value: int) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
     else:
         torch.use_deterministic_algorithms(True)
-        torch.set_num_threads(os.cpu_count() or 1)
+        # torchrun's workers on one machine share its cores
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
 
 
 def _to_tensor(batch: np.ndarray) -> torch.Tensor:
@@ -61,6 +63,7 @@ class TorchNetwork:
     def __init__(self, module: torch.nn.Module, lr: float | None = None, mixed_precision: bool = False,
                  loss=None):
         self.module = module.to(DEVICE)
+        self.forward = self.module   # what training steps call: the module, or its DDP wrapper
         self.loss = loss or MSE()
         self.optimizer = None
         self.adversary = None
@@ -76,6 +79,26 @@ class TorchNetwork:
     def on_accelerator(self) -> bool:
         return DEVICE.type == "cuda"
 
+    @property
+    def device(self) -> str:
+        if DEVICE.type == "cuda":
+            index = torch.cuda.current_device()
+            return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+        threads = torch.get_num_threads()
+        return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
+
+    def distribute(self) -> None:
+        """Train as one of the workers of the initialised process group: DistributedDataParallel averages
+        the gradients of every step over the workers, and on GPUs BatchNorm's statistics are those of the
+        whole batch (SyncBatchNorm; PyTorch has it for GPUs only, so on CPUs each worker normalises its
+        own share). The weights (rank 0's) and optimizer states must already be equal on every worker."""
+        if DEVICE.type == "cuda":
+            self.module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.module)
+        device_ids = [torch.cuda.current_device()] if DEVICE.type == "cuda" else None
+        self.forward = torch.nn.parallel.DistributedDataParallel(self.module, device_ids=device_ids)
+        if self.adversary is not None:
+            self.adversary.distribute(device_ids)
+
     def _autocast(self):
         return torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=self.mixed_precision)
 
@@ -90,7 +113,7 @@ class TorchNetwork:
         self.module.train()
         l_tensor = _to_tensor(l_input)
         with self._autocast():
-            output = self.module(l_tensor).float()
+            output = self.forward(l_tensor).float()
         target = _to_tensor(self.loss.targets(ab_target))
         loss = self.loss.torch_loss(output, target)
         losses = {"loss": float(loss.detach())}
@@ -124,17 +147,22 @@ class TorchNetwork:
         _save(self.module.state_dict(), directory / MODEL_FILE)
 
     def save_checkpoint(self, directory: Path) -> None:
-        """Weights, optimizer state (the adversary's too) and PyTorch's generator state, loadable with
-        weights_only=True."""
+        _save(self.checkpoint_state(), directory / CHECKPOINT_FILE)
+
+    def load_checkpoint(self, directory: Path) -> None:
+        self.load_checkpoint_state(_load_weights(directory / CHECKPOINT_FILE))
+
+    def checkpoint_state(self) -> dict:
+        """Weights, optimizer state (the adversary's too) and PyTorch's generator state: tensors and plain
+        containers, so loadable with weights_only=True."""
         state = {"model": self.module.state_dict(), "optimizer": _canonical(self.optimizer.state_dict()),
                  "torch_rng": torch.get_rng_state()}
         if self.adversary is not None:
             adversary = self.adversary.state_dict()
             state["adversary"] = {"module": adversary["module"], "optimizer": _canonical(adversary["optimizer"])}
-        _save(state, directory / CHECKPOINT_FILE)
+        return state
 
-    def load_checkpoint(self, directory: Path) -> None:
-        state = _load_weights(directory / CHECKPOINT_FILE)
+    def load_checkpoint_state(self, state: dict) -> None:
         self.module.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.adversary is not None:

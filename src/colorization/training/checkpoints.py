@@ -68,10 +68,12 @@ def data_digest(lab_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(spec: ModelSpec, params: Params, lab_dir: Path) -> dict:
-    """Everything a training's result depends on, in four parts that `differences` can name."""
-    settings = {"model": asdict(spec), "seed": params.seed, "train": asdict(params.train),  # spec.lr: the model's
-                "loss": loss_class(spec.loss).training_settings(params)}
+def fingerprint(spec: ModelSpec, params: Params, lab_dir: Path, world_size: int = 1) -> dict:
+    """Everything a training's result depends on, in four parts that `differences` can name. How many
+    workers share each batch is one of them: on CPUs each normalises its own share."""
+    # spec.lr is the model's own; what counts is how many workers share a batch, not what train.devices asked
+    settings = {"model": asdict(spec), "seed": params.seed, "train": asdict(params.train) | {"devices": None},
+                "loss": loss_class(spec.loss).training_settings(params), "workers": world_size}
     versions = {name: metadata.version(name) for name in NUMERIC_PACKAGES} | spec.engine.versions()
     # A cap on oneDNN's instruction set picks other convolution kernels, so it changes the trained weights.
     versions["ONEDNN_MAX_CPU_ISA"] = os.environ.get("ONEDNN_MAX_CPU_ISA", "DEFAULT")

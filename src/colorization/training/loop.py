@@ -7,8 +7,12 @@ weights of the best epoch by `train.keep` (the own validation loss unless params
 kept beside the checkpoints and become the saved model. After every epoch a checkpoint is written; a
 restarted training with the same params, data and code continues from the newest one and ends with
 exactly the result of an uninterrupted run.
+
+Under torchrun (see `distributed`) every worker runs this loop on its share of each batch; rank 0
+alone validates and writes, and hands a resumed checkpoint to the others.
 """
 
+import contextlib
 import math
 import time
 from dataclasses import replace
@@ -17,13 +21,14 @@ from pathlib import Path
 import numpy as np
 from dvclive import Live
 
+from ..core.errors import UserError
 from ..core.params import Params
 from ..lab.meta import open_prepared
 from ..losses import loss_class
 from ..models import ModelSpec, create, saved
 from ..models.engine import Network
 from ..models.saved import ModelConfig
-from . import checkpoints
+from . import checkpoints, distributed
 
 CRITERIA = {"val_loss": "the model's own validation loss", "val_mse": "the validation MSE of ab/128",
             "last": "the last epoch"}
@@ -85,9 +90,28 @@ def _resume(name: str, network: Network, rng: np.random.Generator, checkpoint_di
     return checkpoint.history
 
 
-def _log(live: Live, losses: dict) -> None:
+def _resume_everywhere(name: str, network: Network, rng: np.random.Generator, checkpoint_dir: Path,
+                       fingerprint: dict, keep: str, group: distributed.Group) -> list[dict]:
+    """`_resume` on rank 0, whose result (the epochs so far, the batch order's generator, the network's
+    checkpoint) every other worker then takes from it: other nodes need not see its files."""
+    history = _resume(name, network, rng, checkpoint_dir, fingerprint, keep) if group.is_main else []
+    if group.world_size == 1:
+        return history
+    state = distributed.broadcast(
+        (history, rng.bit_generator.state, network.checkpoint_state() if history else None), group)
+    if not group.is_main:
+        history, rng.bit_generator.state, checkpoint = state
+        if checkpoint is not None:
+            network.load_checkpoint_state(checkpoint)
+    return history
+
+
+def _log(live: Live | None, losses: dict) -> None:
     """Log one epoch's losses, in sorted order: a resumed run re-logs them from state.json, which sorts
-    its keys, and dvclive's metrics.json keeps the order they were first logged in."""
+    its keys, and dvclive's metrics.json keeps the order they were first logged in. Workers other than
+    rank 0 have no `live`."""
+    if live is None:
+        return
     for key, value in sorted(losses.items()):
         live.log_metric(key.replace("_", "/", 1), value)
     live.next_step()
@@ -96,51 +120,72 @@ def _log(live: Live, losses: dict) -> None:
 def train(spec: ModelSpec, params: Params, lab_dir: Path, prior_path: Path, model_dir: Path, live_dir: Path,
           checkpoint_dir: Path) -> dict:
     """Train `spec` as params say; save it to `model_dir` and its logs to `live_dir`. Returns the kept
-    epoch's losses, with its 1-based number as "epoch". `prior_path` is the training images' ab prior
-    (data/prior.json), for the losses that weigh by it."""
+    epoch's losses, with its 1-based number as "epoch" (on rank 0; other workers return {}).
+    `prior_path` is the training images' ab prior (data/prior.json), for the losses that weigh by it."""
+    group = distributed.join() if spec.framework == "torch" else distributed.SINGLE
+    if spec.framework != "torch" and distributed.under_torchrun():
+        raise UserError(f"train@{spec.name}: {spec.arch} is a Keras model, trained in one process; "
+                        "run it without torchrun")
     data = open_prepared(lab_dir, spec.n_train)
     meta = data.meta
     loss = loss_class(spec.loss).from_params(params, prior_path)
     network = create(spec.arch, spec.lr, meta.l_mean, meta.l_std, params.seed, params.train.mixed_precision, loss)
     rng = np.random.default_rng(params.seed)
-    fingerprint = checkpoints.fingerprint(spec, params, lab_dir)
+    fingerprint = checkpoints.fingerprint(spec, params, lab_dir, group.world_size)
     keep = params.train.keep
-    history = _resume(spec.name, network, rng, checkpoint_dir, fingerprint, keep)
+    history = _resume_everywhere(spec.name, network, rng, checkpoint_dir, fingerprint, keep, group)
+    if group.world_size > 1:
+        network.distribute()
     batch_size, epochs = params.train.batch_size, params.train.epochs
     prefetch = prefetch_threads(network)
     n_train = len(data.train)
     config = ModelConfig(arch=spec.arch, image_size=meta.image_size, name=spec.name, framework=spec.framework,
                          epochs=epochs, lr=spec.lr, n_train=n_train, loss=spec.loss, loss_settings=loss.settings())
-    print(f"{spec.name}: {spec.arch} ({spec.framework}) with loss {spec.loss}, {network.parameter_count():,} "
-          f"parameters, {n_train} training and {len(data.val)} validation images; keeping {CRITERIA[keep]}'s weights")
-    with Live(str(live_dir), dvcyaml=None, save_dvc_exp=False) as live:
-        live.log_params({"name": spec.name, "arch": spec.arch, "framework": spec.framework, "loss": spec.loss,
-                         "lr": spec.lr, "lr_schedule": params.train.lr_schedule, "keep": keep,
-                         "n_train": n_train, "epochs": epochs, "batch_size": batch_size, "seed": params.seed})
+    workers = f"{group.world_size} workers, rank 0" if group.world_size > 1 else "one process"
+    if group.is_main:
+        print(f"{spec.name}: {spec.arch} ({spec.framework}) with loss {spec.loss}, {network.parameter_count():,} "
+              f"parameters, {n_train} training and {len(data.val)} validation images; keeping {CRITERIA[keep]}'s "
+              f"weights; on {network.device} ({workers})", flush=True)
+    with (Live(str(live_dir), dvcyaml=None, save_dvc_exp=False) if group.is_main
+          else contextlib.nullcontext()) as live:
+        if live is not None:
+            live.log_params({"name": spec.name, "arch": spec.arch, "framework": spec.framework, "loss": spec.loss,
+                             "lr": spec.lr, "lr_schedule": params.train.lr_schedule, "keep": keep,
+                             "n_train": n_train, "epochs": epochs, "batch_size": batch_size, "seed": params.seed})
         for losses in history:
             _log(live, losses)
         for epoch in range(len(history), epochs):
             started = time.perf_counter()
             lr = learning_rate(spec.lr, params.train.lr_schedule, epoch, epochs)
             network.start_epoch(epoch, lr)
-            totals: dict[str, float] = {}
-            for l_input, ab_target in data.train.batches(batch_size, rng.permutation(n_train), prefetch):
+            distributed.seed_epoch(params.seed, epoch, group)
+            totals: dict[str, float] = {"images": 0.0}
+            share = (group.rank, group.world_size)
+            for l_input, ab_target in data.train.batches(batch_size, rng.permutation(n_train), prefetch, share):
                 for key, value in network.train_step(l_input, ab_target).items():
                     totals[key] = totals.get(key, 0.0) + value * len(l_input)
-            losses = {f"train_{key}": total / n_train for key, total in totals.items()}
-            losses |= validation_losses(network, data.val, batch_size) | {"lr": lr}
-            history.append(losses)
-            if keep != "last" and best_epoch(history, keep) == epoch:
-                # Before the checkpoint: a run killed between the two redoes this epoch identically.
-                checkpoints.save_best(checkpoint_dir, network, config)
-            checkpoints.save(checkpoint_dir, network, history, rng.bit_generator.state, fingerprint)
-            _log(live, losses)
-            seconds = time.perf_counter() - started
-            print(f"{spec.name} epoch {epoch + 1}/{epochs}: " + ", ".join(
-                f"{key.replace('_', ' ')} {value:.5g}" for key, value in losses.items())
-                + f" ({seconds:.1f} s, {n_train / seconds:.0f} images/s)", flush=True)
-        kept = best_epoch(history, keep)
-        live.summary["best_epoch"] = kept + 1
+                totals["images"] += len(l_input)
+            totals = distributed.sum_over_workers(totals, group)
+            if group.is_main:
+                images = totals.pop("images")
+                losses = {f"train_{key}": total / images for key, total in totals.items()}
+                losses |= validation_losses(network, data.val, batch_size) | {"lr": lr}
+                history.append(losses)
+                if keep != "last" and best_epoch(history, keep) == epoch:
+                    # Before the checkpoint: a run killed between the two redoes this epoch identically.
+                    checkpoints.save_best(checkpoint_dir, network, config)
+                checkpoints.save(checkpoint_dir, network, history, rng.bit_generator.state, fingerprint)
+                _log(live, losses)
+                seconds = time.perf_counter() - started
+                print(f"{spec.name} epoch {epoch + 1}/{epochs}: " + ", ".join(
+                    f"{key.replace('_', ' ')} {value:.5g}" for key, value in losses.items())
+                    + f" ({seconds:.1f} s, {n_train / seconds:.0f} images/s)", flush=True)
+        if live is not None:
+            kept = best_epoch(history, keep)
+            live.summary["best_epoch"] = kept + 1
+    distributed.leave(group)
+    if not group.is_main:
+        return {}
     config = replace(config, epoch=kept + 1)
     if keep == "last":
         saved.save(network, model_dir, config)
