@@ -5,7 +5,7 @@ from pathlib import Path
 
 from colorization.core.errors import UserError, run_main
 from colorization.core.params import load_params
-from colorization.models import resolve
+from colorization.models import resolve, use_keras_backend
 from colorization.training import distributed
 from colorization.training.loop import train
 
@@ -15,6 +15,8 @@ def main(argv: list[str]) -> None:
         raise UserError("usage: python stages/train.py NAME")
     params = load_params()
     spec = resolve(params, argv[0])
+    if spec.framework == "keras":
+        use_keras_backend(params.train.keras_backend)
     workers = distributed.processes(params.train.devices)
     if workers > 1 and not distributed.under_torchrun():
         if spec.framework == "torch":

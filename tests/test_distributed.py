@@ -1,7 +1,9 @@
-"""Data-parallel training under torchrun, through the real train stage on the CPU (gloo): two processes,
-two "nodes" on 127.0.0.1, a worker killed mid-epoch, and two processes against one."""
+"""Training beyond one CPU process, through the real train stage on the CPU: data-parallel training under
+torchrun (gloo) in two processes, on two "nodes" on 127.0.0.1, with a worker killed mid-epoch, and two
+processes against one; and the Keras models on Keras's PyTorch backend, their path to a GPU."""
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -18,7 +20,7 @@ import yaml
 
 from conftest import copy_project, project_env, run
 
-DDP_PARAMS = {"data": {"n_images": 96, "image_size": 32, "shard_size": 32},
+DDP_PARAMS = {"data": {"n_images": 96, "image_size": 32, "shard_size": 32}, "models": {"cnn_v1": {"n_train": None}},
               "train": {"epochs": 3, "batch_size": 8, "devices": 2}}
 
 # A test-only architecture without normalisation layers: on CPUs PyTorch has no SyncBatchNorm, so each
@@ -47,9 +49,9 @@ def prepared(tmp_path_factory) -> Path:
     return project
 
 
-def set_devices(project: Path, devices) -> None:
+def set_train(project: Path, **values) -> None:
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["train"]["devices"] = devices
+    params["train"].update(values)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -89,7 +91,7 @@ def free_port() -> int:
 
 @pytest.mark.slow
 def test_two_processes_train_through_the_stage_and_only_rank_0_writes(prepared):
-    set_devices(prepared, 2)
+    set_train(prepared, devices=2)
     clear_outputs(prepared, "resnet18")
     result = run(["python", "stages/train.py", "resnet18"], cwd=prepared)
     assert "resnet18: data-parallel training in 2 processes (torchrun, gloo on the CPU)" in result.stdout
@@ -108,7 +110,7 @@ def test_two_workers_with_half_the_batch_reach_the_weights_of_one_process_with_a
     equal up to float rounding, amplified a little by Adam, after 3 epochs of 9 steps."""
     initial = {}
     for devices in (1, 2):
-        set_devices(prepared, devices)
+        set_train(prepared, devices=devices)
         clear_outputs(prepared, "plain")
         run(["python", "stages/train.py", "plain"], cwd=prepared)
         initial[devices] = weights(prepared, "plain")
@@ -121,7 +123,7 @@ def test_two_workers_with_half_the_batch_reach_the_weights_of_one_process_with_a
 @pytest.mark.slow
 def test_a_worker_killed_mid_epoch_ends_the_stage_in_one_line_and_the_rerun_resumes(prepared):
     """The GAN: both networks and both optimizers, and dropout, under DDP."""
-    set_devices(prepared, 2)
+    set_train(prepared, devices=2)
     command = ["python", "stages/train.py", "unet_gan"]
     clear_outputs(prepared, "unet_gan")
     run(command, cwd=prepared)
@@ -156,7 +158,7 @@ def test_a_worker_killed_mid_epoch_ends_the_stage_in_one_line_and_the_rerun_resu
 def test_two_nodes_on_localhost_train_like_two_processes_on_one(prepared, tmp_path):
     """Two torchrun launches, one worker each, meeting at a rendezvous endpoint on 127.0.0.1; the second
     "node" is another folder with the data and no checkpoints: rank 0 alone writes, in its own folder."""
-    set_devices(prepared, 2)
+    set_train(prepared, devices=2)
     clear_outputs(prepared, "resnet18")
     run(["python", "stages/train.py", "resnet18"], cwd=prepared)
     one_machine = weights(prepared, "resnet18")
@@ -187,3 +189,22 @@ def test_two_nodes_on_localhost_train_like_two_processes_on_one(prepared, tmp_pa
     # Each node's worker has the machine's 2 cores rather than 1: other thread splits, same sums up to rounding.
     for key, value in one_machine.items():
         np.testing.assert_allclose(two_nodes[key].numpy(), value.numpy(), rtol=1e-3, atol=1e-4, err_msg=key)
+
+
+@pytest.mark.slow
+def test_the_keras_models_train_on_the_pytorch_backend_and_tensorflow_loads_them(prepared):
+    """The Keras CNNs' path to the GPU that PyTorch sees: the same stage, model and `.keras` file."""
+    set_train(prepared, devices=2, keras_backend="torch")
+    clear_outputs(prepared, "cnn_v1")
+    trained = run(["python", "stages/train.py", "cnn_v1"], cwd=prepared)
+    assert "cnn_v1: a Keras model trains in one process; train.devices = 2 applies to the PyTorch models" in trained.stdout
+    assert "on cpu (Keras on torch) (one process)" in trained.stdout
+    assert "cnn_v1 epoch 3/3" in trained.stdout
+    evaluated = run(["python", "stages/evaluate.py", "cnn_v1"], cwd=prepared)  # on TensorFlow, the default
+    metrics = json.loads((prepared / "metrics/cnn_v1.json").read_text())
+    assert metrics["n_images"] == 24 and np.isfinite(metrics["mse"]), evaluated.stdout
+
+    set_train(prepared, keras_backend="tensorflow")
+    retrained = run(["python", "stages/train.py", "cnn_v1"], cwd=prepared)
+    assert "keras_backend torch -> tensorflow" in retrained.stdout and "starting fresh" in retrained.stdout
+    assert "on cpu (Keras on tensorflow) (one process)" in retrained.stdout

@@ -16,6 +16,7 @@ from .errors import UserError
 DATA_SOURCES = ("sample", "places365", "folder")
 LR_SCHEDULES = ("constant", "cosine", "step")
 KEEP = ("val_loss", "val_mse", "last")  # which epoch's weights a training keeps
+KERAS_BACKENDS = ("tensorflow", "torch")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class TrainParams:
     lr_schedule: str = "constant"   # one of LR_SCHEDULES, per epoch
     keep: str = "val_loss"          # one of KEEP: the epoch with the lowest own validation loss or MSE, or the last
     devices: int | str = 1          # data-parallel processes for the PyTorch models; "auto": one per GPU
+    keras_backend: str = "tensorflow"   # one of KERAS_BACKENDS: what the Keras models train on
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,8 @@ def parse_params(raw: Any, base: Path | str = ".") -> Params:
                           mixed_precision=train.boolean("mixed_precision"),
                           lr_schedule=train.choice("lr_schedule", LR_SCHEDULES, default="constant"),
                           keep=train.choice("keep", KEEP, default="val_loss"),
-                          devices=_devices(train)),
+                          devices=_devices(train),
+                          keras_backend=train.choice("keras_backend", KERAS_BACKENDS, default="tensorflow")),
         models=model_params,
         evaluate=EvaluateParams(batch_size=evaluate.integer("batch_size"), n_examples=evaluate.integer("n_examples")),
         classification=classification,

@@ -11,6 +11,8 @@ training, the checkpoints and the saved config all take from there.
 """
 
 import importlib
+import os
+import sys
 from dataclasses import dataclass
 
 from ..core.errors import UserError
@@ -65,6 +67,16 @@ def resolve(params: Params, name: str) -> ModelSpec:
         raise UserError(f"params.yaml: models.{name}: loss {entry.loss} trains {' or '.join(frameworks)} "
                         f"architectures only, and {arch} is {framework}; allowed arch: {allowed}")
     return ModelSpec(name, arch, framework, entry.n_train, entry.loss, params.model_lr(name))
+
+
+def use_keras_backend(backend: str) -> None:
+    """Make Keras compute on `backend` ("tensorflow" or "torch"): it reads KERAS_BACKEND when first imported,
+    so this must come before, or find it already on that backend."""
+    loaded = sys.modules.get("keras")
+    if loaded is not None and loaded.backend.backend() != backend:
+        raise UserError(f"Keras is already running on {loaded.backend.backend()} in this process; "
+                        f"train.keras_backend = {backend} needs a new one")
+    os.environ["KERAS_BACKEND"] = backend
 
 
 def engine(framework: str) -> Engine:

@@ -1,6 +1,9 @@
-"""The Keras engine (see `engine.Engine`): training and inference on NHWC numpy batches with the
-TensorFlow backend, which places the computation on a GPU by itself when it sees one; Keras's
-`mixed_bfloat16` policy with `mixed_precision`."""
+"""The Keras engine (see `engine.Engine`): training and inference on NHWC numpy batches, on Keras's
+TensorFlow backend (the study's framework, the default) or its PyTorch backend (`train.keras_backend`:
+the same `.keras` models, on the GPU that the project's PyTorch sees). Either places the computation on
+a GPU by itself when it sees one; Keras's `mixed_bfloat16` policy with `mixed_precision`.
+
+The backend is chosen by KERAS_BACKEND before Keras is first imported (`models.use_keras_backend`)."""
 
 import json
 import tempfile
@@ -15,7 +18,6 @@ import torch._dynamo  # noqa: F401  isort: skip
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from ..core.errors import UserError
 from ..core.files import atomic_path
@@ -27,14 +29,37 @@ CHECKPOINT_FILE = "checkpoint.keras"
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 
 
+BACKEND = keras.backend.backend()   # "tensorflow" or "torch"
+if BACKEND == "tensorflow":
+    import tensorflow as tf
+elif BACKEND == "torch":
+    import torch
+else:
+    raise UserError(f"KERAS_BACKEND={BACKEND}: this project's Keras models run on tensorflow or torch")
+
+
 def versions() -> dict[str, str]:
-    return {"tensorflow": tf.__version__, "keras": keras.__version__}
+    """Keras, its backend and that backend's version: each computes the same model differently."""
+    backend_version = tf.__version__ if BACKEND == "tensorflow" else torch.__version__
+    return {"keras": keras.__version__, "keras_backend": BACKEND, BACKEND: backend_version}
 
 
 def seed(value: int) -> None:
-    """Seed Python, NumPy and TensorFlow, and make TensorFlow's kernels deterministic."""
+    """Seed Python, NumPy and the backend, and make the backend's kernels deterministic."""
     keras.utils.set_random_seed(value)
-    tf.config.experimental.enable_op_determinism()
+    if BACKEND == "tensorflow":
+        tf.config.experimental.enable_op_determinism()
+    else:
+        from .torch_engine import seed as seed_torch
+        seed_torch(value)
+
+
+def _gpu() -> str | None:
+    """The GPU the backend computes on, or None."""
+    if BACKEND == "tensorflow":
+        gpus = tf.config.list_physical_devices("GPU")
+        return gpus[0].name.removeprefix("/physical_device:") if gpus else None
+    return f"cuda:{torch.cuda.current_device()} ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else None
 
 
 class KerasNetwork:
@@ -49,12 +74,11 @@ class KerasNetwork:
 
     @property
     def on_accelerator(self) -> bool:
-        return bool(tf.config.list_physical_devices("GPU"))
+        return _gpu() is not None
 
     @property
     def device(self) -> str:
-        gpus = tf.config.list_physical_devices("GPU")
-        return f"{gpus[0].name.removeprefix('/physical_device:')} (TensorFlow)" if gpus else "cpu (TensorFlow)"
+        return f"{_gpu() or 'cpu'} (Keras on {BACKEND})"
 
     def start_epoch(self, epoch: int, lr: float) -> None:
         self.model.optimizer.learning_rate.assign(lr)
@@ -62,16 +86,17 @@ class KerasNetwork:
     def train_step(self, l_input: np.ndarray, ab_target: np.ndarray) -> dict[str, float]:
         return {"loss": float(self.model.train_on_batch(l_input, self.loss.targets(ab_target)))}
 
-    def _output(self, l_input: np.ndarray) -> tf.Tensor:
-        return tf.cast(self.model(l_input, training=False), tf.float32)
+    def _output(self, l_input: np.ndarray):
+        return keras.ops.cast(self.model(l_input, training=False), "float32")
 
     def predict(self, l_input: np.ndarray) -> np.ndarray:
-        return self.loss.decode(np.asarray(self._output(l_input)))
+        return self.loss.decode(keras.ops.convert_to_numpy(self._output(l_input)))
 
     def validate(self, l_input: np.ndarray, ab_target: np.ndarray) -> tuple[float, np.ndarray]:
         output = self._output(l_input)
         loss = keras.losses.get(self.keras_loss)(self.loss.targets(ab_target), output)
-        return float(keras.ops.mean(loss)), self.loss.decode(np.asarray(output))
+        return (float(keras.ops.convert_to_numpy(keras.ops.mean(loss))),
+                self.loss.decode(keras.ops.convert_to_numpy(output)))
 
     def parameter_count(self) -> int:
         return int(sum(np.prod(weight.shape) for weight in self.model.trainable_weights))
