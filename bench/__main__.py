@@ -4,6 +4,8 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -12,7 +14,7 @@ import numpy as np
 import torch
 from skimage import color as skcolor
 
-from colorization.core.color import decode_lab, encode_rgb
+from colorization.core.color import decode_lab, encode_rgb, model_batch
 from colorization.lab.prepare import prepare
 from colorization.lab.shards import LabShards
 from colorization.models import create
@@ -125,23 +127,23 @@ def bench_train_overhead(arch: str, lab: Path, steps: int, batch_size: int = 16,
     shards = LabShards(lab / "train")
     network = create(arch, 0.001, 0.5, 0.25, seed=0)
     order = np.random.default_rng(0).permutation(len(shards))[: steps * batch_size]
-    in_ram = list(shards.batches(batch_size, order))
+    in_ram = list(shards.batches(batch_size, order, encoded=True))
     prefetch = prefetch_threads(network)
     from_shards, from_ram = [], []
     for _ in range(rounds + 1):
         shards_seconds = ram_seconds = 0.0
-        stream = shards.batches(batch_size, order, prefetch=prefetch)
+        stream = shards.batches(batch_size, order, prefetch=prefetch, encoded=True)
         if prefetch:
             started = time.perf_counter()
-            for l_input, ab in stream:
-                network.train_step(l_input, ab)
+            for batch in stream:
+                network.train_step(batch)
             shards_seconds = time.perf_counter() - started
-        for l_input, ab in in_ram:
+        for batch in in_ram:
             started = time.perf_counter()
             if not prefetch:
-                network.train_step(*next(stream))
+                network.train_step(next(stream))
             middle = time.perf_counter()
-            network.train_step(l_input, ab)
+            network.train_step(batch)
             shards_seconds += middle - started
             ram_seconds += time.perf_counter() - middle
         from_shards.append(shards_seconds)
@@ -174,14 +176,15 @@ def bench_losses(rounds: int = 5) -> dict:
     from colorization.models.resnet18 import Up2
 
     rng = np.random.default_rng(0)
-    l_input = rng.random((32, 64, 64, 1), dtype=np.float32)
-    ab = (np.rint(rng.normal(0, 20, (32, 64, 64, 2))) / 128).astype(np.float32)
+    encoded = rng.integers(0, 256, (32, 64, 64, 3), dtype=np.uint8)
+    encoded[..., 1:] = np.clip(np.rint(rng.normal(128, 20, (32, 64, 64, 2))), 0, 255)
+    ab = model_batch(encoded)[1]
     figures = {}
     for name, arch, loss in [("cnn_v1", "cnn_v1", None), ("cnn_v2", "cnn_v2", None), ("resnet18", "resnet18", None),
                              ("resnet18_cls", "resnet18", Classification()), ("unet_gan", "unet", GAN())]:
         network = create(arch, 2e-4, 0.5, 0.25, seed=0, loss=loss)
         network.start_epoch(0, 2e-4)
-        figures[f"step_s_{name}"] = _best_seconds(lambda: network.train_step(l_input, ab), rounds)
+        figures[f"step_s_{name}"] = _best_seconds(lambda: network.train_step(encoded), rounds)
     loss = Classification()
     target = torch.from_numpy(loss.targets(ab).transpose(0, 3, 1, 2).copy())
     classes, weights, pixel = target[:, :NEIGHBOURS].long(), target[:, NEIGHBOURS:-1], target[:, -1]
@@ -239,7 +242,7 @@ shards = LabShards({lab!r} + "/train")
 network = create("resnet18", 0.001, 0.5, 0.25, seed=0)
 order = np.random.default_rng(0).permutation(len(shards))
 for start in range(0, len(shards), 32):
-    network.train_step(*shards.batch(order[start:start + 32]))
+    network.train_step(shards.read(order[start:start + 32]))
 """
 
 
@@ -266,6 +269,133 @@ def bench_memory(work: Path, sizes: list[int]) -> dict:
     return {"rss_ratio_prepare": figures[f"prepare_{large}_mb"] / figures[f"prepare_{small}_mb"],
             "rss_ratio_train": figures[f"train_epoch_{large}_mb"] / figures[f"train_epoch_{small}_mb"],
             "figures": figures}
+
+
+DATA_PARALLEL_CODE = """
+import json, sys, time
+import numpy as np
+from colorization.lab.shards import LabShards
+from colorization.models import create
+from colorization.training import distributed
+from colorization.training.loop import prefetch_threads
+group = distributed.join()
+shards = LabShards({lab!r} + "/train")
+network = create("resnet18", 0.001, 0.5, 0.25, seed=0)
+if group.world_size > 1:
+    network.distribute()
+order = np.random.default_rng(0).permutation(len(shards))[: {images}]
+share, prefetch = (group.rank, group.world_size), prefetch_threads(network)
+for batch in shards.batches(32, order[: 32 * 3], prefetch, share, encoded=True):  # warm-up
+    network.train_step(batch)
+started = time.perf_counter()
+for batch in shards.batches(32, order, prefetch, share, encoded=True):
+    network.train_step(batch)
+seconds = time.perf_counter() - started
+distributed.leave(group)
+if group.is_main:
+    print(json.dumps({{"images_per_s": len(order) // 32 * 32 / seconds}}))
+"""
+
+
+def bench_data_parallel(lab: Path, images: int) -> dict:
+    """ResNet18 training steps (batch 32, 64x64) in one process against DDP across 2 under torchrun, on
+    the loop's own path (each worker its share of every batch): images/s of the whole batch stream."""
+    workers = max(2, torch.cuda.device_count())
+    script = lab.parent / "data_parallel.py"
+    script.write_text(DATA_PARALLEL_CODE.format(lab=str(lab), images=images))
+    rates = {}
+    for count in (1, workers):
+        output = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+                                 str(count), str(script)], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+        rates[count] = json.loads(output.strip().splitlines()[-1])["images_per_s"]
+    return {"figures": {f"images_per_s_{count}_processes": rate for count, rate in rates.items()}
+            | {f"speedup_{workers}_processes": rates[workers] / rates[1]}}
+
+
+KERAS_BACKEND_CODE = """
+import json, time
+import numpy as np
+from colorization.models import create
+encoded = np.random.default_rng(0).integers(0, 256, (32, 64, 64, 3), dtype=np.uint8)
+seconds = {{}}
+for arch in ("cnn_v1", "cnn_v2"):
+    network = create(arch, 0.001, 0.5, 0.25, seed=0)
+    network.train_step(encoded)
+    times = []
+    for _ in range({rounds}):
+        started = time.perf_counter()
+        network.train_step(encoded)
+        times.append(time.perf_counter() - started)
+    seconds[arch] = min(times)
+print(json.dumps(seconds))
+"""
+
+
+def bench_keras_backends(rounds: int = 5) -> dict:
+    """A Keras CNN training step (batch 32, 64x64, best of `rounds`) on TensorFlow and on Keras's PyTorch
+    backend (`train.keras_backend`), each in its own process: Keras reads its backend once."""
+    figures = {}
+    for backend in ("tensorflow", "torch"):
+        output = subprocess.run([sys.executable, "-c", KERAS_BACKEND_CODE.format(rounds=rounds)], cwd=ROOT, check=True,
+                                capture_output=True, text=True, env=os.environ | {"KERAS_BACKEND": backend}).stdout
+        for arch, seconds in json.loads(output.strip().splitlines()[-1]).items():
+            figures[f"step_s_{arch}_{backend}"] = seconds
+    for arch in ("cnn_v1", "cnn_v2"):
+        figures[f"torch_over_tensorflow_{arch}"] = figures[f"step_s_{arch}_torch"] / figures[f"step_s_{arch}_tensorflow"]
+    return {"figures": figures}
+
+
+def bench_gpu(work: Path, count: int = 512, batch_size: int = 32, seconds: float = 10.0) -> dict:
+    """On a GPU, per PyTorch model at 256x256: training images/s fed from shards by the loop's reader
+    (prefetching uint8 batches) against the same steps on one batch already on the GPU; the share of
+    step time spent waiting for data; bfloat16 autocast against float32; and the study's setting
+    (ResNet18, 41,000 images) extrapolated against its 9 hours on Colab. Skipped without a GPU."""
+    if not torch.cuda.is_available():
+        return {"figures": {"skipped": "no GPU"}}
+    from colorization.losses.classification import Classification
+    from colorization.losses.gan import GAN
+
+    raw = work / "raw_gpu"
+    make_images(raw, count)
+    prepare(raw, work / "lab256", 256, 0.25, 1024, 0, os.cpu_count() or 2)
+    shards = LabShards(work / "lab256" / "train")
+    order = np.random.default_rng(0).permutation(len(shards))
+    on_gpu = torch.from_numpy(shards.read(order[:batch_size])).cuda()
+    figures = {"gpu": torch.cuda.get_device_name(), "image_size": 256, "batch_size": batch_size}
+
+    def rate(step, batches) -> float:
+        for batch in batches(3):
+            step(batch)
+        torch.cuda.synchronize()
+        started, images = time.perf_counter(), 0
+        while time.perf_counter() - started < seconds:
+            for batch in batches(None):
+                step(batch)
+                images += batch_size
+        torch.cuda.synchronize()
+        return images / (time.perf_counter() - started)
+
+    def from_shards(limit):
+        chunk = order if limit is None else order[: limit * batch_size]
+        return shards.batches(batch_size, chunk[: len(chunk) // batch_size * batch_size], prefetch=2, encoded=True)
+
+    def synthetic(limit):
+        return [on_gpu] * (limit or len(order) // batch_size)
+
+    for name, arch, loss in [("resnet18", "resnet18", None), ("resnet18_cls", "resnet18", Classification()),
+                             ("unet_gan", "unet", GAN())]:
+        for precision, mixed in (("fp32", False), ("bf16", True)):
+            network = create(arch, 2e-4, 0.5, 0.25, seed=0, mixed_precision=mixed, loss=loss)
+            network.start_epoch(0, 2e-4)
+            fed, compute = rate(network.train_step, from_shards), rate(network.train_step, synthetic)
+            figures[f"{name}_{precision}_images_per_s_from_shards"] = fed
+            figures[f"{name}_{precision}_images_per_s_synthetic"] = compute
+            figures[f"{name}_{precision}_data_wait_share"] = max(0.0, 1 - fed / compute)
+    best = max(figures["resnet18_fp32_images_per_s_from_shards"], figures["resnet18_bf16_images_per_s_from_shards"])
+    figures["study_resnet18_epoch_s"] = 41_000 / best
+    figures["study_resnet18_100_epochs_h"] = 100 * 41_000 / best / 3600
+    figures["study_colab_h"] = 9.0
+    return {"figures": figures}
 
 
 def bench_encoding(raw: Path, count: int = 200) -> dict:
@@ -303,13 +433,17 @@ def main() -> None:
         ("train_cnn_v1", lambda: bench_train_overhead("cnn_v1", work / "lab64_4000", sizes["steps"])),
         ("colorize", lambda: bench_colorize(work)),
         ("losses", bench_losses),
+        ("keras_backends", bench_keras_backends),
+        ("data_parallel", lambda: bench_data_parallel(work / "lab64_4000", 32 * sizes["steps"])),
+        ("gpu", lambda: bench_gpu(work)),
     ]
     for name, run in steps:
         outcome = run()
         figures[name] = outcome.pop("figures", {})
         results.update(outcome)
         shown = outcome or figures[name]
-        print(f"{name}: " + ", ".join(f"{key} {value:.3g}" for key, value in shown.items()), flush=True)
+        print(f"{name}: " + ", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
+                                      for key, value in shown.items()), flush=True)
     print(f"\n{'key':32} {'value':>9}  target  met")
     for key, (sign, target) in TARGETS.items():
         value = results[key]

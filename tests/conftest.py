@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,6 +18,18 @@ TINY_PARAMS = {
     "models": {"cnn_v1": {"n_train": 24}, "cnn_v2": {"n_train": 24}},
     "evaluate": {"batch_size": 16, "n_examples": 3},
 }
+
+
+ONE_COLOUR = (166, 102)  # encoded a and b bytes: ab/128 = (0.297, -0.203)
+
+
+def encoded_batch(count: int, size: int, colour: tuple[int, int] | None = None, seed: int = 0) -> np.ndarray:
+    """Shard-encoded images (count, size, size, 3): random lightness, and one colour or random ab in
+    [-64, 64) LAB units."""
+    rng = np.random.default_rng(seed)
+    encoded = rng.integers(0, 256, (count, size, size, 3), dtype=np.uint8)
+    encoded[..., 1:] = colour if colour is not None else rng.integers(64, 192, (count, size, size, 2))
+    return encoded
 
 
 def project_env(cwd: Path | None = None) -> dict:

@@ -15,7 +15,7 @@ from colorization.core.errors import UserError
 from colorization.evaluation.metrics import colorfulness
 from colorization.models import create, saved
 from colorization.models.saved import ModelConfig
-from conftest import SHARED_DATA, run
+from conftest import ONE_COLOUR, SHARED_DATA, encoded_batch, run
 
 BW_PHOTOS = SHARED_DATA / "bw_photos"
 IMAGE_SIZE = 32
@@ -27,13 +27,11 @@ def project(tmp_path_factory) -> Path:
     """A project folder whose models/resnet18 and models/cnn_v1 were trained for a few steps, towards a
     clearly visible colour so that the outputs have chroma."""
     root = tmp_path_factory.mktemp("project")
-    rng = np.random.default_rng(0)
-    l_input = rng.random((4, IMAGE_SIZE, IMAGE_SIZE, 1), dtype=np.float32)
-    ab_target = np.broadcast_to(np.array([0.3, -0.2], dtype=np.float32), (4, IMAGE_SIZE, IMAGE_SIZE, 2))
+    batch = encoded_batch(4, IMAGE_SIZE, ONE_COLOUR)
     for arch, steps in (("resnet18", 10), ("cnn_v1", 2)):  # cnn_v1 only has to exist, for --compare
         network = create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0)
         for _ in range(steps):
-            network.train_step(l_input, ab_target)
+            network.train_step(batch)
         saved.save(network, root / "models" / arch, ModelConfig(arch=arch, image_size=IMAGE_SIZE))
     return root
 

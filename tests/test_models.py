@@ -3,11 +3,13 @@
 import numpy as np
 import pytest
 
+from colorization.core.color import model_batch
 from colorization.models import create, saved
 from colorization.models.saved import ModelConfig
 from colorization.models import ARCHITECTURES
 from colorization.losses.classification import Classification
 from colorization.losses.gan import GAN
+from conftest import ONE_COLOUR, encoded_batch
 
 CNN_V2_PARAMETERS = 6_894_130  # the count stated in the README's CNN v2 table
 
@@ -52,19 +54,18 @@ def test_output_is_ab_at_the_input_resolution(arch, height, width):
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_training_steps_reduce_the_loss_on_a_fixed_batch(arch):
-    rng = np.random.default_rng(0)
-    l_input = rng.random((4, 16, 16, 1), dtype=np.float32)
-    ab_target = np.broadcast_to(np.array([0.3, -0.2], dtype=np.float32), (4, 16, 16, 2))
+    batch = encoded_batch(4, 16, ONE_COLOUR)
     network = create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0)
-    losses = [network.train_step(l_input, ab_target)["loss"] for _ in range(30)]
+    losses = [network.train_step(batch)["loss"] for _ in range(30)]
     assert losses[-1] < 0.5 * losses[0]
 
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_saved_model_loads_back_and_predicts_the_same(arch, tmp_path):
     network = create(arch, lr=0.001, l_mean=0.5, l_std=0.25, seed=0)
-    l_input = np.random.default_rng(0).random((2, 16, 16, 1), dtype=np.float32)
-    network.train_step(l_input, np.zeros((2, 16, 16, 2), dtype=np.float32))
+    batch = encoded_batch(2, 16, (128, 128))
+    l_input = model_batch(batch)[0]
+    network.train_step(batch)
     saved.save(network, tmp_path, ModelConfig(arch=arch, image_size=16))
     loaded, config = saved.load(tmp_path)
     assert config.arch == arch
@@ -73,11 +74,10 @@ def test_saved_model_loads_back_and_predicts_the_same(arch, tmp_path):
 
 @pytest.mark.parametrize("arch", ["cnn_v1", "resnet18"])
 def test_mixed_precision_trains_and_predicts_float32(arch):
-    rng = np.random.default_rng(0)
-    l_input = rng.random((4, 16, 16, 1), dtype=np.float32)
-    ab_target = np.broadcast_to(np.array([0.3, -0.2], dtype=np.float32), (4, 16, 16, 2))
+    batch = encoded_batch(4, 16, ONE_COLOUR)
+    l_input = model_batch(batch)[0]
     network = create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0, mixed_precision=True)
-    losses = [network.train_step(l_input, ab_target)["loss"] for _ in range(30)]
+    losses = [network.train_step(batch)["loss"] for _ in range(30)]
     assert losses[-1] < 0.5 * losses[0]
     assert network.predict(l_input).dtype == np.float32
     float32_network = create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0)
@@ -88,14 +88,13 @@ def test_mixed_precision_trains_and_predicts_float32(arch):
 def test_the_classification_loss_learns_a_colour_through_q_logits(arch):
     """Zhang et al.'s loss on every architecture: the head predicts Q logits, the annealed mean decodes
     them to ab/128, and a few steps on one colour bring the decoded colour to it."""
-    rng = np.random.default_rng(0)
-    l_input = rng.random((4, 16, 16, 1), dtype=np.float32)
-    ab_target = np.broadcast_to(np.array([0.3, -0.2], dtype=np.float32), (4, 16, 16, 2))
+    batch = encoded_batch(4, 16, ONE_COLOUR)
+    l_input, ab_target = model_batch(batch)
     loss = Classification()
     network = create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0, loss=loss)
     before = network.predict(l_input)
     assert before.shape == (4, 16, 16, 2) and before.dtype == np.float32
-    losses = [network.train_step(l_input, ab_target)["loss"] for _ in range(30)]
+    losses = [network.train_step(batch)["loss"] for _ in range(30)]
     assert losses[-1] < 0.5 * losses[0]
     error = np.abs(network.predict(l_input) - ab_target).mean() * 128  # LAB units
     assert error < 8, f"decoded ab is {error:.1f} LAB units off the trained colour"
@@ -104,16 +103,14 @@ def test_the_classification_loss_learns_a_colour_through_q_logits(arch):
 @pytest.mark.parametrize("arch", ["cnn_v1", "resnet18"])
 def test_a_classification_checkpoint_resumes_exactly(arch, tmp_path):
     """The checkpoint holds what the custom loss needs (Keras compiles it back in safe mode)."""
-    rng = np.random.default_rng(0)
-    l_input = rng.random((2, 16, 16, 1), dtype=np.float32)
-    ab_target = rng.uniform(-0.5, 0.5, (2, 16, 16, 2)).astype(np.float32)
-    weights = rng.uniform(0.5, 2.0, Classification().channels)
+    batch = encoded_batch(2, 16)
+    weights = np.random.default_rng(0).uniform(0.5, 2.0, Classification().channels)
     network = create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0, loss=Classification(weights))
-    network.train_step(l_input, ab_target)
+    network.train_step(batch)
     network.save_checkpoint(tmp_path)
     resumed = create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=1, loss=Classification(weights))
     resumed.load_checkpoint(tmp_path)
-    assert resumed.train_step(l_input, ab_target) == pytest.approx(network.train_step(l_input, ab_target), rel=1e-5)
+    assert resumed.train_step(batch) == pytest.approx(network.train_step(batch), rel=1e-5)
 
 
 def test_up2_is_nearest_neighbour_upsampling():
@@ -136,8 +133,7 @@ def parameters_of(module) -> list[np.ndarray]:
 
 
 def gan_batch():
-    rng = np.random.default_rng(0)
-    return rng.random((2, 32, 32, 1), dtype=np.float32), rng.uniform(-0.5, 0.5, (2, 32, 32, 2)).astype(np.float32)
+    return encoded_batch(2, 32)
 
 
 def test_one_gan_step_changes_both_networks_with_pix2pix_optimizers():
@@ -146,7 +142,7 @@ def test_one_gan_step_changes_both_networks_with_pix2pix_optimizers():
     assert network.optimizer.defaults["lr"] == 2e-4 == network.adversary.optimizer.defaults["lr"]
     generator, discriminator = parameters_of(network.module), parameters_of(network.adversary.module)
     network.start_epoch(0, 2e-4)
-    losses = network.train_step(*gan_batch())
+    losses = network.train_step(gan_batch())
     assert set(losses) == {"loss", "adversarial", "discriminator"} and all(np.isfinite(list(losses.values())))
     for before, after in ((generator, network.module), (discriminator, network.adversary.module)):
         changed = [not np.array_equal(old, new) for old, new in zip(before, parameters_of(after))]
@@ -166,22 +162,22 @@ def test_the_nogan_warm_up_trains_the_generator_alone_then_the_adversary_joins()
     network = gan_network(warmup_epochs=1)
     discriminator = parameters_of(network.adversary.module)
     network.start_epoch(0, 2e-4)
-    assert set(network.train_step(*gan_batch())) == {"loss"}
+    assert set(network.train_step(gan_batch())) == {"loss"}
     assert all(np.array_equal(old, new) for old, new in zip(discriminator, parameters_of(network.adversary.module)))
     network.start_epoch(1, 2e-4)
-    assert set(network.train_step(*gan_batch())) == {"loss", "adversarial", "discriminator"}
+    assert set(network.train_step(gan_batch())) == {"loss", "adversarial", "discriminator"}
 
 
 def test_a_gan_checkpoint_holds_both_networks_and_both_optimizers(tmp_path):
     network = gan_network()
     network.start_epoch(0, 2e-4)
-    network.train_step(*gan_batch())
+    network.train_step(gan_batch())
     network.save_checkpoint(tmp_path)
-    expected = network.train_step(*gan_batch())  # dropout draws from torch's generator, which the checkpoint holds
+    expected = network.train_step(gan_batch())  # dropout draws from torch's generator, which the checkpoint holds
     resumed = gan_network(seed=1)
     resumed.load_checkpoint(tmp_path)
     resumed.start_epoch(0, 2e-4)
-    assert resumed.train_step(*gan_batch()) == expected
+    assert resumed.train_step(gan_batch()) == expected
     for mine, theirs in ((network.module, resumed.module), (network.adversary.module, resumed.adversary.module)):
         assert all(np.array_equal(a, b) for a, b in zip(parameters_of(mine), parameters_of(theirs)))
 
@@ -198,10 +194,9 @@ def test_start_epoch_sets_the_learning_rate(arch):
 
 @pytest.mark.parametrize("arch", ["cnn_v1", "resnet18"])
 def test_validate_gives_the_own_loss_and_the_prediction(arch):
-    rng = np.random.default_rng(0)
-    l_input = rng.random((2, 16, 16, 1), dtype=np.float32)
-    ab_target = rng.uniform(-0.5, 0.5, (2, 16, 16, 2)).astype(np.float32)
+    batch = encoded_batch(2, 16)
+    l_input, ab_target = model_batch(batch)
     network = create(arch, lr=0.01, l_mean=0.5, l_std=0.29, seed=0)
-    loss, prediction = network.validate(l_input, ab_target)
+    loss, prediction = network.validate(batch)
     np.testing.assert_array_equal(prediction, network.predict(l_input))
     assert loss == pytest.approx(float(np.mean(np.square(prediction - ab_target))), rel=1e-5)

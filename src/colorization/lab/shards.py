@@ -153,8 +153,9 @@ class LabShards:
         return scaled[..., :1], scaled[..., 1:]
 
     def batches(self, batch_size: int, order: np.ndarray | None = None, prefetch: int = 0,
-                part: tuple[int, int] = (0, 1)):
-        """Yield (L, ab) batches over all images, in `order` if given, else in stored order.
+                part: tuple[int, int] = (0, 1), encoded: bool = False):
+        """Yield (L, ab) batches over all images, in `order` if given, else in stored order; with `encoded`,
+        the encoded uint8 images themselves (`read`), for an engine to convert where it computes.
 
         `part` = (k, n): of each batch, only the k-th of n consecutive, near-equal shares (a data-parallel
         worker's); a batch of fewer than n images is skipped, so every worker gets as many batches.
@@ -168,13 +169,14 @@ class LabShards:
         share, shares = part
         chunks = (np.array_split(order[start : start + batch_size], shares)[share]
                   for start in range(0, len(order), batch_size) if len(order) - start >= shares)
+        load = self.read if encoded else self.batch
         if prefetch <= 0:
-            yield from map(self.batch, chunks)
+            yield from map(load, chunks)
             return
         with ThreadPoolExecutor(max_workers=prefetch) as pool:
-            pending = deque(pool.submit(self.batch, chunk) for chunk in islice(chunks, prefetch + 1))
+            pending = deque(pool.submit(load, chunk) for chunk in islice(chunks, prefetch + 1))
             while pending:
                 head = pending.popleft()
                 for chunk in islice(chunks, 1):  # queued before waiting, so no thread idles meanwhile
-                    pending.append(pool.submit(self.batch, chunk))
+                    pending.append(pool.submit(load, chunk))
                 yield head.result()

@@ -1,7 +1,8 @@
 """What a network is trained to minimise, and how its raw output becomes ab: one module per loss.
 
 A loss is an object with `channels` (the network's output channels per pixel), `targets(ab)` (what the
-framework loss is fed, from the ab/128 batch (B, H, W, 2)), `decode(output)` (ab/128 from the network's
+framework loss is fed, from the ab/128 batch (B, H, W, 2)) and `torch_targets(ab)` (the same from an
+NCHW tensor of shard data, where it is, a GPU included), `decode(output)` (ab/128 from the network's
 raw NHWC output) and the framework losses `torch_loss(output, target)` (NCHW tensors) and
 `keras_loss()`. Its class makes it for a training (`from_params(params, prior_path)`) or from the
 `settings()` a saved model's config.json keeps (`from_settings`), and names what in params changes the

@@ -190,6 +190,7 @@ class Classification:
         self.class_weights = (np.ones(self.channels, dtype=np.float32) if class_weights is None
                               else np.asarray(class_weights, dtype=np.float32))
         self.temperature = temperature
+        self._device_tables = None  # torch_targets' lookup tables, on the device of the last batch
 
     @classmethod
     def from_params(cls, params, prior_path: Path) -> "Classification":
@@ -224,6 +225,23 @@ class Classification:
             classes, weights = soft_encode(ab)
         pixel = self.class_weights[classes[..., 0]]
         return np.concatenate([classes.astype(np.float32), weights, pixel[..., None]], axis=-1)
+
+    def torch_targets(self, ab):
+        """`targets` of shard data (integer a and b) as an NCHW tensor, looked up where `ab` is (a GPU's
+        batch never returns to the host): the same table, the same numbers."""
+        import torch
+
+        if self._device_tables is None or self._device_tables[0] != ab.device:
+            classes, weights = _integer_encodings()
+            self._device_tables = (ab.device, torch.from_numpy(classes.astype(np.int64)).to(ab.device),
+                                   torch.from_numpy(weights).float().to(ab.device),
+                                   torch.from_numpy(self.class_weights).to(ab.device))
+        _, class_table, weight_table, class_weights = self._device_tables
+        integral = torch.round(ab * AB_SCALE).long() + int(AB_OFFSET)
+        pair = integral[:, 0] * 256 + integral[:, 1]
+        classes, weights = class_table[pair], weight_table[pair]
+        pixel = class_weights[classes[..., 0]]
+        return torch.cat([classes.float(), weights, pixel[..., None]], dim=-1).permute(0, 3, 1, 2)
 
     def decode(self, output: np.ndarray) -> np.ndarray:
         return annealed_mean(output, self.temperature) / AB_SCALE

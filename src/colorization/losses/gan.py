@@ -148,6 +148,9 @@ class GAN:
     def targets(self, ab: np.ndarray) -> np.ndarray:
         return ab
 
+    def torch_targets(self, ab: torch.Tensor) -> torch.Tensor:
+        return ab
+
     def decode(self, output: np.ndarray) -> np.ndarray:
         return output
 

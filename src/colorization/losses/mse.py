@@ -27,6 +27,9 @@ class MSE:
     def targets(self, ab: np.ndarray) -> np.ndarray:
         return ab
 
+    def torch_targets(self, ab):
+        return ab
+
     def decode(self, output: np.ndarray) -> np.ndarray:
         return output
 

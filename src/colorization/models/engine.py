@@ -1,7 +1,9 @@
 """The one interface both frameworks implement: an engine module per framework, a network object per model.
 
 Training, evaluation, checkpoints and `colorize` see only these two protocols, so they never ask which
-framework a model uses. Batches are NHWC numpy float32 arrays in model units (L/100 in, ab/128 out).
+framework a model uses. Training batches are shard-encoded uint8 images (B, H, W, 3), which each engine
+turns into model units where it computes (a GPU included); other arrays are NHWC numpy float32 in model
+units (L/100 in, ab/128 out).
 """
 
 from pathlib import Path
@@ -24,15 +26,17 @@ class Network(Protocol):
         """Set what changes from epoch to epoch (0-based `epoch`): the learning rate of the schedule and,
         for a loss with an adversary, whether the adversary trains yet."""
 
-    def train_step(self, l_input: np.ndarray, ab_target: np.ndarray) -> dict[str, float]:
-        """One optimizer step on a batch (ab/128 targets, turned into the loss's own by the network);
-        returns the batch's losses: "loss" (the loss's own), and an adversary's terms while it trains."""
+    def train_step(self, encoded: np.ndarray) -> dict[str, float]:
+        """One optimizer step on a batch of encoded images (their ab the targets, turned into the loss's
+        own by the network); returns the batch's losses: "loss" (the loss's own), and an adversary's terms
+        while it trains."""
 
     def predict(self, l_input: np.ndarray) -> np.ndarray:
         """ab/128 (B, H, W, 2) float32 in inference mode, decoded from the network's output by its loss."""
 
-    def validate(self, l_input: np.ndarray, ab_target: np.ndarray) -> tuple[float, np.ndarray]:
-        """The loss's own value on a batch in inference mode, and the prediction (as `predict`)."""
+    def validate(self, encoded: np.ndarray) -> tuple[float, np.ndarray]:
+        """The loss's own value on a batch of encoded images in inference mode, and the prediction (as
+        `predict`)."""
 
     def parameter_count(self) -> int: ...
 

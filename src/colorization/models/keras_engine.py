@@ -19,6 +19,7 @@ import torch._dynamo  # noqa: F401  isort: skip
 import keras
 import numpy as np
 
+from ..core.color import model_batch
 from ..core.errors import UserError
 from ..core.files import atomic_path
 from ..losses.mse import MSE
@@ -83,7 +84,8 @@ class KerasNetwork:
     def start_epoch(self, epoch: int, lr: float) -> None:
         self.model.optimizer.learning_rate.assign(lr)
 
-    def train_step(self, l_input: np.ndarray, ab_target: np.ndarray) -> dict[str, float]:
+    def train_step(self, encoded: np.ndarray) -> dict[str, float]:
+        l_input, ab_target = model_batch(encoded)
         return {"loss": float(self.model.train_on_batch(l_input, self.loss.targets(ab_target)))}
 
     def _output(self, l_input: np.ndarray):
@@ -92,7 +94,8 @@ class KerasNetwork:
     def predict(self, l_input: np.ndarray) -> np.ndarray:
         return self.loss.decode(keras.ops.convert_to_numpy(self._output(l_input)))
 
-    def validate(self, l_input: np.ndarray, ab_target: np.ndarray) -> tuple[float, np.ndarray]:
+    def validate(self, encoded: np.ndarray) -> tuple[float, np.ndarray]:
+        l_input, ab_target = model_batch(encoded)
         output = self._output(l_input)
         loss = keras.losses.get(self.keras_loss)(self.loss.targets(ab_target), output)
         return (float(keras.ops.convert_to_numpy(keras.ops.mean(loss))),

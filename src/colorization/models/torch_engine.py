@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torchvision
 
+from ..core.color import AB_OFFSET, AB_SCALE, L_STEPS
 from ..core.errors import UserError
 from ..core.files import atomic_path
 from ..losses.mse import MSE
@@ -50,6 +51,20 @@ def _to_tensor(batch: np.ndarray) -> torch.Tensor:
     """NHWC numpy batch to an NCHW tensor on the training device."""
     tensor = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
     return tensor.to(DEVICE, non_blocking=True) if DEVICE.type == "cuda" else tensor
+
+
+def _model_units(encoded: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shard-encoded images (B, H, W, 3) uint8 to the network's input L/100 and target ab/128, NCHW
+    float32 on the training device. The bytes travel, a quarter of the floats, from pinned memory without
+    blocking, and are converted there, with `core.color.scale_for_model`'s float32 operations. A uint8
+    tensor already on the device (the GPU benchmark's) is converted where it is."""
+    tensor = encoded if isinstance(encoded, torch.Tensor) else torch.from_numpy(encoded)
+    if DEVICE.type == "cuda" and tensor.device.type == "cpu":
+        tensor = tensor.pin_memory().to(DEVICE, non_blocking=True)
+    tensor = tensor.permute(0, 3, 1, 2).contiguous().float()  # NCHW strides: they pick the convolutions' kernels
+    l_input = tensor[:, :1] * np.float32(1 / (L_STEPS * 100.0))
+    ab = tensor[:, 1:] * np.float32(1 / AB_SCALE) + np.float32(-AB_OFFSET / AB_SCALE)
+    return l_input, ab
 
 
 class TorchNetwork:
@@ -109,12 +124,12 @@ class TorchNetwork:
             self.adversary.set_learning_rate(lr)
         self.adversarial = self.adversary is not None and self.loss.adversarial_from(epoch)
 
-    def train_step(self, l_input: np.ndarray, ab_target: np.ndarray) -> dict[str, float]:
+    def train_step(self, encoded: np.ndarray) -> dict[str, float]:
         self.module.train()
-        l_tensor = _to_tensor(l_input)
+        l_tensor, ab = _model_units(encoded)
         with self._autocast():
             output = self.forward(l_tensor).float()
-        target = _to_tensor(self.loss.targets(ab_target))
+        target = self.loss.torch_targets(ab)
         loss = self.loss.torch_loss(output, target)
         losses = {"loss": float(loss.detach())}
         objective = loss
@@ -134,10 +149,13 @@ class TorchNetwork:
     def predict(self, l_input: np.ndarray) -> np.ndarray:
         return self.loss.decode(self._output(l_input).cpu().numpy().transpose(0, 2, 3, 1))
 
-    def validate(self, l_input: np.ndarray, ab_target: np.ndarray) -> tuple[float, np.ndarray]:
-        output = self._output(l_input)
+    def validate(self, encoded: np.ndarray) -> tuple[float, np.ndarray]:
+        l_tensor, ab = _model_units(encoded)
+        self.module.eval()
+        with torch.inference_mode(), self._autocast():
+            output = self.module(l_tensor).float()
         with torch.inference_mode():
-            loss = self.loss.torch_loss(output, _to_tensor(self.loss.targets(ab_target)))
+            loss = self.loss.torch_loss(output, self.loss.torch_targets(ab))
         return float(loss), self.loss.decode(output.cpu().numpy().transpose(0, 2, 3, 1))
 
     def parameter_count(self) -> int:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from dvclive import Live
 
+from ..core.color import model_batch
 from ..core.errors import UserError
 from ..core.params import Params
 from ..lab.meta import open_prepared
@@ -49,10 +50,11 @@ def validation_losses(network: Network, shards, batch_size: int) -> dict[str, fl
     """The network's own loss (image-weighted mean of the batches') and the pixel-weighted MSE of its
     ab/128 predictions over all images of `shards`."""
     own, squared, images, values = 0.0, 0.0, 0, 0
-    for l_input, ab_target in shards.batches(batch_size):
-        loss, prediction = network.validate(l_input, ab_target)
-        own += loss * len(l_input)
-        images += len(l_input)
+    for encoded in shards.batches(batch_size, encoded=True):
+        loss, prediction = network.validate(encoded)
+        ab_target = model_batch(encoded)[1]
+        own += loss * len(encoded)
+        images += len(encoded)
         squared += float(np.square(prediction - ab_target, dtype=np.float64).sum())
         values += prediction.size
     return {"val_loss": own / images, "val_mse": squared / values}
@@ -161,10 +163,10 @@ def train(spec: ModelSpec, params: Params, lab_dir: Path, prior_path: Path, mode
             distributed.seed_epoch(params.seed, epoch, group)
             totals: dict[str, float] = {"images": 0.0}
             share = (group.rank, group.world_size)
-            for l_input, ab_target in data.train.batches(batch_size, rng.permutation(n_train), prefetch, share):
-                for key, value in network.train_step(l_input, ab_target).items():
-                    totals[key] = totals.get(key, 0.0) + value * len(l_input)
-                totals["images"] += len(l_input)
+            for encoded in data.train.batches(batch_size, rng.permutation(n_train), prefetch, share, encoded=True):
+                for key, value in network.train_step(encoded).items():
+                    totals[key] = totals.get(key, 0.0) + value * len(encoded)
+                totals["images"] += len(encoded)
             totals = distributed.sum_over_workers(totals, group)
             if group.is_main:
                 images = totals.pop("images")
