@@ -200,3 +200,21 @@ def test_validate_gives_the_own_loss_and_the_prediction(arch):
     loss, prediction = network.validate(batch)
     np.testing.assert_array_equal(prediction, network.predict(l_input))
     assert loss == pytest.approx(float(np.mean(np.square(prediction - ab_target))), rel=1e-5)
+
+
+def test_the_pytorch_engine_converts_encoded_batches_bit_for_bit_as_the_numpy_reader():
+    """Training batches travel as bytes and PyTorch converts them where it computes (a GPU); the numbers
+    are those of the shard reader's NumPy path, which Keras and evaluation use."""
+    import torch
+    from colorization.models.torch_engine import _model_units
+
+    batch = encoded_batch(3, 16)
+    l_input, ab = model_batch(batch)
+    l_tensor, ab_tensor = _model_units(batch)
+    np.testing.assert_array_equal(l_tensor.numpy(), l_input.transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(ab_tensor.numpy(), ab.transpose(0, 3, 1, 2))
+    assert l_tensor.is_contiguous() and ab_tensor.is_contiguous()
+    weights = np.random.default_rng(1).uniform(0.5, 2.0, Classification().channels)
+    loss = Classification(weights)
+    on_device = loss.torch_targets(torch.from_numpy(np.ascontiguousarray(ab.transpose(0, 3, 1, 2))))
+    np.testing.assert_array_equal(on_device.numpy(), loss.targets(ab).transpose(0, 3, 1, 2))
