@@ -41,14 +41,19 @@ SINGLE = Group(rank=0, world_size=1, local_rank=0)
 
 
 def under_torchrun() -> bool:
-    """Whether this process is a worker started by torchrun (which sets WORLD_SIZE, RANK, LOCAL_RANK)."""
+    """Whether this process is one of several workers that torchrun started (it sets WORLD_SIZE, RANK and
+    LOCAL_RANK; a world of one is a single process)."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def processes(devices: int | str) -> int:
     """How many workers `train.devices` asks for: "auto" is one per visible GPU, one without a GPU."""
+    gpus = torch.cuda.device_count()
     if devices == "auto":
-        return max(1, torch.cuda.device_count())
+        return max(1, gpus)
+    if 0 < gpus < int(devices):
+        raise UserError(f"params.yaml: train.devices = {devices}, but PyTorch sees {gpus} GPU(s): one worker "
+                        "per GPU, so at most that many (or auto)")
     return int(devices)
 
 
