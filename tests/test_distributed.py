@@ -89,15 +89,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_two_processes_train_through_the_stage_and_only_rank_0_writes(prepared):
+@pytest.fixture(scope="module")
+def two_workers(prepared) -> tuple[str, dict[str, torch.Tensor]]:
+    """ResNet18 trained by the stage in 2 DDP workers: its output and weights."""
     set_train(prepared, devices=2)
     clear_outputs(prepared, "resnet18")
     result = run(["python", "stages/train.py", "resnet18"], cwd=prepared)
-    assert "resnet18: data-parallel training in 2 processes (torchrun, gloo on the CPU)" in result.stdout
-    assert "on cpu (1 thread) (2 workers, rank 0)" in result.stdout  # the machine's cores, shared
+    return result.stdout, weights(prepared, "resnet18")
+
+
+@pytest.mark.slow
+def test_two_processes_train_through_the_stage_and_only_rank_0_writes(prepared, two_workers):
+    stdout = two_workers[0]
+    assert "resnet18: data-parallel training in 2 processes (torchrun, gloo on the CPU)" in stdout
+    assert "on cpu (1 thread) (2 workers, rank 0)" in stdout  # the machine's cores, shared
     for epoch in (1, 2, 3):
-        assert result.stdout.count(f"resnet18 epoch {epoch}/3:") == 1, result.stdout  # rank 0 alone logs
+        assert stdout.count(f"resnet18 epoch {epoch}/3:") == 1, stdout  # rank 0 alone logs
     loss_log = (prepared / "dvclive/resnet18/plots/metrics/train/loss.tsv").read_text().splitlines()
     assert len(loss_log) == 1 + 3  # one header, one line per epoch: one writer
     assert sorted(p.name for p in (prepared / "checkpoints/resnet18").iterdir()) == ["best", "epoch_0003"]
@@ -155,13 +162,11 @@ def test_a_worker_killed_mid_epoch_ends_the_stage_in_one_line_and_the_rerun_resu
 
 
 @pytest.mark.slow
-def test_two_nodes_on_localhost_train_like_two_processes_on_one(prepared, tmp_path):
+def test_two_nodes_on_localhost_train_like_two_processes_on_one(prepared, two_workers, tmp_path):
     """Two torchrun launches, one worker each, meeting at a rendezvous endpoint on 127.0.0.1; the second
     "node" is another folder with the data and no checkpoints: rank 0 alone writes, in its own folder."""
+    one_machine = two_workers[1]
     set_train(prepared, devices=2)
-    clear_outputs(prepared, "resnet18")
-    run(["python", "stages/train.py", "resnet18"], cwd=prepared)
-    one_machine = weights(prepared, "resnet18")
     clear_outputs(prepared, "resnet18")
 
     node1 = tmp_path / "node1"
