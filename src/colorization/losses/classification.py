@@ -241,7 +241,7 @@ class Classification:
         pair = integral[:, 0] * 256 + integral[:, 1]
         classes, weights = class_table[pair], weight_table[pair]
         pixel = class_weights[classes[..., 0]]
-        return torch.cat([classes.float(), weights, pixel[..., None]], dim=-1).permute(0, 3, 1, 2)
+        return torch.cat([classes.float(), weights, pixel[..., None]], dim=-1).permute(0, 3, 1, 2).contiguous()
 
     def decode(self, output: np.ndarray) -> np.ndarray:
         return annealed_mean(output, self.temperature) / AB_SCALE
