@@ -313,21 +313,14 @@ def bench_data_parallel(lab: Path, images: int) -> dict:
 
 
 KERAS_BACKEND_CODE = """
-import json, time
+import json
 import numpy as np
+from bench.__main__ import _best_seconds
 from colorization.models import create
 encoded = np.random.default_rng(0).integers(0, 256, (32, 64, 64, 3), dtype=np.uint8)
-seconds = {{}}
-for arch in ("cnn_v1", "cnn_v2"):
-    network = create(arch, 0.001, 0.5, 0.25, seed=0)
-    network.train_step(encoded)
-    times = []
-    for _ in range({rounds}):
-        started = time.perf_counter()
-        network.train_step(encoded)
-        times.append(time.perf_counter() - started)
-    seconds[arch] = min(times)
-print(json.dumps(seconds))
+networks = {{arch: create(arch, 0.001, 0.5, 0.25, seed=0) for arch in ("cnn_v1", "cnn_v2")}}
+print(json.dumps({{arch: _best_seconds(lambda: network.train_step(encoded), {rounds})
+                  for arch, network in networks.items()}}))
 """
 
 

@@ -19,6 +19,7 @@ import torch
 import yaml
 
 from conftest import copy_project, project_env, run
+from test_reliability import outputs
 
 DDP_PARAMS = {"data": {"n_images": 96, "image_size": 32, "shard_size": 32}, "models": {"cnn_v1": {"n_train": None}},
               "train": {"epochs": 3, "batch_size": 8, "devices": 2}}
@@ -58,12 +59,6 @@ def set_train(project: Path, **values) -> None:
 def clear_outputs(project: Path, name: str) -> None:
     for folder in ("models", "dvclive", "checkpoints"):
         shutil.rmtree(project / folder / name, ignore_errors=True)
-
-
-def outputs(project: Path, name: str) -> dict[str, bytes]:
-    files = [*(project / "models" / name).iterdir(), *(project / "dvclive" / name).rglob("*.tsv"),
-             project / "dvclive" / name / "metrics.json"]
-    return {str(path.relative_to(project)): path.read_bytes() for path in files if path.is_file()}
 
 
 def weights(project: Path, name: str) -> dict[str, torch.Tensor]:
