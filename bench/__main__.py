@@ -20,7 +20,8 @@ from colorization.lab.shards import LabShards
 from colorization.models import create
 from colorization.training.loop import prefetch_threads
 
-from .workloads import ROOT, decode_bound, make_images, naive_prepare, peak_rss_mb, per_item_image, timed
+from .workloads import (ROOT, decode_bound, make_images, naive_prepare, panning_frames, peak_rss_mb, per_item_image,
+                        timed, write_film)
 
 TARGETS = {
     "prepare_speedup_vs_naive": (">=", 4), "prepare_vs_decode_bound": (">=", 0.7),
@@ -233,6 +234,71 @@ def bench_colorize(work: Path) -> dict:
     return {"figures": {"colorize_4000x3000_s_with_startup": time.perf_counter() - started, "colorize_4000x3000_mb": peak}}
 
 
+FILM_CODE = """
+from pathlib import Path
+from colorization.colorize.films import colorize_film
+from colorization.colorize.render import load_model
+colorize_film(Path({film!r}), Path({output!r}), load_model({model!r}, Path.cwd()))
+"""
+
+
+def bench_film(work: Path, seconds: tuple[int, ...] = (10, 40), fps: int = 24) -> dict:
+    """Frames per second and peak RSS of colorizing a 640x480 grey film with ResNet18 trained at 64x64 (the
+    pipeline's default size), for two film lengths: memory should not grow with the length."""
+    from PIL import Image
+
+    model = work / "film_model"
+    peak_rss_mb(COLORIZE_CODE.format(model=str(model)).replace("image_size=256", "image_size=64"))
+    photos = [np.asarray(Image.open(path).convert("RGB")) for path in make_images(work / "raw_film", 8)[:4]]
+    figures = {}
+    for length in seconds:
+        film = work / f"film {length} s.mp4"
+        frames = length * fps
+        write_film(film, (grey for _, grey in panning_frames(photos, frames // len(photos), (640, 480))), fps,
+                   audio_seconds=length)
+        started = time.perf_counter()
+        peak = peak_rss_mb(FILM_CODE.format(film=str(film), output=str(work / "coloured.mp4"), model=str(model)))
+        elapsed = time.perf_counter() - started
+        figures[f"film_640x480_{length}s_frames_per_s_with_startup"] = frames / elapsed
+        figures[f"film_640x480_{length}s_mb"] = peak
+    return {"figures": figures}
+
+
+PAGE_PHOTO_REPEATS = 3
+
+
+def bench_page(work: Path) -> dict:
+    """Seconds from the upload of a 12-megapixel (4000x3000) photo to the page's answer, and to the
+    downloaded result, through a real `colorize --serve` on 127.0.0.1 (ResNet18 at 256x256)."""
+    import re
+    import urllib.request
+
+    photo = work / "photo 4000x3000.jpg"
+    if not photo.exists():
+        bench_colorize(work)
+    server = subprocess.Popen([sys.executable, "-m", "colorization.colorize", "--serve", "--port", "0", "--model",
+                               str(work / "colorize_model"), "--output", str(work / "page")],
+                              cwd=work, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    try:
+        url = re.search(r"http://127\.0\.0\.1:\d+/", server.stdout.readline())[0]
+        answers, downloads = [], []
+        for _ in range(PAGE_PHOTO_REPEATS):
+            started = time.perf_counter()
+            request = urllib.request.Request(f"{url}api/colorize?name=photo.jpg", data=photo.read_bytes(), method="POST")
+            with urllib.request.urlopen(request, timeout=600) as response:
+                answer = json.load(response)
+            answers.append(time.perf_counter() - started)
+            with urllib.request.urlopen(url + answer["download"], timeout=600) as response:
+                response.read()
+            downloads.append(time.perf_counter() - started)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {"figures": {"page_12mp_answer_s_first": answers[0], "page_12mp_answer_s_best": min(answers),
+                        "page_12mp_with_download_s_best": min(downloads)}}
+
+
 PREPARE_CODE = "from colorization.lab.prepare import prepare; prepare({raw!r}, {lab!r}, {size}, 0.25, 1024, 0, 2)"
 EPOCH_CODE = """
 import numpy as np
@@ -425,6 +491,8 @@ def main() -> None:
         ("train_resnet18", lambda: bench_train_overhead("resnet18", work / "lab64_4000", sizes["steps"])),
         ("train_cnn_v1", lambda: bench_train_overhead("cnn_v1", work / "lab64_4000", sizes["steps"])),
         ("colorize", lambda: bench_colorize(work)),
+        ("page", lambda: bench_page(work)),
+        ("film", lambda: bench_film(work, (5, 20) if args.quick else (10, 40))),
         ("losses", bench_losses),
         ("keras_backends", bench_keras_backends),
         ("data_parallel", lambda: bench_data_parallel(work / "lab64_4000", 32 * sizes["steps"])),

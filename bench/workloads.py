@@ -74,3 +74,75 @@ def per_item_image(path: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
         rgb = np.asarray(ImageOps.fit(image.convert("RGB"), (size, size)))
     lab = skcolor.rgb2lab(rgb).astype(np.float32)
     return lab[..., :1] / 100, lab[..., 1:] / 128
+
+
+def panning_frames(photos: list[np.ndarray], frames_per_shot: int, size: tuple[int, int], grain: float = 6.0,
+                   exposure: float = 0.03, weave: int = 1, speeds: tuple[int, ...] = (1,), seed: int = 0):
+    """An old film's worth of shots: for each colour photo (H, W, 3 uint8), `frames_per_shot` frames of
+    `size` = (width, height) panning across it at the next of `speeds` (pixels a frame, in turn), with
+    what old film adds in
+    every frame: grain (Gaussian, `grain` grey levels), exposure flicker (a brightness gain within
+    1 +- `exposure`) and gate weave (a jump of up to `weave` pixels each way). Yields (colour frame,
+    grey frame), uint8 RGB."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    for shot, photo in enumerate(photos):
+        speed = speeds[shot % len(speeds)]
+        scale = max((width + 2 * weave + speed * frames_per_shot) / photo.shape[1], (height + 2 * weave) / photo.shape[0])
+        canvas = np.asarray(Image.fromarray(photo).resize((round(photo.shape[1] * scale), round(photo.shape[0] * scale)),
+                                                          Image.Resampling.BICUBIC))
+        for index in range(frames_per_shot):
+            left, top = speed * index + weave + rng.integers(-weave, weave + 1), weave + rng.integers(-weave, weave + 1)
+            colour = canvas[top : top + height, left : left + width]
+            lightness = skcolor.rgb2lab(colour)[..., 0] * rng.uniform(1 - exposure, 1 + exposure)
+            grey = skcolor.lab2rgb(np.stack([lightness, np.zeros_like(lightness), np.zeros_like(lightness)], -1))
+            noisy = np.clip(grey * 255.0 + rng.normal(0.0, grain, grey.shape[:2])[..., None], 0, 255)
+            yield colour, np.rint(noisy).astype(np.uint8)
+
+
+def write_film(path: Path, frames, fps: int, codec: str = "libx264", audio_seconds: float | None = None,
+               pixel_format: str = "yuv420p", faststart: bool = False) -> int:
+    """Encode uint8 RGB frames (all the same size) as a film with PyAV; with `audio_seconds`, also a
+    440 Hz stereo AAC (Opus for webm) track that long; `faststart` puts an mp4's index first, as films
+    made for the web have it. Returns the number of frames written."""
+    import av
+
+    frames = iter(frames)
+    first = next(frames)
+    count, rate, block = 0, 48000, 1024
+    with av.open(str(path), "w", options={"movflags": "faststart"} if faststart else None) as output:
+        video = output.add_stream(codec, rate=fps)
+        video.height, video.width = first.shape[:2]
+        video.pix_fmt = pixel_format
+        sound = output.add_stream("libopus" if path.suffix == ".webm" else "aac", rate=rate, layout="stereo") \
+            if audio_seconds else None
+        for rgb in (first, *frames):
+            for packet in video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
+                output.mux(packet)
+            count += 1
+        for packet in video.encode():
+            output.mux(packet)
+        if sound is not None:
+            samples = (0.2 * np.sin(2 * np.pi * 440 * np.arange(round(audio_seconds * rate)) / rate)).astype(np.float32)
+            for start in range(0, len(samples), block):
+                chunk = np.ascontiguousarray(np.repeat(samples[None, start : start + block], 2, axis=0))
+                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+                frame.sample_rate = rate
+                for packet in sound.encode(frame):
+                    output.mux(packet)
+            for packet in sound.encode():
+                output.mux(packet)
+    return count
+
+
+def read_film_lab(path: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Every frame of a film decoded with PyAV, as CIE L (H, W) and ab (H, W, 2), float32 lists."""
+    import av
+
+    lightness, ab = [], []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            lab = skcolor.rgb2lab(frame.to_ndarray(format="rgb24")).astype(np.float32)
+            lightness.append(lab[..., 0])
+            ab.append(lab[..., 1:])
+    return lightness, ab

@@ -10,6 +10,7 @@ import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the tests make their films with bench.workloads, as the benchmarks do
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 TINY_PARAMS = {
@@ -84,3 +85,19 @@ def copy_project(destination: Path, params: dict | None = None) -> Path:
     run(["git", "add", "-A"], cwd=destination)
     run(["git", "commit", "-q", "-m", "project copy"], cwd=destination)
     return destination
+
+
+def colorize_project(root: Path, archs: tuple[str, ...] = ("resnet18",), image_size: int = 32,
+                     steps: int | None = None) -> Path:
+    """A project folder for `colorize` whose models/<arch> were trained for a few steps on `image_size`
+    images, towards a clearly visible colour so that the outputs have chroma (`steps`, default 10 for
+    resnet18 and 2 for the others, which often only have to exist)."""
+    from colorization.models import create, saved
+
+    batch = encoded_batch(4, image_size, ONE_COLOUR)
+    for arch in archs:
+        network = create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0)
+        for _ in range(steps if steps is not None else 10 if arch == "resnet18" else 2):
+            network.train_step(batch)
+        saved.save(network, root / "models" / arch, saved.ModelConfig(arch=arch, image_size=image_size))
+    return root

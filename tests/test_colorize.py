@@ -5,35 +5,27 @@ import re
 import sys
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from colorization.colorize.cli import plan_jobs
+from bench.workloads import panning_frames, read_film_lab, write_film
+from colorization.colorize.jobs import plan_jobs
+from colorization.colorize.render import load_model
 from colorization.core.color import rgb_to_lab
 from colorization.core.errors import UserError
-from colorization.evaluation.metrics import colorfulness
-from colorization.models import create, saved
-from colorization.models.saved import ModelConfig
-from conftest import ONE_COLOUR, SHARED_DATA, encoded_batch, run
+from colorization.evaluation.metrics import colorfulness, flicker
+from conftest import SHARED_DATA, colorize_project, run
+from photo_files import colour_photo
 
 BW_PHOTOS = SHARED_DATA / "bw_photos"
-IMAGE_SIZE = 32
 SUMMARY = re.compile(r"^colorize: (\d+) done, (\d+) skipped(?: \(([^)]*)\))?(?:, ([\d.]+) s per image)?", re.M)
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    """A project folder whose models/resnet18 and models/cnn_v1 were trained for a few steps, towards a
-    clearly visible colour so that the outputs have chroma."""
-    root = tmp_path_factory.mktemp("project")
-    batch = encoded_batch(4, IMAGE_SIZE, ONE_COLOUR)
-    for arch, steps in (("resnet18", 10), ("cnn_v1", 2)):  # cnn_v1 only has to exist, for --compare
-        network = create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0)
-        for _ in range(steps):
-            network.train_step(batch)
-        saved.save(network, root / "models" / arch, ModelConfig(arch=arch, image_size=IMAGE_SIZE))
-    return root
+    return colorize_project(tmp_path_factory.mktemp("project"), ("resnet18", "cnn_v1"))
 
 
 def colorize(*args: str, cwd: Path):
@@ -214,5 +206,127 @@ def test_outputs_mirror_folders_and_never_replace_inputs(tmp_path):
         plan_jobs([str(tmp_path / "a" / "x.jpg"), str(tmp_path / "b" / "x.jpg")], tmp_path / "out", compare=False)
     with pytest.raises(UserError, match="would replace an input"):
         plan_jobs([str(tmp_path / "b")], tmp_path / "b", compare=False)
-    with pytest.raises(UserError, match="no images found"):
+    with pytest.raises(UserError, match="no photos or films found"):
         plan_jobs([str(_plant(tmp_path / "empty", {"readme.txt": "no photos here"}))], tmp_path / "out", compare=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width, height, render_size", [(240, 120, None), (40, 320, "64")])
+def test_the_network_sees_the_photo_at_its_own_shape(project, tmp_path, width, height, render_size):
+    """A 2:1 and a 1:8 photo: the network sees its lightness at the same aspect ratio, short side at the
+    render size rounded to ResNet18's multiple of 8; the output keeps the input's size and lightness."""
+    model = load_model("resnet18", project)
+    assert model.network_shape((width, height)) == ((64, 32) if width > height else (32, 256))
+    assert model.network_shape((width, height), render_size=50) == ((96, 48) if width > height else (48, 384))
+    assert model.network_shape((width, height), square=True) == (32, 32)
+    rng = np.random.default_rng(0)
+    grey = np.clip(np.add.outer(np.linspace(40, 200, height), np.linspace(0, 40, width))
+                   + rng.normal(0, 4, (height, width)), 0, 255).astype(np.uint8)
+    grey_lightness = lightness(np.repeat(grey[..., None], 3, -1))
+    small = model.network_lightness(grey_lightness, render_size=50)
+    assert small.shape == ((48, 96) if width > height else (384, 48))
+    assert model.predict(small).shape == (*small.shape, 2)
+    photo = tmp_path / "tall or wide.png"
+    Image.fromarray(grey).save(photo)
+    result = colorize(photo, "--output", tmp_path / "out", *(["--render-size", render_size] if render_size else []),
+                      cwd=project)
+    assert result.returncode == 0, result.stderr
+    colour = read_rgb(tmp_path / "out" / photo.name)
+    assert colour.shape[:2] == (height, width)
+    assert np.abs(lightness(colour) - grey_lightness).max() < 0.3
+    assert colorfulness(colour) > 5
+    if render_size is None:
+        refused = colorize(photo, "--output", tmp_path / "none", "--render-size", "4", cwd=project)
+        assert_one_line_error(refused, "--render-size 4", "from 8 to")
+        assert not (tmp_path / "none").exists()
+
+
+@pytest.fixture(scope="module")
+def film_project(tmp_path_factory) -> Path:
+    """A project whose models/unet is a freshly initialised U-Net: its colours jump with the film's exposure
+    flicker, as a network's per-frame guesses do, and stay within the sRGB gamut (a test network trained
+    for a few steps towards one colour overshoots it, and then the gamut limit, not the network,
+    decides how the colours of a flickering frame change)."""
+    return colorize_project(tmp_path_factory.mktemp("film project"), ("unet",), steps=0)
+
+
+def _grey_film(path: Path, frames: int = 24, size: tuple[int, int] = (96, 64), fps: int = 12,
+               codec: str = "libx264", pixel_format: str = "yuv420p", audio: bool = True, faststart: bool = False) -> int:
+    """A grey film of two shots (a cut half-way) with old film's exposure flicker, gate weave and grain,
+    and a stereo tone."""
+    photos = [np.asarray(colour_photo(seed, 160, 120)) for seed in (3, 4)]
+    shots = panning_frames(photos, frames // 2, size, grain=2.0, exposure=0.1, speeds=(1,))
+    return write_film(path, (grey for _, grey in shots), fps, codec, frames / fps if audio else None, pixel_format,
+                      faststart)
+
+
+def _film_facts(path: Path) -> dict:
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        facts = {"size": (video.codec_context.width, video.codec_context.height), "rate": video.average_rate,
+                 "frames": sum(1 for _ in container.decode(video=0))}
+    with av.open(str(path)) as container:
+        facts["audio"] = [(stream.codec_context.name, stream.rate, stream.channels) for stream in container.streams.audio]
+        facts["audio_packets"] = sum(1 for packet in container.demux(audio=0) if packet.size) if facts["audio"] else 0
+    return facts
+
+
+@pytest.mark.slow
+def test_a_film_keeps_its_frames_timing_and_sound_and_smoothing_lowers_flicker(film_project, tmp_path):
+    film = tmp_path / "old film.mp4"
+    assert _grey_film(film) == 24
+    out, steady = tmp_path / "out", tmp_path / "steady"
+    single = colorize(film, "--output", out, "--smoothing", "0", "--model", "unet", cwd=film_project)
+    assert single.returncode == 0, single.stderr
+    assert summary(single)[:2] == (1, 0) and "1 film" in single.stdout
+    assert re.search(r"24 frames at [\d.]+ frames/s, 1 scene cuts", single.stderr), single.stderr
+    assert "frame/s" in single.stderr  # the progress bar
+    smoothed = colorize(film, "--output", steady, "--model", "unet", cwd=film_project)
+    assert smoothed.returncode == 0, smoothed.stderr
+    source = _film_facts(film)
+    for result in (out / film.name, steady / film.name):
+        assert _film_facts(result) == source
+    lightness_in, _ = read_film_lab(film)
+    lightness_out, ab_single = read_film_lab(out / film.name)
+    _, ab_smoothed = read_film_lab(steady / film.name)
+    # Lossy video: the colours go through H.264's 4:2:0 chroma and back.
+    assert np.mean([np.abs(a - b).mean() for a, b in zip(lightness_in, lightness_out)]) < 2.0
+    assert np.mean([np.hypot(*ab.reshape(-1, 2).T).mean() for ab in ab_single]) > 5  # it has colour
+    flicker_single, pairs = flicker(lightness_in, ab_single, still=6.0)  # exposure flicker is still the same picture
+    flicker_smoothed, _ = flicker(lightness_in, ab_smoothed, still=6.0)
+    assert pairs >= 10 and flicker_smoothed < 0.8 * flicker_single, (flicker_single, flicker_smoothed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, codec, pixel_format", [("reel.avi", "mjpeg", "yuvj420p"), ("reel.mov", "libx264", "yuv420p"),
+                                                       ("reel.webm", "libvpx-vp9", "yuv420p"),
+                                                       ("odd size.mkv", "libx264", "yuv444p")])
+def test_common_containers_and_codecs_are_read_and_written_alike(film_project, tmp_path, name, codec, pixel_format):
+    film = tmp_path / name
+    size = (75, 49) if name.startswith("odd") else (64, 48)
+    _grey_film(film, frames=8, size=size, codec=codec, pixel_format=pixel_format, audio=name != "reel.avi")
+    result = colorize(film, "--output", tmp_path / "out", "--model", "unet", cwd=film_project)
+    assert result.returncode == 0, result.stderr
+    assert _film_facts(tmp_path / "out" / name) == _film_facts(film)
+
+
+@pytest.mark.slow
+def test_a_damaged_or_truncated_film_is_one_line_and_writes_nothing(film_project, tmp_path):
+    films = tmp_path / "films"
+    films.mkdir()
+    for name, faststart in (("index first.mp4", True), ("index last.mp4", False)):
+        _grey_film(tmp_path / name, frames=24, faststart=faststart)
+        data = (tmp_path / name).read_bytes()
+        (films / name).write_bytes(data[: len(data) * 2 // 3])  # a download cut short
+    (films / "not a film.mp4").write_text("a text file with a film's name\n")
+    out = tmp_path / "out"
+    result = colorize(films, "--output", out, "--model", "unet", cwd=film_project)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    skipped = sorted(line for line in result.stderr.splitlines() if line.startswith("skipped"))
+    assert len(skipped) == 3, result.stderr
+    assert re.fullmatch(r"skipped .*index first\.mp4: (truncated film: \d+ of its 24 frames could be decoded|"
+                        r"damaged film: .* after \d+ frames); nothing written", skipped[0]), skipped[0]
+    assert re.fullmatch(r"skipped .*index last\.mp4: not a film FFmpeg can read \(.*\)", skipped[1]), skipped[1]
+    assert re.fullmatch(r"skipped .*not a film\.mp4: not a film FFmpeg can read \(.*\)", skipped[2]), skipped[2]
+    assert not out.exists() or not any(path.is_file() for path in out.rglob("*"))

@@ -2,7 +2,8 @@
 
 Each architecture module defines `build(l_mean, l_std)` returning an untrained network that maps the
 model input L/100 of shape (B, H, W, 1) (NCHW (B, 1, H, W) for PyTorch) to ab/128 of the same height
-and width. `l_mean` and `l_std` are the training set's statistics of that input, for networks that
+and width, for any height and width that are multiples of its SIZE_MULTIPLE (the networks are fully
+convolutional: `colorize` feeds photos at their own aspect ratio). `l_mean` and `l_std` are the training set's statistics of that input, for networks that
 standardize it. Adding an architecture is one module here plus one line in ARCHITECTURES; its framework
 names the engine (`<framework>_engine.py`, see `engine.Engine`) that trains, saves and loads it.
 
@@ -89,6 +90,11 @@ def create(arch: str, lr: float, l_mean: float, l_std: float, seed: int, mixed_p
     """A seeded, freshly initialised network of `arch` with its optimizer and `loss` (default MSE), made by
     its framework's engine."""
     return engine(framework_of(arch, "architecture")).create(arch, lr, l_mean, l_std, seed, mixed_precision, loss)
+
+
+def size_multiple(arch: str) -> int:
+    """What the height and width of an input of `arch` must be multiples of (its module's SIZE_MULTIPLE)."""
+    return importlib.import_module(f"{__name__}.{arch}").SIZE_MULTIPLE
 
 
 def build(arch: str, l_mean: float, l_std: float, outputs: int = 2):

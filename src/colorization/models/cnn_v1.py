@@ -8,6 +8,8 @@ other architectures so that all losses share one scale.
 import keras
 from keras import layers
 
+SIZE_MULTIPLE = 8  # what height and width must be multiples of: three stride-2 convolutions, three 2x upsamplings
+
 
 def build(l_mean: float, l_std: float, outputs: int = 2) -> keras.Model:
     """CNN v1; it does not standardize its input, so the statistics are unused. `outputs` other than 2

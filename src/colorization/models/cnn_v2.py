@@ -9,6 +9,8 @@ upsamples to full resolution before its last convolutions so the ab output is no
 import keras
 from keras import layers
 
+SIZE_MULTIPLE = 8  # what height and width must be multiples of: three stride-2 convolutions, three 2x upsamplings
+
 
 def build(l_mean: float, l_std: float, outputs: int = 2) -> keras.Model:
     """CNN v2 standardizing its input with the training statistics of L/100. `outputs` other than 2

@@ -12,6 +12,8 @@ import torch
 import torchvision
 from torch import nn
 
+SIZE_MULTIPLE = 8  # what height and width must be multiples of: the encoder halves three times, the decoder doubles
+
 
 def _conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
     return [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.BatchNorm2d(out_channels), nn.ReLU()]

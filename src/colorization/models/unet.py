@@ -15,6 +15,7 @@ from torch.nn import functional
 
 DEPTH = 6
 WIDTHS = (32, 64, 128, 256, 256, 256)  # encoder channels, outermost first
+SIZE_MULTIPLE = 1  # any height and width: forward pads to a multiple of 2^DEPTH and crops back
 
 
 def _down(in_channels: int, out_channels: int, normalize: bool) -> nn.Sequential:

@@ -1,0 +1,179 @@
+"""Old films: colorized frame by frame, streamed through FFmpeg (PyAV's wheel brings it), audio kept.
+
+Frames are decoded, colorized as photos are (`render`: the network sees each frame's lightness at its own
+aspect ratio, the frame keeps its full-resolution L) and encoded one at a time, so memory stays flat
+however long the film. The output has the input's resolution, frame count and frame timestamps (so its
+frame rate, variable ones included); its audio streams are copied packet for packet, not re-encoded.
+The video is re-encoded with the input's codec where FFmpeg can write it (H.264, MJPEG, VP8, VP9,
+MPEG-4 Part 2), else with the container's usual one, at a quality that keeps the lightness.
+
+Each frame coloured alone flickers: a network's guess changes with film grain and small movements. So
+the predicted ab (at the network's size, before upsampling) is smoothed over time by an exponential
+moving average in LAB, restarted at scene cuts, where the lightness changes too much for the previous
+colours to apply (`TemporalSmoothing`; BENCHMARKS.md has the measurement behind the defaults).
+
+A film that FFmpeg cannot open, or that turns out damaged or truncated while it is read, is reported
+in one line and nothing is written under the output's name.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..core.files import atomic_path
+from .photos import UnreadableImage, rgb_lightness
+from .render import Model, colour, resize_plane
+
+# Film suffix (any case) -> the FFmpeg container written for it.
+FILM_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".webm": "webm"}
+ENCODERS = {"h264": "libx264", "mjpeg": "mjpeg", "vp8": "libvpx", "vp9": "libvpx-vp9", "mpeg4": "mpeg4"}
+CONTAINER_ENCODER = {"mp4": "libx264", "mov": "libx264", "matroska": "libx264", "avi": "mjpeg",
+                     "webm": "libvpx-vp9"}
+ENCODER_SETTINGS = {  # codec options (visually lossless) and pixel format
+    "libx264": ({"crf": "16", "preset": "medium"}, "yuv420p"),
+    "libvpx-vp9": ({"crf": "18", "b": "0", "row-mt": "1"}, "yuv420p"),
+    "libvpx": ({"crf": "6", "b": "20M"}, "yuv420p"),
+    "mjpeg": ({"qmin": "1", "qmax": "3"}, "yuvj420p"),
+    "mpeg4": ({"qmin": "1", "qmax": "3"}, "yuv420p"),
+}
+DEFAULT_SMOOTHING = 0.6     # share of the running average of ab kept at each frame
+DEFAULT_SCENE_CUT = 6.0     # mean |delta L| between consecutive frames' thumbnails (L units)
+THUMBNAIL_COLUMNS = 8       # scene cuts compare frames this many blocks wide: a pan or grain barely moves them
+
+
+def is_film(path: Path) -> bool:
+    return Path(path).suffix.lower() in FILM_FORMATS
+
+
+@dataclass
+class TemporalSmoothing:
+    """An exponential moving average of the predicted ab over frames, restarted at scene cuts.
+
+    `weight` is the share of the running average kept at each frame (0: every frame coloured alone);
+    a frame whose lightness differs from the previous one's by more than `scene_cut` starts a new scene
+    with its own colours. Frames are compared as thumbnails THUMBNAIL_COLUMNS blocks wide, each less its
+    own mean (mean |delta L| of the blocks' mean L, L units), so that grain, gate weave, a pan and exposure
+    flicker do not count as cuts.
+    """
+
+    weight: float = DEFAULT_SMOOTHING
+    scene_cut: float = DEFAULT_SCENE_CUT
+    cuts: int = 0
+    _ab: np.ndarray | None = field(default=None, repr=False)
+    _lightness: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if not 0.0 <= self.weight < 1.0:
+            raise ValueError(f"smoothing weight {self.weight!r}: must be at least 0 and below 1")
+        if not self.scene_cut > 0:
+            raise ValueError(f"scene cut {self.scene_cut!r}: must be above 0")
+
+    def __call__(self, lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
+        """The smoothed ab for a frame's network-sized L (h, w) and its predicted ab (h, w, 2)."""
+        height, width = lightness.shape
+        thumbnail = resize_plane(lightness, (THUMBNAIL_COLUMNS, max(1, round(THUMBNAIL_COLUMNS * height / width))))
+        thumbnail = thumbnail - thumbnail.mean()  # exposure flicker brightens or darkens a whole frame: not a cut
+        new_scene = (self._lightness is None or self._lightness.shape != thumbnail.shape
+                     or self._ab.shape != ab.shape
+                     or float(np.mean(np.abs(thumbnail - self._lightness))) > self.scene_cut)
+        if new_scene and self._lightness is not None:
+            self.cuts += 1
+        self._lightness = thumbnail
+        if new_scene or self.weight == 0.0:
+            self._ab = ab
+        else:
+            self._ab = self.weight * self._ab + (1.0 - self.weight) * ab
+        return self._ab
+
+
+@dataclass
+class FilmReport:
+    """What colorizing wrote: a film's frames and the scene cuts that restarted its smoothing (a photo: 0, 0)."""
+
+    frames: int
+    scene_cuts: int
+
+
+def _reason(error: Exception) -> str:
+    """FFmpeg's reason in one line, without the error number and file name PyAV adds."""
+    text = (getattr(error, "strerror", None) or str(error)).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def _add_video_stream(output, video, encoder: str):
+    options, pixel_format = ENCODER_SETTINGS[encoder]
+    width, height = video.codec_context.width, video.codec_context.height
+    if encoder == "libx264" and (width % 2 or height % 2):
+        pixel_format = "yuv444p"  # 4:2:0 needs even sides; keep the film's exact size
+    stream = output.add_stream(encoder, rate=video.average_rate or video.guessed_rate or Fraction(24), options=options)
+    stream.width, stream.height, stream.pix_fmt = width, height, pixel_format
+    stream.time_base = video.time_base
+    return stream
+
+
+def film_encoder(source_codec: str, container: str) -> str:
+    """The encoder for a colorized film: the input's codec where we can write it, else the container's."""
+    encoder = ENCODERS.get(source_codec)
+    if encoder is None or (container == "webm" and encoder not in ("libvpx", "libvpx-vp9")):
+        return CONTAINER_ENCODER[container]
+    return encoder
+
+
+def colorize_film(source: Path, target: Path, model: Model, render_size: int | None = None,
+                  smoothing: TemporalSmoothing | None = None,
+                  on_frame: Callable[[int, int | None], None] | None = None) -> FilmReport:
+    """Write `target` (complete, or not at all): `source` colorized by `model`, its audio copied.
+
+    `on_frame(frames_done, frames_declared)` is called after each frame (for a progress bar). Raises
+    UnreadableImage, with the reason in one line, for a film that cannot be read to its end.
+    """
+    smoothing = smoothing or TemporalSmoothing()
+    try:
+        container = av.open(str(source))
+    except (av.FFmpegError, UnicodeDecodeError) as error:
+        raise UnreadableImage(f"not a film FFmpeg can read ({_reason(error)})") from None
+    with container:
+        if not container.streams.video:
+            raise UnreadableImage("no video stream in this file")
+        video = container.streams.video[0]
+        video.thread_type = "AUTO"
+        audio = list(container.streams.audio)
+        declared = video.frames or None
+        fmt = FILM_FORMATS[Path(target).suffix.lower()]
+        written = 0
+        with atomic_path(target) as temporary:
+            try:
+                with av.open(str(temporary), "w", format=fmt) as output:
+                    out_video = _add_video_stream(output, video, film_encoder(video.codec_context.name, fmt))
+                    out_audio = {stream.index: output.add_stream_from_template(stream) for stream in audio}
+                    for packet in container.demux(video, *audio):
+                        if packet.stream.type == "audio":
+                            if packet.dts is not None:
+                                packet.stream = out_audio[packet.stream.index]
+                                output.mux(packet)
+                            continue
+                        for frame in packet.decode():
+                            rgb = frame.to_ndarray(format="rgb24")
+                            lightness = rgb_lightness(rgb)
+                            small = model.network_lightness(lightness, render_size)
+                            coloured = av.VideoFrame.from_ndarray(
+                                colour(lightness, smoothing(small, model.predict(small))), format="rgb24")
+                            coloured.pts, coloured.time_base = frame.pts, frame.time_base
+                            output.mux(out_video.encode(coloured))
+                            written += 1
+                            if on_frame is not None:
+                                on_frame(written, declared)
+                    output.mux(out_video.encode())
+            except av.FFmpegError as error:
+                raise UnreadableImage(f"damaged film: {_reason(error)} after {written} frames; nothing written") \
+                    from None
+            if written == 0:
+                raise UnreadableImage("no frame could be decoded; nothing written")
+            if declared and written < declared:
+                raise UnreadableImage(f"truncated film: {written} of its {declared} frames could be decoded; "
+                                      f"nothing written")
+    return FilmReport(written, smoothing.cuts)

@@ -1,0 +1,174 @@
+"""What `colorize` does with each input: plan the outputs of files and folders, then colorize one photo
+or film into them (`colorize_job`), for the command line and the page alike."""
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from tqdm import tqdm
+
+from ..core.errors import UserError
+from ..core.photo import FORMATS, output_format, walk_files
+from .films import FILM_FORMATS, FilmReport, TemporalSmoothing, colorize_film, is_film
+from .photos import UnreadableImage, read_photo, write_image
+from .render import Model, colour, compose, load_model, resize_plane, trained_models, upsample_ab
+
+COMPARE_HEIGHT = 768            # panel height of --compare images (smaller photos keep their size)
+COMPARE_GAP = 8                 # white pixels between panels
+COMPARE_JPEG_QUALITY = 90
+SUPPORTED = ", ".join(sorted(FORMATS) + sorted(FILM_FORMATS))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to colorize: the network's short side (None: the model's training size) and, for films, the
+    temporal smoothing (`films.TemporalSmoothing`)."""
+
+    render_size: int | None = None
+    smoothing: float = TemporalSmoothing.weight
+    scene_cut: float = TemporalSmoothing.scene_cut
+    overwrite: bool = False
+    progress: bool = False   # a progress bar per film on stderr
+
+
+@dataclass
+class Job:
+    """One input photo or film and the files it should produce."""
+
+    source: Path
+    output: Path
+    compare: Path | None
+
+    @property
+    def film(self) -> bool:
+        return is_film(self.source)
+
+
+def comparison_models(primary: Model, project: Path, warn) -> list[Model]:
+    """The chosen model followed by every other model trained in `project`'s models/ folder.
+
+    A model there that cannot be loaded is reported through `warn` and left out of the comparison.
+    """
+    models = [primary]
+    for name in trained_models(project):
+        if (project / "models" / name).resolve() == primary.directory.resolve():
+            continue
+        try:
+            models.append(load_model(name, project))
+        except UserError as error:
+            warn(f"warning: {name} left out of --compare: {error}")
+    return models
+
+
+def _folder_images(folder: Path, output_dir: Path) -> tuple[list[Path], int]:
+    """Photo and film files under `folder` (see `core.photo.walk_files`; `output_dir` is left out) and how
+    many other files were ignored."""
+    images, ignored = [], 0
+    for path in walk_files(folder, skip=output_dir):
+        if output_format(path) is None and not is_film(path):
+            ignored += 1
+        else:
+            images.append(path)
+    return images, ignored
+
+
+def plan_jobs(inputs: list[str], output_dir: Path, compare: bool) -> tuple[list[Job], int]:
+    """Jobs for the inputs (files and folders) and the count of other files ignored in folders; films get
+    no comparison image.
+
+    Fatal problems (a missing input, no images at all, two inputs or an input and an output sharing a
+    path) raise a one-line UserError before anything is written.
+    """
+    if output_dir.exists() and not output_dir.is_dir():
+        raise UserError(f"--output {output_dir} is a file, not a folder")
+    jobs, ignored, seen = [], 0, set()
+    for given in inputs:
+        path = Path(given)
+        if not path.exists():
+            raise UserError(f"{given}: no such file or folder")
+        if path.is_dir():
+            found, skipped = _folder_images(path, output_dir)
+            ignored += skipped
+            pairs = [(image, output_dir / image.relative_to(path)) for image in found]
+        else:
+            pairs = [(path, output_dir / path.name)]
+        for source, output in pairs:
+            if source.resolve() in seen:
+                continue
+            seen.add(source.resolve())
+            compare_path = output.with_name(f"{output.stem}.compare{output.suffix}") \
+                if compare and not is_film(source) else None
+            jobs.append(Job(source, output, compare_path))
+    if not jobs:
+        raise UserError(f"no photos or films found in {', '.join(inputs)} (supported: {SUPPORTED})")
+    writers: dict[Path, Path] = {}
+    for job in jobs:
+        for target in filter(None, (job.output, job.compare)):
+            key = target.resolve()
+            if key in seen:
+                raise UserError(f"{target} would replace an input image: choose another --output folder")
+            if key in writers:
+                raise UserError(f"{job.source} and {writers[key]} would both be written to {target}: "
+                                f"colorize them into different --output folders")
+            writers[key] = job.source
+    return jobs, ignored
+
+
+def comparison_image(lightness: np.ndarray, models: list[Model], predictions: list[np.ndarray]) -> np.ndarray:
+    """Side by side, each COMPARE_HEIGHT high at most: the input's lightness, then each model's colors."""
+    height, width = lightness.shape
+    panel_height = min(height, COMPARE_HEIGHT)
+    panel_width = max(1, round(width * panel_height / height))
+    size = (panel_width, panel_height)
+    small = np.clip(resize_plane(lightness, size), 0.0, 100.0)
+    panels = [("input", compose(small, np.zeros((panel_height, panel_width, 2), dtype=np.float32)))]
+    panels += [(model.label, compose(small, upsample_ab(ab, size))) for model, ab in zip(models, predictions)]
+    canvas = Image.new("RGB", (len(panels) * panel_width + (len(panels) - 1) * COMPARE_GAP, panel_height), "white")
+    font = ImageFont.load_default(size=max(12, panel_height // 28))
+    draw = ImageDraw.Draw(canvas)
+    for index, (label, rgb) in enumerate(panels):
+        left = index * (panel_width + COMPARE_GAP)
+        canvas.paste(Image.fromarray(rgb), (left, 0))
+        draw.text((left + 8, 6), label, font=font, fill="white", stroke_width=2, stroke_fill="black")
+    return np.asarray(canvas)
+
+
+def colorize_job(job: Job, models: list[Model], settings: Settings) -> FilmReport | None:
+    """Write the outputs of one job that are missing (all with `settings.overwrite`); None if none was due,
+    else what was written (frames and scene cuts of a film; zero for a photo).
+
+    Raises UnreadableImage for an input that cannot be used and OSError for an output that cannot be
+    written; an output is complete or absent, never half-written.
+    """
+    targets = [target for target in (job.output, job.compare)
+               if target and (settings.overwrite or not target.exists())]
+    if not targets:
+        return None
+    if job.film:
+        return _colorize_film(job, models[0], settings)
+    if output_format(job.source) is None:
+        raise UnreadableImage(f"unsupported file type {job.source.suffix!r} (supported: {SUPPORTED})")
+    photo = read_photo(job.source)
+    predictions = [model.predict_ab(photo.lightness, settings.render_size)
+                   for model in (models if job.compare in targets else models[:1])]
+    if job.output in targets:
+        rgb = colour(photo.lightness, predictions[0])
+        write_image(job.output, rgb, photo.alpha, photo.info)
+        del rgb
+    if job.compare in targets:
+        write_image(job.compare, comparison_image(photo.lightness, models, predictions), quality=COMPARE_JPEG_QUALITY)
+    return FilmReport(frames=0, scene_cuts=0)
+
+
+def _colorize_film(job: Job, model: Model, settings: Settings) -> FilmReport:
+    """One film, with a progress bar of frames and frames per second when `settings.progress`."""
+    smoothing = TemporalSmoothing(settings.smoothing, settings.scene_cut)
+    with tqdm(desc=job.source.name, unit="frame", file=sys.stderr, disable=not settings.progress,
+              leave=False) as bar:
+        def advance(done: int, declared: int | None) -> None:
+            bar.total = declared
+            bar.update(done - bar.n)
+
+        return colorize_film(job.source, job.output, model, settings.render_size, smoothing, advance)

@@ -1,0 +1,150 @@
+"""Colour for a full-resolution lightness: the trained network, the shape it sees, and the recombination.
+
+Photos, film frames and the web page all go through here. The networks are fully convolutional, so the
+network sees the photo's lightness L at the photo's own aspect ratio: resized (bicubic, antialiased)
+so that its short side is the render size, each side rounded to what the architecture needs
+(`models.size_multiple`). The ab it predicts is upsampled (bicubic) to the photo's size and recombined
+with the photo's own full-resolution L, so the output has the input's exact size and lightness and
+only colour is added. Where a predicted colour is outside the sRGB gamut its chroma is reduced rather
+than each channel clipped, which would change L (`core.color.lab_to_rgb_keeping_lightness`); LAB -> RGB
+runs in strips of rows, so memory stays at a few dozen bytes per pixel.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..core.color import AB_SCALE, lab_to_rgb_keeping_lightness
+from ..core.errors import UserError
+from ..models import saved, size_multiple
+from ..models.engine import Network
+
+STRIP_PIXELS = 1 << 20   # pixels converted from LAB to RGB at a time
+MAX_RENDER_SIZE = 2048   # a larger short side only costs time: the networks were trained on small images
+
+
+@dataclass
+class Model:
+    """A loaded network and what rendering needs to know about it."""
+
+    label: str
+    directory: Path
+    network: Network
+    image_size: int     # the side of the square images it was trained on
+    multiple: int       # network input sides are multiples of this
+
+    @property
+    def default_render_size(self) -> int:
+        """The short side the network sees unless told otherwise: the size it was trained at
+        (BENCHMARKS.md, "Colorize at the photo's own shape", compares others)."""
+        return self.image_size
+
+    def render_size(self, requested: int | None) -> int:
+        """`requested` (None: the default) rounded to the architecture's multiple, or a one-line UserError."""
+        if requested is None:
+            return self.default_render_size
+        if isinstance(requested, bool) or not isinstance(requested, int) or not 8 <= requested <= MAX_RENDER_SIZE:
+            raise UserError(f"--render-size {requested!r}: must be a whole number of pixels from 8 to {MAX_RENDER_SIZE}")
+        return max(self.multiple, round(requested / self.multiple) * self.multiple)
+
+    def network_shape(self, size: tuple[int, int], render_size: int | None = None,
+                      square: bool = False) -> tuple[int, int]:
+        """(width, height) of the network's input for a photo of `size` = (width, height): its short side
+        at the render size and its aspect ratio kept, each side rounded to the multiple; `square` gives the
+        render size by the render size instead (how `colorize` did it before aspect-kept rendering)."""
+        side = self.render_size(render_size)
+        if square:
+            return side, side
+        width, height = size
+        scale = side / min(width, height)
+        return tuple(max(self.multiple, round(length * scale / self.multiple) * self.multiple)
+                     for length in (width, height))
+
+    def network_lightness(self, lightness: np.ndarray, render_size: int | None = None,
+                          square: bool = False) -> np.ndarray:
+        """The full-resolution L (H, W) resized to the network's input shape: float32, 0-100."""
+        shape = self.network_shape((lightness.shape[1], lightness.shape[0]), render_size, square)
+        return np.clip(resize_plane(lightness, shape), 0.0, 100.0)
+
+    def predict(self, small_lightness: np.ndarray) -> np.ndarray:
+        """ab in LAB units, float32 (h, w, 2), for the network-sized L (h, w) of `network_lightness`."""
+        l_input = (small_lightness / np.float32(100.0))[None, :, :, None]
+        return self.network.predict(l_input)[0] * np.float32(AB_SCALE)
+
+    def predict_ab(self, lightness: np.ndarray, render_size: int | None = None, square: bool = False) -> np.ndarray:
+        """ab (h, w, 2) at the network's input shape for a full-resolution L (H, W)."""
+        return self.predict(self.network_lightness(lightness, render_size, square))
+
+
+def resize_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A float32 (H, W) plane resized to size = (width, height), bicubic (antialiased when shrinking)."""
+    image = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32))
+    return np.asarray(image.resize(size, Image.Resampling.BICUBIC), dtype=np.float32)
+
+
+def upsample_ab(ab: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Predicted ab (h, w, 2) resized to size = (width, height): float32 (height, width, 2)."""
+    width, height = size
+    out = np.empty((height, width, 2), dtype=np.float32)
+    for channel in range(2):
+        out[..., channel] = resize_plane(ab[..., channel], size)
+    return out
+
+
+def compose(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """uint8 sRGB (H, W, 3) of L (H, W) and ab (H, W, 2), converted in strips of rows to bound memory."""
+    height, width = lightness.shape
+    rgb = np.empty((height, width, 3), dtype=np.uint8)
+    rows = max(1, STRIP_PIXELS // width)
+    for top in range(0, height, rows):
+        lab = np.concatenate([lightness[top : top + rows, :, None], ab[top : top + rows]], axis=-1)
+        rgb[top : top + rows] = np.rint(lab_to_rgb_keeping_lightness(lab) * 255.0)
+    return rgb
+
+
+def colour(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """uint8 sRGB of a full-resolution L (H, W) and the network-sized ab predicted for it."""
+    return compose(lightness, upsample_ab(ab, (lightness.shape[1], lightness.shape[0])))
+
+
+def trained_models(project: Path) -> list[str]:
+    """The names of the model folders in `project`/models (those holding a config.json), sorted."""
+    folder = project / "models"
+    return sorted(path.name for path in folder.iterdir() if (path / saved.CONFIG_FILE).is_file()) \
+        if folder.is_dir() else []
+
+
+def model_directory(spec: str, project: Path) -> tuple[Path, str | None]:
+    """The model folder that --model names, and the model file's name if a file was named: a model NAME
+    trained in `project` (models/NAME), or a path to a model folder or to the model file inside one."""
+    path = Path(spec)
+    if (project / "models" / spec / saved.CONFIG_FILE).is_file() and not path.is_absolute():
+        return project / "models" / spec, None
+    if not path.exists():
+        trained = ", ".join(trained_models(project)) or "none"
+        if len(path.parts) == 1:
+            raise UserError(f"--model {spec}: no trained model {spec} in {project / 'models'} (trained: {trained}): "
+                            f"run `dvc repro train@{spec}` in the project root first, or pass --model PATH")
+        raise UserError(f"--model {spec}: no such model directory or file (trained in {project / 'models'}: {trained})")
+    if path.is_dir():
+        return path, None
+    if not (path.parent / saved.CONFIG_FILE).is_file():
+        raise UserError(f"--model {spec} is not a model written by this project: expected a models/NAME directory "
+                        f"with {saved.CONFIG_FILE}, or the model file inside one")
+    return path.parent, path.name
+
+
+def load_model(spec: str, project: Path) -> Model:
+    """Load what --model names (see `model_directory`) for inference, or raise a one-line UserError."""
+    directory, file_name = model_directory(spec, project)
+    config = saved.read_config(directory)
+    expected = saved.model_file(directory, config)
+    if file_name is not None and file_name != expected.name:
+        raise UserError(f"--model {spec}: {directory / saved.CONFIG_FILE} describes a {config.arch} model, "
+                        f"whose file is {expected.name}")
+    network, _ = saved.load(directory)
+    label = spec if directory == project / "models" / spec else f"{config.arch} ({directory})"
+    return Model(label=label, directory=directory, network=network, image_size=config.image_size,
+                 multiple=size_multiple(config.arch))
