@@ -298,16 +298,19 @@ def test_a_film_keeps_its_frames_timing_and_sound_and_smoothing_lowers_flicker(f
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, codec, pixel_format", [("reel.avi", "mjpeg", "yuvj420p"), ("reel.mov", "libx264", "yuv420p"),
-                                                       ("reel.webm", "libvpx-vp9", "yuv420p"),
-                                                       ("odd size.mkv", "libx264", "yuv444p")])
-def test_common_containers_and_codecs_are_read_and_written_alike(film_project, tmp_path, name, codec, pixel_format):
-    film = tmp_path / name
-    size = (75, 49) if name.startswith("odd") else (64, 48)
-    _grey_film(film, frames=8, size=size, codec=codec, pixel_format=pixel_format, audio=name != "reel.avi")
-    result = colorize(film, "--output", tmp_path / "out", "--model", "unet", cwd=film_project)
+def test_common_containers_and_codecs_are_read_and_written_alike(film_project, tmp_path):
+    films = {"reel.avi": ("mjpeg", "yuvj420p"), "reel.mov": ("libx264", "yuv420p"),
+             "reel.webm": ("libvpx-vp9", "yuv420p"), "odd size.mkv": ("libx264", "yuv444p")}
+    (tmp_path / "reels").mkdir()
+    for name, (codec, pixel_format) in films.items():
+        size = (75, 49) if name.startswith("odd") else (64, 48)
+        _grey_film(tmp_path / "reels" / name, frames=8, size=size, codec=codec, pixel_format=pixel_format,
+                   audio=name != "reel.avi")
+    result = colorize(tmp_path / "reels", "--output", tmp_path / "out", "--model", "unet", cwd=film_project)
     assert result.returncode == 0, result.stderr
-    assert _film_facts(tmp_path / "out" / name) == _film_facts(film)
+    assert summary(result)[:2] == (4, 0)
+    for name in films:
+        assert _film_facts(tmp_path / "out" / name) == _film_facts(tmp_path / "reels" / name), name
 
 
 @pytest.mark.slow

@@ -53,9 +53,11 @@ def prepared(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch", ["resnet18", "cnn_v1", "unet_gan"])
+@pytest.mark.parametrize("arch", ["resnet18"])
 def test_training_killed_in_epoch_4_resumes_to_the_uninterrupted_result(prepared, arch):
-    """A SIGKILL mid-training; for the GAN, both networks and both optimizers come back."""
+    """A SIGKILL mid-training of the stage in one process. The other trainings are killed elsewhere, so
+    each is checked once: cnn_v1 inside `dvc repro` (test_pipeline), the GAN with both networks, both
+    optimizers and dropout in a killed DDP worker (test_distributed) and in process (test_checkpoints)."""
     command = ["python", "stages/train.py", arch]
     run(command, cwd=prepared)
     uninterrupted = outputs(prepared, arch)
