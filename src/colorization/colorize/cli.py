@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"the short side, in pixels, of the lightness the network sees, the photo's aspect "
                              f"ratio kept (8 to {MAX_RENDER_SIZE}, rounded to what the architecture needs; "
                              f"default: the size the model was trained at)")
+    parser.add_argument("--square", action="store_true",
+                        help="let the network see a render-size square instead (the photo squeezed), as the "
+                             "networks were trained; BENCHMARKS.md compares the two per model")
     parser.add_argument("--compare", action="store_true",
                         help="also write NAME.compare.EXT for photos: input | each model available in models/")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: keep them)")
@@ -104,13 +107,14 @@ def run(argv: list[str]) -> int:
         from .server import serve  # the web stack is imported only for the page
 
         return serve(project, args.output or DEFAULT_PAGE_OUTPUT, args.model, args.port,
-                     int(args.max_upload_mb * 1e6), Settings(args.render_size, args.smoothing, args.scene_cut))
+                     int(args.max_upload_mb * 1e6),
+                     Settings(args.render_size, args.square, args.smoothing, args.scene_cut))
     if not args.inputs or args.output is None:
         parser.error("give INPUT files or folders and --output DIR (or --serve)")
     jobs, ignored = plan_jobs(args.inputs, args.output, args.compare)
     models = [load_model(args.model, project)]
     models[0].render_size(args.render_size)  # a bad --render-size stops before anything is written
-    settings = Settings(args.render_size, args.smoothing, args.scene_cut, args.overwrite, progress=True)
+    settings = Settings(args.render_size, args.square, args.smoothing, args.scene_cut, args.overwrite, progress=True)
 
     def report(message: str) -> None:
         tqdm.write(message, file=sys.stderr)

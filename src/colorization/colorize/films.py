@@ -40,7 +40,7 @@ ENCODER_SETTINGS = {  # codec options (visually lossless) and pixel format
     "mjpeg": ({"qmin": "1", "qmax": "3"}, "yuvj420p"),
     "mpeg4": ({"qmin": "1", "qmax": "3"}, "yuv420p"),
 }
-DEFAULT_SMOOTHING = 0.6     # share of the running average of ab kept at each frame
+DEFAULT_SMOOTHING = 0.8     # share of the running average of ab kept at each frame (a time constant of 5 frames)
 DEFAULT_SCENE_CUT = 6.0     # mean |delta L| between consecutive frames' thumbnails (L units)
 THUMBNAIL_COLUMNS = 8       # scene cuts compare frames this many blocks wide: a pan or grain barely moves them
 
@@ -125,7 +125,7 @@ def film_encoder(source_codec: str, container: str) -> str:
 
 def colorize_film(source: Path, target: Path, model: Model, render_size: int | None = None,
                   smoothing: TemporalSmoothing | None = None,
-                  on_frame: Callable[[int, int | None], None] | None = None) -> FilmReport:
+                  on_frame: Callable[[int, int | None], None] | None = None, square: bool = False) -> FilmReport:
     """Write `target` (complete, or not at all): `source` colorized by `model`, its audio copied.
 
     `on_frame(frames_done, frames_declared)` is called after each frame (for a progress bar). Raises
@@ -159,7 +159,7 @@ def colorize_film(source: Path, target: Path, model: Model, render_size: int | N
                         for frame in packet.decode():
                             rgb = frame.to_ndarray(format="rgb24")
                             lightness = rgb_lightness(rgb)
-                            small = model.network_lightness(lightness, render_size)
+                            small = model.network_lightness(lightness, render_size, square)
                             coloured = av.VideoFrame.from_ndarray(
                                 colour(lightness, smoothing(small, model.predict(small))), format="rgb24")
                             coloured.pts, coloured.time_base = frame.pts, frame.time_base

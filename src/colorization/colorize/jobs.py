@@ -23,10 +23,11 @@ SUPPORTED = ", ".join(sorted(FORMATS) + sorted(FILM_FORMATS))
 
 @dataclass(frozen=True)
 class Settings:
-    """How to colorize: the network's short side (None: the model's training size) and, for films, the
-    temporal smoothing (`films.TemporalSmoothing`)."""
+    """How to colorize: the network's short side (None: the model's training size) and shape (`render`),
+    and, for films, the temporal smoothing (`films.TemporalSmoothing`)."""
 
     render_size: int | None = None
+    square: bool = False     # the network sees a square, as before aspect-kept rendering
     smoothing: float = TemporalSmoothing.weight
     scene_cut: float = TemporalSmoothing.scene_cut
     overwrite: bool = False
@@ -151,7 +152,7 @@ def colorize_job(job: Job, models: list[Model], settings: Settings) -> FilmRepor
     if output_format(job.source) is None:
         raise UnreadableImage(f"unsupported file type {job.source.suffix!r} (supported: {SUPPORTED})")
     photo = read_photo(job.source)
-    predictions = [model.predict_ab(photo.lightness, settings.render_size)
+    predictions = [model.predict_ab(photo.lightness, settings.render_size, settings.square)
                    for model in (models if job.compare in targets else models[:1])]
     if job.output in targets:
         rgb = colour(photo.lightness, predictions[0])
@@ -171,4 +172,4 @@ def _colorize_film(job: Job, model: Model, settings: Settings) -> FilmReport:
             bar.total = declared
             bar.update(done - bar.n)
 
-        return colorize_film(job.source, job.output, model, settings.render_size, smoothing, advance)
+        return colorize_film(job.source, job.output, model, settings.render_size, smoothing, advance, settings.square)

@@ -123,10 +123,11 @@ class Page:
             try:
                 if film:
                     smoothing = TemporalSmoothing(self.settings.smoothing, self.settings.scene_cut)
-                    answer["frames"] = colorize_film(upload, result, model, self.settings.render_size, smoothing).frames
+                    answer["frames"] = colorize_film(upload, result, model, self.settings.render_size, smoothing,
+                                                     square=self.settings.square).frames
                 else:
                     photo = read_photo(upload)
-                    ab = model.predict_ab(photo.lightness, self.settings.render_size)
+                    ab = model.predict_ab(photo.lightness, self.settings.render_size, self.settings.square)
                     write_image(result, colour(photo.lightness, ab), photo.alpha, photo.info)
                     answer["width"], answer["height"] = photo.size
                     previews = folder / "preview"
