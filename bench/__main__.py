@@ -214,7 +214,7 @@ from PIL import Image
 from colorization.models import create, saved
 from colorization.models.saved import ModelConfig
 network = create("resnet18", 0.001, 0.5, 0.25, seed=0)
-saved.save(network, __import__("pathlib").Path({model!r}), ModelConfig(arch="resnet18", image_size=256))
+saved.save(network, __import__("pathlib").Path({model!r}), ModelConfig(arch="resnet18", image_size={size}))
 """
 
 
@@ -223,7 +223,7 @@ def bench_colorize(work: Path) -> dict:
     from PIL import Image
 
     model = work / "colorize_model"
-    peak_rss_mb(COLORIZE_CODE.format(model=str(model)))
+    peak_rss_mb(COLORIZE_CODE.format(model=str(model), size=256))
     photo = work / "photo 4000x3000.jpg"
     gradient = np.linspace(0, 255, 4000, dtype=np.float32)[None, :] * np.linspace(0.2, 1, 3000, dtype=np.float32)[:, None]
     Image.fromarray(gradient.astype(np.uint8), "L").save(photo, quality=95)
@@ -248,7 +248,7 @@ def bench_film(work: Path, seconds: tuple[int, ...] = (10, 40), fps: int = 24) -
     from PIL import Image
 
     model = work / "film_model"
-    peak_rss_mb(COLORIZE_CODE.format(model=str(model)).replace("image_size=256", "image_size=64"))
+    peak_rss_mb(COLORIZE_CODE.format(model=str(model), size=64))
     photos = [np.asarray(Image.open(path).convert("RGB")) for path in make_images(work / "raw_film", 8)[:4]]
     figures = {}
     for length in seconds:

@@ -72,10 +72,10 @@ def shapes(model, photos: list[np.ndarray]) -> list[tuple]:
 
 
 def films(model, photos: list[np.ndarray], work: Path, frames_per_shot: int, size=(640, 480)) -> list[tuple]:
-    shots = dict(frames_per_shot=frames_per_shot, size=size, speeds=SPEEDS)
-    truth = [colour for colour, _ in panning_frames(photos, **shots)]
+    frames = list(panning_frames(photos, frames_per_shot, size, speeds=SPEEDS))
     film = work / "film.mp4"
-    write_film(film, (grey for _, grey in panning_frames(photos, **shots)), 24, audio_seconds=1.0)
+    write_film(film, (grey for _, grey in frames), 24, audio_seconds=1.0)
+    truth = [colour for colour, _ in frames]
     true_lab = [rgb_to_lab(frame) for frame in truth]
     input_lightness, _ = read_film_lab(film)
     rows = []

@@ -13,7 +13,7 @@ from ..core.errors import UserError
 from ..core.photo import FORMATS, output_format, walk_files
 from .films import FILM_FORMATS, FilmReport, TemporalSmoothing, colorize_film, is_film
 from .photos import UnreadableImage, read_photo, write_image
-from .render import Model, colour, compose, load_model, resize_plane, trained_models, upsample_ab
+from .render import Model, colour, load_model, resized_lightness, trained_models
 
 COMPARE_HEIGHT = 768            # panel height of --compare images (smaller photos keep their size)
 COMPARE_GAP = 8                 # white pixels between panels
@@ -123,9 +123,9 @@ def comparison_image(lightness: np.ndarray, models: list[Model], predictions: li
     panel_height = min(height, COMPARE_HEIGHT)
     panel_width = max(1, round(width * panel_height / height))
     size = (panel_width, panel_height)
-    small = np.clip(resize_plane(lightness, size), 0.0, 100.0)
-    panels = [("input", compose(small, np.zeros((panel_height, panel_width, 2), dtype=np.float32)))]
-    panels += [(model.label, compose(small, upsample_ab(ab, size))) for model, ab in zip(models, predictions)]
+    small = resized_lightness(lightness, size)
+    panels = [("input", colour(small, np.zeros((panel_height, panel_width, 2), dtype=np.float32)))]
+    panels += [(model.label, colour(small, ab)) for model, ab in zip(models, predictions)]
     canvas = Image.new("RGB", (len(panels) * panel_width + (len(panels) - 1) * COMPARE_GAP, panel_height), "white")
     font = ImageFont.load_default(size=max(12, panel_height // 28))
     draw = ImageDraw.Draw(canvas)

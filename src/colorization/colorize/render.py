@@ -65,8 +65,8 @@ class Model:
     def network_lightness(self, lightness: np.ndarray, render_size: int | None = None,
                           square: bool = False) -> np.ndarray:
         """The full-resolution L (H, W) resized to the network's input shape: float32, 0-100."""
-        shape = self.network_shape((lightness.shape[1], lightness.shape[0]), render_size, square)
-        return np.clip(resize_plane(lightness, shape), 0.0, 100.0)
+        return resized_lightness(lightness, self.network_shape((lightness.shape[1], lightness.shape[0]),
+                                                               render_size, square))
 
     def predict(self, small_lightness: np.ndarray) -> np.ndarray:
         """ab in LAB units, float32 (h, w, 2), for the network-sized L (h, w) of `network_lightness`."""
@@ -82,6 +82,12 @@ def resize_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """A float32 (H, W) plane resized to size = (width, height), bicubic (antialiased when shrinking)."""
     image = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32))
     return np.asarray(image.resize(size, Image.Resampling.BICUBIC), dtype=np.float32)
+
+
+def resized_lightness(lightness: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """L (H, W) resized to size = (width, height) as `resize_plane` does, kept within 0-100 (bicubic
+    overshoots at edges): what the network sees, and the lightness of previews and comparison panels."""
+    return np.clip(resize_plane(lightness, size), 0.0, 100.0)
 
 
 def upsample_ab(ab: np.ndarray, size: tuple[int, int]) -> np.ndarray:

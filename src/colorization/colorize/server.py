@@ -34,10 +34,10 @@ from starlette.routing import Route
 
 from ..core.errors import UserError
 from ..core.photo import FORMATS, open_image, output_format
-from .films import FILM_FORMATS, TemporalSmoothing, colorize_film, is_film
-from .jobs import SUPPORTED, Settings
+from .films import FILM_FORMATS, is_film
+from .jobs import SUPPORTED, Job, Settings, colorize_job
 from .photos import UnreadableImage, read_photo, write_image
-from .render import Model, colour, load_model, resize_plane, trained_models
+from .render import Model, colour, load_model, resized_lightness, trained_models
 
 PAGE = Path(__file__).with_name("page.html")
 MAX_MEGAPIXELS = 50          # photos larger than this are refused before decoding (a decompression bomb)
@@ -71,7 +71,7 @@ def _preview(lightness: np.ndarray, ab: np.ndarray | None, path: Path) -> None:
     height, width = lightness.shape
     scale = min(1.0, PREVIEW_SIDE / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = np.clip(resize_plane(lightness, size), 0.0, 100.0)
+    small = resized_lightness(lightness, size)
     ab = np.zeros((*small.shape, 2), dtype=np.float32) if ab is None else ab
     write_image(path, colour(small, ab), quality=PREVIEW_QUALITY)
 
@@ -122,9 +122,7 @@ class Page:
                       "download": f"results/{folder.name}/{upload.name}"}
             try:
                 if film:
-                    smoothing = TemporalSmoothing(self.settings.smoothing, self.settings.scene_cut)
-                    answer["frames"] = colorize_film(upload, result, model, self.settings.render_size, smoothing,
-                                                     square=self.settings.square).frames
+                    answer["frames"] = colorize_job(Job(upload, result, None), [model], self.settings).frames
                 else:
                     photo = read_photo(upload)
                     ab = model.predict_ab(photo.lightness, self.settings.render_size, self.settings.square)

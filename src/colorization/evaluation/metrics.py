@@ -151,11 +151,11 @@ FLICKER_BLOCK = 16     # pixels: flicker compares colour averaged over blocks of
 
 
 def _block_means(plane: np.ndarray, block: int) -> np.ndarray:
-    height, width = plane.shape[:2]
-    rows, columns = max(1, height // block), max(1, width // block)
-    cropped = plane[: rows * block, : columns * block] if height >= block and width >= block else plane
-    size = (cropped.shape[0] // rows, cropped.shape[1] // columns)
-    return cropped[: rows * size[0], : columns * size[1]].reshape(rows, size[0], columns, size[1], -1).mean(axis=(1, 3))
+    """The means of the whole `block` x `block` blocks of an (H, W, C) plane (a side shorter than `block`
+    is one block); the partial blocks at the right and bottom edges are left out."""
+    tall, wide = min(block, plane.shape[0]), min(block, plane.shape[1])
+    rows, columns = plane.shape[0] // tall, plane.shape[1] // wide
+    return plane[: rows * tall, : columns * wide].reshape(rows, tall, columns, wide, -1).mean(axis=(1, 3))
 
 
 def flicker(lightness: list[np.ndarray], ab: list[np.ndarray], still: float = STILL_LIGHTNESS,
