@@ -90,6 +90,33 @@ def test_the_annealed_mean_is_the_mode_as_t_goes_to_0_and_the_mean_at_t_1():
     assert between.shape == (7, 2)
 
 
+def test_decode_rebalancing_turns_what_one_rebalancing_teaches_into_what_another_would(srgb_ab):
+    """A network trained with weights w learns q ~ w p(c | L); the decode bias must turn q into w' p, the
+    distribution training with the other lambda would have taught, and lambda 1 into the plain mean."""
+    centres = cls.bin_centres()
+    prior = cls.smoothed_prior(np.bincount(cls.nearest_class(srgb_ab[0][:20_000] * 0.3), minlength=len(centres)))
+    rng = np.random.default_rng(3)
+    posterior = rng.dirichlet(np.full(len(centres), 0.3), size=5)  # p(c | L) of five pixels
+    trained = np.log(posterior * cls.rebalancing_weights(prior, 0.5))  # logits of a perfectly trained network
+    assert cls.decode_bias(prior, 0.5, None) is None and cls.decode_bias(prior, 0.5, 0.5) is None
+    for decode_rebalance in (0.7, 1.0, 0.2):
+        bias = cls.decode_bias(prior, 0.5, decode_rebalance)
+        adjusted = np.exp(trained + bias)
+        expected = posterior * cls.rebalancing_weights(prior, decode_rebalance)
+        np.testing.assert_allclose(adjusted / adjusted.sum(-1, keepdims=True),
+                                   expected / expected.sum(-1, keepdims=True), rtol=1e-4, atol=1e-9)
+    unbalanced = cls.annealed_mean(trained, 1.0, cls.decode_bias(prior, 0.5, 1.0))
+    np.testing.assert_allclose(unbalanced, posterior @ centres, atol=1e-2)
+    rebalanced = cls.annealed_mean(trained, 1.0)
+    chroma = lambda ab: np.linalg.norm(ab, axis=-1).mean()  # noqa: E731
+    assert chroma(rebalanced) > chroma(unbalanced)  # rebalancing favours rare, saturated colours
+
+    loss = cls.Classification(temperature=0.5, class_bias=cls.decode_bias(prior, 0.5, 1.0))
+    restored = cls.Classification.from_settings(json.loads(json.dumps(loss.settings())))
+    np.testing.assert_allclose(restored.decode(trained), loss.decode(trained), atol=1e-5)
+    assert cls.Classification().settings() == {"temperature": cls.TEMPERATURE}
+
+
 def test_class_counts_of_shard_images_match_a_pixel_by_pixel_count(srgb_ab):
     colours = srgb_ab[1][:4096].reshape(4, 32, 32, 3)
     encoded = encode_rgb(colours)
@@ -177,3 +204,16 @@ def test_a_classification_model_trains_evaluates_and_colorizes_through_the_stage
     assert "colorful: resuming after epoch 2" in retrained.stdout
     config = json.loads((project / "models" / "colorful" / "config.json").read_text())
     assert config["loss_settings"] == {"temperature": 1.0}
+    run(["python", "stages/evaluate.py", "colorful"], cwd=project)
+    as_trained = json.loads((project / "metrics" / "colorful.json").read_text())
+
+    params_file.write_text(params_file.read_text().replace("decode_rebalance: null", "decode_rebalance: 1.0"))
+    redecoded = run(["python", "stages/train.py", "colorful"], cwd=project)
+    assert "colorful: resuming after epoch 2" in redecoded.stdout
+    config = json.loads((project / "models" / "colorful" / "config.json").read_text())
+    prior = cls.smoothed_prior(cls.read_prior(project / "data" / "prior.json"))
+    assert config["loss_settings"]["temperature"] == 1.0
+    np.testing.assert_allclose(config["loss_settings"]["class_bias"], cls.decode_bias(prior, 0.5, 1.0), atol=1e-6)
+    run(["python", "stages/evaluate.py", "colorful"], cwd=project)
+    unbalanced = json.loads((project / "metrics" / "colorful.json").read_text())
+    assert unbalanced["mse"] != as_trained["mse"] and unbalanced["epoch"] == as_trained["epoch"]

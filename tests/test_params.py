@@ -75,6 +75,7 @@ def test_every_source_allowed_by_params_is_implemented():
         ("classification.temperature", 0, "classification.temperature = 0: must be a number between 0.0 and 10.0"),
         ("classification.rebalance", 1.5, "classification.rebalance = 1.5: must be a number between 0.0 and 1.0 (1.0 included)"),
         ("classification.rebalance", 0, "classification.rebalance = 0: must be a number between 0.0 and 1.0 (1.0 included)"),
+        ("classification.decode_rebalance", "high", "classification.decode_rebalance = 'high': must be a number between 0.0 and 1.0 (1.0 included) or null"),
         ("classification", [0.38], "classification must be a mapping"),
         ("train.lr_schedule", "linear", "train.lr_schedule = 'linear': allowed values are constant, cosine, step"),
         ("train.keep", "best", "train.keep = 'best': allowed values are val_loss, val_mse, last"),

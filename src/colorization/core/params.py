@@ -66,6 +66,7 @@ class GanParams:
 class ClassificationParams:
     temperature: float = 0.38   # the annealed mean's T
     rebalance: float = 0.5      # lambda of the class-rebalancing weights
+    decode_rebalance: float | None = None  # the lambda decoded colours are re-weighted to; None: as trained
 
 
 @dataclass(frozen=True)
@@ -229,7 +230,9 @@ def parse_params(raw: Any, base: Path | str = ".") -> Params:
     if top.values.get("classification") is not None:  # optional: the defaults are the paper's
         section = top.section("classification")
         classification = ClassificationParams(temperature=section.number("temperature", 0.0, 10.0),
-                                              rebalance=section.number("rebalance", 0.0, 1.0, high_included=True))
+                                              rebalance=section.number("rebalance", 0.0, 1.0, high_included=True),
+                                              decode_rebalance=section.number("decode_rebalance", 0.0, 1.0,
+                                                                              optional=True, high_included=True))
     gan = GanParams()
     if top.values.get("gan") is not None:  # optional: the defaults are pix2pix's
         section = top.section("gan")

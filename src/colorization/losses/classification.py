@@ -7,6 +7,12 @@ SIGMA; each pixel's loss is weighted by class rebalancing, w ~ ((1 - lambda) p +
 the Gaussian-smoothed ab prior of the training images, scaled so that E_p[w] = 1; and a predicted
 distribution is decoded with the annealed mean, softmax(logits / T) . centres.
 
+Rebalancing can also be moved after training (`decode_rebalance`). A network trained with weights w
+learns about q(c) ~ w(c) p(c | L), so adding log(w'(c) / w(c)) to its logits gives what weights w' would
+have taught it: post-hoc logit adjustment (Menon et al., "Long-tail learning via logit adjustment",
+ICLR 2021). One training then serves every trade between the colour that rebalancing brings and the
+accuracy it costs, chosen on the validation images.
+
 The arrays here are plain numpy in LAB units (a, b roughly -128..127), so the Keras and the PyTorch
 training share them; a network's head predicts Q logits per pixel.
 """
@@ -168,11 +174,23 @@ def rebalancing_weights(prior: np.ndarray, rebalance: float = REBALANCE) -> np.n
     return (weights / np.sum(prior * weights)).astype(np.float32)
 
 
-def annealed_mean(logits: np.ndarray, temperature: float = TEMPERATURE) -> np.ndarray:
-    """ab (..., 2) decoded from per-pixel class logits (..., Q): the mean of the centres under
-    softmax(logits / T), which is the predicted distribution re-normalised after raising it to 1/T.
-    In float32 and in place: a batch of logits is Q numbers a pixel."""
-    probabilities = np.array(logits, dtype=np.float32) / np.float32(temperature)
+def decode_bias(prior: np.ndarray, rebalance: float, decode_rebalance: float | None) -> np.ndarray | None:
+    """Per-class logit offsets log(w_decode / w_trained) that re-weight a network trained with
+    rebalancing `rebalance` to `decode_rebalance` (see the module docstring); None when they are equal
+    or `decode_rebalance` is None."""
+    if decode_rebalance is None or decode_rebalance == rebalance:
+        return None
+    return np.log(rebalancing_weights(prior, decode_rebalance) / rebalancing_weights(prior, rebalance))
+
+
+def annealed_mean(logits: np.ndarray, temperature: float = TEMPERATURE, bias: np.ndarray | None = None) -> np.ndarray:
+    """ab (..., 2) decoded from per-pixel class logits (..., Q), each class's `bias` added first: the mean
+    of the centres under softmax(logits / T), which is the predicted distribution re-normalised after
+    raising it to 1/T. In float32 and in place: a batch of logits is Q numbers a pixel."""
+    probabilities = np.array(logits, dtype=np.float32)
+    if bias is not None:
+        probabilities += np.asarray(bias, dtype=np.float32)
+    probabilities /= np.float32(temperature)
     probabilities -= probabilities.max(axis=-1, keepdims=True)
     np.exp(probabilities, out=probabilities)
     probabilities /= probabilities.sum(axis=-1, keepdims=True)
@@ -181,34 +199,47 @@ def annealed_mean(logits: np.ndarray, temperature: float = TEMPERATURE) -> np.nd
 
 class Classification:
     """The loss object (see `colorization.losses`): Q logits per pixel, soft-encoded targets weighted by
-    `class_weights` (uniform when None, e.g. for inference), decoded with the annealed mean at `temperature`."""
+    `class_weights` (uniform when None, e.g. for inference), decoded with the annealed mean at `temperature`
+    after adding `class_bias` (None: no offsets) to the logits."""
 
     name = "classification"
 
-    def __init__(self, class_weights: np.ndarray | None = None, temperature: float = TEMPERATURE):
+    def __init__(self, class_weights: np.ndarray | None = None, temperature: float = TEMPERATURE,
+                 class_bias: np.ndarray | None = None):
         self.channels = len(bin_centres())
         self.class_weights = (np.ones(self.channels, dtype=np.float32) if class_weights is None
                               else np.asarray(class_weights, dtype=np.float32))
         self.temperature = temperature
+        self.class_bias = None if class_bias is None else np.asarray(class_bias, dtype=np.float32)
+        if self.class_bias is not None and self.class_bias.shape != (self.channels,):
+            raise ValueError(f"loss_settings.class_bias has {self.class_bias.size} values for {self.channels} ab classes")
         self._device_tables = None  # torch_targets' lookup tables, on the device of the last batch
 
     @classmethod
     def from_params(cls, params, prior_path: Path) -> "Classification":
-        """Weighted by the training images' prior (data/prior.json), decoded at params' temperature."""
+        """Weighted by the training images' prior (data/prior.json), decoded at params' temperature and
+        re-weighted to params' decode_rebalance."""
+        section = params.classification
         prior = smoothed_prior(read_prior(prior_path))
-        return cls(rebalancing_weights(prior, params.classification.rebalance), params.classification.temperature)
+        return cls(rebalancing_weights(prior, section.rebalance), section.temperature,
+                   decode_bias(prior, section.rebalance, section.decode_rebalance))
 
     @classmethod
     def from_settings(cls, settings: dict) -> "Classification":
-        return cls(temperature=float(settings.get("temperature", TEMPERATURE)))
+        bias = settings.get("class_bias")
+        return cls(temperature=float(settings.get("temperature", TEMPERATURE)),
+                   class_bias=None if bias is None else np.asarray(bias, dtype=np.float32))
 
     @staticmethod
     def training_settings(params) -> dict:
-        """The temperature only decodes, so a new one re-saves the model without retraining it."""
+        """Temperature and decode_rebalance only decode, so new ones re-save the model without retraining it."""
         return {"rebalance": params.classification.rebalance}
 
     def settings(self) -> dict:
-        return {"temperature": self.temperature}
+        """What decoding needs: the temperature, and the logit offsets when there are any (6 decimals)."""
+        if self.class_bias is None:
+            return {"temperature": self.temperature}
+        return {"temperature": self.temperature, "class_bias": [round(float(v), 6) for v in self.class_bias]}
 
     def targets(self, ab: np.ndarray) -> np.ndarray:
         """(B, H, W, 2 NEIGHBOURS + 1) float32: the soft-encoding's classes, their weights, and the pixel's
@@ -244,7 +275,7 @@ class Classification:
         return torch.cat([classes.float(), weights, pixel[..., None]], dim=-1).permute(0, 3, 1, 2).contiguous()
 
     def decode(self, output: np.ndarray) -> np.ndarray:
-        return annealed_mean(output, self.temperature) / AB_SCALE
+        return annealed_mean(output, self.temperature, self.class_bias) / AB_SCALE
 
     def torch_loss(self, output, target):
         """Rebalanced soft cross-entropy, averaged over pixels; `output` (B, Q, H, W) logits."""
