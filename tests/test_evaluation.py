@@ -121,6 +121,11 @@ def test_metrics_streamed_in_batches_equal_metrics_of_one_batch():
     for start in range(0, 6, 4):
         streamed.add(l_input[start : start + 4], predicted[start : start + 4], truth[start : start + 4])
     assert streamed.result() == pytest.approx(whole.result())
+    first, second = MetricAccumulator(), MetricAccumulator()
+    first.add(l_input[:2], predicted[:2], truth[:2])
+    second.add(l_input[2:], predicted[2:], truth[2:])
+    assert first.merged(second).result() == pytest.approx(whole.result())
+    assert first.result()["n_images"] == 2  # merging leaves the parts as they were
 
 
 def test_grey_baseline_error_is_the_mean_squared_chroma(tmp_path):

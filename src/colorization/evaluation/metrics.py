@@ -100,6 +100,14 @@ class MetricAccumulator:
         self.colorfulness_truth_sum += float(colorfulness(rgb_true * 255.0).sum())
         self.images += len(l_input)
 
+    def merged(self, other: "MetricAccumulator") -> "MetricAccumulator":
+        """One accumulator holding both's images: the metrics of two disjoint sets and of their union
+        from one pass."""
+        union = MetricAccumulator()
+        for name, value in vars(self).items():
+            setattr(union, name, value + getattr(other, name))
+        return union
+
     def result(self) -> dict:
         mse = self.squared_error / self.values
         predicted = self.colorfulness_sum / self.images
