@@ -3,11 +3,11 @@ temperatures: `python -m bench.decode_rebalance NAME [--lambdas L,...] [--temper
 
 Run in a project whose `dvc repro` is up to date: it reads models/NAME, data/lab's validation split,
 data/prior.json and the lambda the model was trained with (params.yaml's classification.rebalance).
-The network runs once per batch; every (decode_rebalance, T) pair decodes the same logits
-(`classification.decode_bias` and `annealed_mean`, as `classification.decode_rebalance` would). Prints a
-markdown table of MSE, AuC, PSNR, SSIM and colourfulness ratio on every validation image, and AuC and
-colourfulness ratio on the even-numbered ones (to choose a setting on) and the odd-numbered ones (to
-report it on), with the grey image's row.
+The network runs once per batch; every (decode_rebalance, T) pair decodes the same logits with the
+loss object a model saved with those params would have. Prints a markdown table of MSE, AuC, PSNR,
+SSIM and colourfulness ratio on every validation image, and AuC and colourfulness ratio on the
+even-numbered ones (to choose a setting on) and the odd-numbered ones (to report it on), with the grey
+image's row.
 """
 
 import argparse
@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from colorization.core.color import AB_SCALE
 from colorization.core.params import load_params
 from colorization.evaluation.metrics import MetricAccumulator, predict_gray
 from colorization.lab.meta import open_prepared
@@ -38,8 +37,10 @@ def sweep(name: str, lambdas: list[float], temperatures: list[float], batch_size
         raise SystemExit(f"models/{name} was trained with loss {config.loss}, not classification")
     trained_with = load_params().classification.rebalance
     prior = classification.smoothed_prior(classification.read_prior(Path("data/prior.json")))
-    biases = {value: classification.decode_bias(prior, trained_with, value) for value in lambdas}
     settings = ["grey", *itertools.product(lambdas, temperatures)]
+    decoders = {(value, temperature): classification.Classification(
+        temperature=temperature, class_bias=classification.decode_bias(prior, trained_with, value))
+        for value, temperature in settings[1:]}
     results = {setting: tuple(MetricAccumulator() for _ in HALVES) for setting in settings}
     network.loss.decode = lambda logits: logits  # the raw logits, decoded below once per setting
     val = open_prepared(Path("data/lab")).val
@@ -48,8 +49,7 @@ def sweep(name: str, lambdas: list[float], temperatures: list[float], batch_size
         l_input, ab_true = val.batch(indices)
         logits = network.predict(l_input)
         for setting in settings:
-            ab = (predict_gray(l_input) if setting == "grey"
-                  else classification.annealed_mean(logits, setting[1], biases[setting[0]]) / AB_SCALE)
+            ab = predict_gray(l_input) if setting == "grey" else decoders[setting].decode(logits)
             for half, accumulator in enumerate(results[setting]):
                 chosen = indices % 2 == half
                 accumulator.add(l_input[chosen], ab[chosen], ab_true[chosen])
@@ -73,6 +73,7 @@ def main() -> None:
         parts = [half.result() for half in halves]
         print(f"| {label} | " + " | ".join(f"{whole[column]:.4f}" for column in columns) + " | "
               + " | ".join(f"{part[column]:.4f}" for part in parts for column in HALF_COLUMNS) + " |", flush=True)
+
 
 if __name__ == "__main__":
     main()
