@@ -65,8 +65,9 @@ def test_differences_name_what_changed(lab_dir):
 
 @pytest.mark.parametrize("name", ["resnet18", "unet_gan"])
 def test_an_interrupted_training_resumes_to_the_uninterrupted_result(lab_dir, tmp_path, monkeypatch, capsys, name):
-    """For the GAN, epoch 1 is the L1-only warm-up and the discriminator joins after the resume."""
-    params = params_with({"gan": {"warmup_epochs": 1}, "train": {"keep": "last"}})
+    """For the GAN, epoch 1 is the L1-only warm-up and the discriminator joins after the resume; the
+    images mirrored in epoch 2 come from the restored generator too."""
+    params = params_with({"gan": {"warmup_epochs": 1}, "train": {"keep": "last", "hflip": True}})
     run_training(params, lab_dir, tmp_path / "whole", name)
     expected = (tmp_path / "whole" / "model" / "model.pt").read_bytes()
     expected_checkpoint = (tmp_path / "whole" / "checkpoints" / "epoch_0002" / "checkpoint.pt").read_bytes()
@@ -133,3 +134,15 @@ def test_a_checkpoint_of_an_older_version_is_discarded(lab_dir, tmp_path, capsys
     run_training(params, lab_dir, tmp_path)
     output = capsys.readouterr().out
     assert "was made by an older version of this project; starting fresh" in output and "epoch 1/2" in output
+
+
+def test_hflip_trains_on_mirrored_images_and_is_part_of_the_fingerprint(lab_dir, tmp_path, capsys):
+    plain = params_with({"train": {"epochs": 1, "keep": "last"}})
+    mirrored = params_with({"train": {"epochs": 1, "keep": "last", "hflip": True}})
+    run_training(plain, lab_dir, tmp_path / "plain")
+    run_training(mirrored, lab_dir, tmp_path / "mirrored")
+    assert ((tmp_path / "plain" / "model" / "model.pt").read_bytes()
+            != (tmp_path / "mirrored" / "model" / "model.pt").read_bytes())
+    capsys.readouterr()
+    run_training(mirrored, lab_dir, tmp_path / "plain")
+    assert "was made with other params; starting fresh" in capsys.readouterr().out

@@ -66,6 +66,7 @@ def test_every_source_allowed_by_params_is_implemented():
         ("train.batch_size", True, "train.batch_size = True: must be an integer >= 1"),
         ("lr", -0.1, "lr = -0.1: must be a number between 0.0 and 1.0"),
         ("train.mixed_precision", "yes", "train.mixed_precision = 'yes': must be true or false"),
+        ("train.hflip", 1, "train.hflip = 1: must be true or false"),
         ("seed", None, "seed = None: must be an integer >= 0"),
         ("models.cnn_v1.n_train", 0, "models.cnn_v1.n_train = 0: must be an integer >= 1 or null"),
         ("models.cnn_v1.arch", 3, "models.cnn_v1.arch = 3: must be a non-empty string or null"),

@@ -75,3 +75,22 @@ def test_batches_read_straight_from_the_maps_equal_the_scaled_images_in_the_orde
         l_expected, ab_expected = model_batch(images[np.asarray(indices, dtype=int)])
         np.testing.assert_array_equal(l_input, l_expected)
         np.testing.assert_array_equal(ab, ab_expected)
+
+
+def test_mirror_flips_exactly_the_marked_images_left_right_in_every_form_and_order(tmp_path):
+    from colorization.core.color import model_batch
+
+    images = random_images(23)
+    write_shards(iter(images), 23, (8, 8, 3), tmp_path, shard_size=5)
+    shards = LabShards(tmp_path)
+    mirror = np.random.default_rng(4).random(23) < 0.5
+    expected = np.where(mirror[:, None, None, None], images[:, :, ::-1], images)
+    order = np.random.default_rng(5).permutation(23)
+    encoded = np.concatenate(list(shards.batches(4, order, encoded=True, mirror=mirror)))
+    np.testing.assert_array_equal(encoded, expected[order])
+    for prefetch in (0, 2):
+        scaled = list(shards.batches(4, order, prefetch, mirror=mirror))
+        l_expected, ab_expected = model_batch(expected[order])
+        np.testing.assert_array_equal(np.concatenate([l_input for l_input, _ in scaled]), l_expected)
+        np.testing.assert_array_equal(np.concatenate([ab for _, ab in scaled]), ab_expected)
+    np.testing.assert_array_equal(shards.read(order), images[order])  # the stored images are untouched

@@ -46,6 +46,7 @@ class TrainParams:
     keep: str = "val_loss"          # one of KEEP: the epoch with the lowest own validation loss or MSE, or the last
     devices: int | str = 1          # data-parallel processes for the PyTorch models; "auto": one per GPU
     keras_backend: str = "tensorflow"   # one of KERAS_BACKENDS: what the Keras models train on
+    hflip: bool = False             # mirror a random half of the training images left-right each epoch
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,8 @@ class _Section:
             raise UserError(f"params.yaml: {self.key(name)} = {value!r}: must be {allowed}")
         return float(value)
 
-    def boolean(self, name: str) -> bool:
-        value = self.get(name)
+    def boolean(self, name: str, default: bool | None = None) -> bool:
+        value = self.values.get(name, default) if default is not None else self.get(name)
         if not isinstance(value, bool):
             raise UserError(f"params.yaml: {self.key(name)} = {value!r}: must be true or false")
         return value
@@ -247,7 +248,8 @@ def parse_params(raw: Any, base: Path | str = ".") -> Params:
                           lr_schedule=train.choice("lr_schedule", LR_SCHEDULES, default="constant"),
                           keep=train.choice("keep", KEEP, default="val_loss"),
                           devices=_devices(train),
-                          keras_backend=train.choice("keras_backend", KERAS_BACKENDS, default="tensorflow")),
+                          keras_backend=train.choice("keras_backend", KERAS_BACKENDS, default="tensorflow"),
+                          hflip=train.boolean("hflip", default=False)),
         models=model_params,
         evaluate=EvaluateParams(batch_size=evaluate.integer("batch_size"), n_examples=evaluate.integer("n_examples")),
         classification=classification,

@@ -11,6 +11,7 @@ import os
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from itertools import islice
 from pathlib import Path
 
@@ -153,9 +154,10 @@ class LabShards:
         return scaled[..., :1], scaled[..., 1:]
 
     def batches(self, batch_size: int, order: np.ndarray | None = None, prefetch: int = 0,
-                part: tuple[int, int] = (0, 1), encoded: bool = False):
+                part: tuple[int, int] = (0, 1), encoded: bool = False, mirror: np.ndarray | None = None):
         """Yield (L, ab) batches over all images, in `order` if given, else in stored order; with `encoded`,
         the encoded uint8 images themselves (`read`), for an engine to convert where it computes.
+        `mirror`, a bool per image, marks the images that come out mirrored left-right (augmentation).
 
         `part` = (k, n): of each batch, only the k-th of n consecutive, near-equal shares (a data-parallel
         worker's); a batch of fewer than n images is skipped, so every worker gets as many batches.
@@ -170,6 +172,8 @@ class LabShards:
         chunks = (np.array_split(order[start : start + batch_size], shares)[share]
                   for start in range(0, len(order), batch_size) if len(order) - start >= shares)
         load = self.read if encoded else self.batch
+        if mirror is not None:
+            load = partial(_mirrored, load, np.asarray(mirror, dtype=bool))
         if prefetch <= 0:
             yield from map(load, chunks)
             return
@@ -180,3 +184,13 @@ class LabShards:
                 for chunk in islice(chunks, 1):  # queued before waiting, so no thread idles meanwhile
                     pending.append(pool.submit(load, chunk))
                 yield head.result()
+
+
+def _mirrored(load, mirror: np.ndarray, indices: np.ndarray):
+    """`load(indices)` (an array, or a tuple of arrays (B, H, W, C)) with the images `mirror` marks flipped
+    left-right."""
+    loaded = load(indices)
+    flipped = mirror[indices]
+    for images in loaded if isinstance(loaded, tuple) else (loaded,):
+        images[flipped] = images[flipped, :, ::-1]
+    return loaded

@@ -1,8 +1,9 @@
 """The training loop shared by every model: random batches from the memory-mapped shards.
 
 Each epoch visits the first `n_train` training images once in a seeded random order at the learning
-rate of the schedule, then measures on the validation images, in inference mode, the model's own loss
-and the MSE of its ab/128 (comparable across models). Both go to dvclive, one step per epoch. The
+rate of the schedule (with `train.hflip`, a random half of them mirrored left-right), then measures on
+the validation images, in inference mode, the model's own loss and the MSE of its ab/128 (comparable
+across models). Both go to dvclive, one step per epoch. The
 weights of the best epoch by `train.keep` (the own validation loss unless params say otherwise) are
 kept beside the checkpoints and become the saved model. After every epoch a checkpoint is written; a
 restarted training with the same params, data and code continues from the newest one and ends with
@@ -163,7 +164,9 @@ def train(spec: ModelSpec, params: Params, lab_dir: Path, prior_path: Path, mode
             distributed.seed_epoch(params.seed, epoch, group)
             totals: dict[str, float] = {"images": 0.0}
             share = (group.rank, group.world_size)
-            for encoded in data.train.batches(batch_size, rng.permutation(n_train), prefetch, share, encoded=True):
+            order = rng.permutation(n_train)
+            mirror = rng.random(n_train) < 0.5 if params.train.hflip else None  # drawn only then: runs without keep their order
+            for encoded in data.train.batches(batch_size, order, prefetch, share, encoded=True, mirror=mirror):
                 for key, value in network.train_step(encoded).items():
                     totals[key] = totals.get(key, 0.0) + value * len(encoded)
                 totals["images"] += len(encoded)
