@@ -101,3 +101,16 @@ def colorize_project(root: Path, archs: tuple[str, ...] = ("resnet18",), image_s
             network.train_step(batch)
         saved.save(network, root / "models" / arch, saved.ModelConfig(arch=arch, image_size=image_size))
     return root
+
+
+LONGEST_FIRST = ("test_pipeline.py", "test_reliability.py", "test_distributed.py")
+
+
+def pytest_collection_modifyitems(items):
+    """Start the modules with the longest chains of subprocesses first (their order in LONGEST_FIRST),
+    the others after in their usual order: with pytest-xdist sending whole modules to its workers
+    (pyproject's addopts), a long module started last would leave the other worker idle to the end."""
+    def rank(item):
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank)
