@@ -333,3 +333,78 @@ def test_a_damaged_or_truncated_film_is_one_line_and_writes_nothing(film_project
     assert re.fullmatch(r"skipped .*index last\.mp4: not a film FFmpeg can read \(.*\)", skipped[1]), skipped[1]
     assert re.fullmatch(r"skipped .*not a film\.mp4: not a film FFmpeg can read \(.*\)", skipped[2]), skipped[2]
     assert not out.exists() or not any(path.is_file() for path in out.rglob("*"))
+
+
+def _skipped(result) -> list[str]:
+    """The one-line reports of skipped files, sorted."""
+    return sorted(line for line in result.stderr.splitlines() if line.startswith("skipped"))
+
+
+@pytest.mark.slow
+def test_symlink_loops_dangling_links_and_damaged_photos_are_each_one_line_and_the_rest_is_done(project, tmp_path):
+    """A symlink loop or a link to a deleted file cannot be read, which is said with the system's reason,
+    apart from a damaged photo; the other files are colorized (a PNG named .bmp too: read by its
+    content) and the exit status is 1."""
+    folder, out = tmp_path / "album", tmp_path / "out"
+    folder.mkdir()
+    colour_photo(5, 40, 32).convert("L").save(folder / "ok.jpg")
+    colour_photo(6, 40, 32).convert("L").save(folder / "png inside.bmp", format="PNG")
+    (folder / "a.jpg").symlink_to("b.jpg")
+    (folder / "b.jpg").symlink_to("a.jpg")
+    (folder / "gone.jpg").symlink_to("deleted.jpg")
+    (folder / "damaged.jpg").write_bytes((folder / "ok.jpg").read_bytes()[:400])
+    result = colorize(folder, "--output", out, cwd=project)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert summary(result) == (2, 4, "4 unreadable")
+    skipped = _skipped(result)
+    assert skipped[:2] + skipped[3:] == [
+        f"skipped {folder / 'a.jpg'}: cannot read it: Too many levels of symbolic links",
+        f"skipped {folder / 'b.jpg'}: cannot read it: Too many levels of symbolic links",
+        f"skipped {folder / 'gone.jpg'}: cannot read it: No such file or directory"], skipped
+    assert skipped[2].startswith(f"skipped {folder / 'damaged.jpg'}: damaged or unsupported image ("), skipped[2]
+    assert sorted(path.name for path in out.iterdir()) == ["ok.jpg", "png inside.bmp"]
+
+
+@pytest.mark.slow
+def test_a_photo_without_read_permission_is_one_line_and_the_rest_is_done(project, tmp_path):
+    """Mode 000 stops a user reading a file but not root, so as root the command runs under setpriv
+    without the two capabilities that let root read any file."""
+    import os
+    import shutil
+
+    folder, out = tmp_path / "album", tmp_path / "out"
+    folder.mkdir()
+    colour_photo(5, 40, 32).convert("L").save(folder / "ok.jpg")
+    (folder / "locked.jpg").write_bytes((folder / "ok.jpg").read_bytes())
+    (folder / "locked.jpg").chmod(0)
+    unprivileged = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root reads a file of mode 000, and setpriv (util-linux), which drops that, is missing")
+        unprivileged = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+    result = run([*unprivileged, sys.executable, "-m", "colorization.colorize", str(folder), "--output", str(out)],
+                 cwd=project, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert summary(result) == (1, 1, "1 unreadable")
+    assert _skipped(result) == [f"skipped {folder / 'locked.jpg'}: cannot read it: Permission denied"]
+    assert [path.name for path in out.iterdir()] == ["ok.jpg"]
+
+
+@pytest.mark.slow
+def test_a_photo_named_as_a_film_or_a_film_named_as_a_photo_is_refused_in_one_line(project, tmp_path):
+    """Files are judged by their content: a JPEG named .mp4 and an MP4 named .png are each refused with
+    what they really are; the real film and photo beside them are colorized."""
+    folder, out = tmp_path / "reels", tmp_path / "out"
+    folder.mkdir()
+    _grey_film(folder / "reel.mp4", frames=8, size=(64, 48), audio=False)
+    (folder / "reel in disguise.png").write_bytes((folder / "reel.mp4").read_bytes())
+    colour_photo(5, 40, 32).convert("L").save(folder / "photo.jpg")
+    (folder / "photo in disguise.mp4").write_bytes((folder / "photo.jpg").read_bytes())
+    result = colorize(folder, "--output", out, cwd=project)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert summary(result) == (2, 2, "2 unreadable") and "1 film" in result.stdout
+    assert _skipped(result) == [
+        f"skipped {folder / 'photo in disguise.mp4'}: a JPEG photo, not a film: rename it .jpg to colorize it",
+        f"skipped {folder / 'reel in disguise.png'}: a film (MP4), not a photo: rename it .mp4 to colorize it"]
+    assert sorted(path.name for path in out.iterdir()) == ["photo.jpg", "reel.mp4"]
+

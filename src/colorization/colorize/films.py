@@ -25,6 +25,7 @@ import av
 import numpy as np
 
 from ..core.files import atomic_path
+from ..core.photo import FORMATS, open_image
 from .photos import UnreadableImage, rgb_lightness
 from .render import Model, colour, resize_plane
 
@@ -47,6 +48,35 @@ THUMBNAIL_COLUMNS = 8       # scene cuts compare frames this many blocks wide: a
 
 def is_film(path: Path) -> bool:
     return Path(path).suffix.lower() in FILM_FORMATS
+
+
+def misnamed(path: Path) -> str | None:
+    """The one-line refusal of a file named as a film that holds a photo, or named as a photo that holds a
+    film, else None (a photo in another photo format than its suffix is read fine by its content).
+
+    Judged by the content alone: a photo is what the photo decoders recognise from its header, a film
+    what FFmpeg opens as one of FILM_FORMATS' containers with a video stream. UnreadableImage where the
+    file itself cannot be read.
+    """
+    try:
+        file = open(path, "rb")
+    except OSError as error:
+        raise UnreadableImage.cannot_read(error) from None
+    with file:
+        try:
+            if is_film(path):
+                with open_image(file) as image:
+                    fmt = "JPEG" if image.format == "MPO" else image.format  # a multi-picture JPEG
+                suffix = next(suffix for suffix, name in FORMATS.items() if name == fmt)
+                return f"a {fmt} photo, not a film: rename it {suffix} to colorize it"
+            with av.open(file) as container:
+                names = set(container.format.name.split(",")) if container.streams.video else set()
+        except Exception:  # not the other kind: the reader of its own kind says what is wrong with it
+            return None
+    suffix = next((suffix for suffix, name in FILM_FORMATS.items() if name in names), None)
+    if suffix is None:
+        return None
+    return f"a film ({suffix[1:].upper()}), not a photo: rename it {suffix} to colorize it"
 
 
 @dataclass
@@ -129,11 +159,17 @@ def colorize_film(source: Path, target: Path, model: Model, render_size: int | N
     """Write `target` (complete, or not at all): `source` colorized by `model`, its audio copied.
 
     `on_frame(frames_done, frames_declared)` is called after each frame (for a progress bar). Raises
-    UnreadableImage, with the reason in one line, for a film that cannot be read to its end.
+    UnreadableImage, with the reason in one line, for a film that cannot be read to its end, a file that
+    cannot be read at all, or a photo named as a film (`misnamed`).
     """
     smoothing = smoothing or TemporalSmoothing()
+    refusal = misnamed(source)
+    if refusal:
+        raise UnreadableImage(refusal)
     try:
         container = av.open(str(source))
+    except OSError as error:  # PyAV's errors of the file itself (permission, a symlink loop) are OSErrors too
+        raise UnreadableImage.cannot_read(error) from None
     except (av.FFmpegError, UnicodeDecodeError) as error:
         raise UnreadableImage(f"not a film FFmpeg can read ({_reason(error)})") from None
     with container:

@@ -1,6 +1,7 @@
 """What `colorize` does with each input: plan the outputs of files and folders, then colorize one photo
 or film into them (`colorize_job`), for the command line and the page alike."""
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,12 @@ def _folder_images(folder: Path, output_dir: Path) -> tuple[list[Path], int]:
     return images, ignored
 
 
+def _real_path(path: Path) -> Path:
+    """`path` with its symbolic links followed as far as they lead: a symlink loop or a missing target is
+    kept for reading to report (`Path.resolve` raises RuntimeError at a loop)."""
+    return Path(os.path.realpath(path))
+
+
 def plan_jobs(inputs: list[str], output_dir: Path, compare: bool) -> tuple[list[Job], int]:
     """Jobs for the inputs (files and folders) and the count of other files ignored in folders; films get
     no comparison image.
@@ -96,9 +103,9 @@ def plan_jobs(inputs: list[str], output_dir: Path, compare: bool) -> tuple[list[
         else:
             pairs = [(path, output_dir / path.name)]
         for source, output in pairs:
-            if source.resolve() in seen:
+            if _real_path(source) in seen:
                 continue
-            seen.add(source.resolve())
+            seen.add(_real_path(source))
             compare_path = output.with_name(f"{output.stem}.compare{output.suffix}") \
                 if compare and not is_film(source) else None
             jobs.append(Job(source, output, compare_path))
@@ -107,7 +114,7 @@ def plan_jobs(inputs: list[str], output_dir: Path, compare: bool) -> tuple[list[
     writers: dict[Path, Path] = {}
     for job in jobs:
         for target in filter(None, (job.output, job.compare)):
-            key = target.resolve()
+            key = _real_path(target)
             if key in seen:
                 raise UserError(f"{target} would replace an input image: choose another --output folder")
             if key in writers:

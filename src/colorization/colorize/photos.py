@@ -32,7 +32,13 @@ ORIENTATION_TAG = 0x0112
 
 
 class UnreadableImage(Exception):
-    """A file that cannot be used as a photo; its message is the reason, one line."""
+    """A file that cannot be used as a photo or film; its message is the reason, one line."""
+
+    @classmethod
+    def cannot_read(cls, error: OSError) -> "UnreadableImage":
+        """The file itself cannot be read (no permission, a symlink loop or a missing target, a folder),
+        whatever it holds."""
+        return cls(f"cannot read it: {error.strerror or error}")
 
 
 @dataclass
@@ -90,14 +96,22 @@ def _reason(error: Exception) -> str:
 
 
 def read_photo(path: Path) -> Photo:
-    """Read an image file upright (EXIF orientation applied) as a Photo; UnreadableImage says why not."""
+    """Read an image file upright (EXIF orientation applied) as a Photo; UnreadableImage says why not: the
+    file cannot be opened, holds a film, is not a photo, or is a damaged one."""
+    from .films import misnamed  # films imports this module
+
     try:
-        with open_image(path) as image:
-            return _photo(image)
-    except Image.UnidentifiedImageError:
-        raise UnreadableImage("not an image file Pillow can read") from None
-    except Exception as error:  # a damaged file can fail inside any decoder: report it, never crash the batch
-        raise UnreadableImage(f"damaged or unsupported image ({_reason(error)})") from None
+        file = open(path, "rb")
+    except OSError as error:
+        raise UnreadableImage.cannot_read(error) from None
+    with file:
+        try:
+            with open_image(file) as image:
+                return _photo(image)
+        except Image.UnidentifiedImageError:
+            raise UnreadableImage(misnamed(path) or "not an image file Pillow can read") from None
+        except Exception as error:  # a damaged file can fail inside any decoder: report it, never crash the batch
+            raise UnreadableImage(f"damaged or unsupported image ({_reason(error)})") from None
 
 
 def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, info: dict | None = None,
