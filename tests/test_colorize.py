@@ -408,3 +408,15 @@ def test_a_photo_named_as_a_film_or_a_film_named_as_a_photo_is_refused_in_one_li
         f"skipped {folder / 'reel in disguise.png'}: a film (MP4), not a photo: rename it .mp4 to colorize it"]
     assert sorted(path.name for path in out.iterdir()) == ["photo.jpg", "reel.mp4"]
 
+
+@pytest.mark.slow
+def test_compare_with_a_keras_model_prints_no_tensorflow_start_up_lines(project, tmp_path):
+    """--compare loads cnn_v1, a Keras model, which starts TensorFlow: its oneDNN and CUDA lines stay off
+    the user's terminal."""
+    photo = tmp_path / "photo.png"
+    colour_photo(5, 40, 32).convert("L").save(photo)
+    result = colorize(photo, "--output", tmp_path / "out", "--compare", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == []
+    with Image.open(tmp_path / "out" / "photo.compare.png") as compare:
+        assert compare.size == (3 * 40 + 2 * 8, 32)  # input | resnet18 | cnn_v1

@@ -6,8 +6,11 @@ a GPU by itself when it sees one; Keras's `mixed_bfloat16` policy with `mixed_pr
 The backend is chosen by KERAS_BACKEND before Keras is first imported (`models.use_keras_backend`)."""
 
 import json
+import os
+import sys
 import tempfile
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 # PyTorch's compiler stack (which torch.use_deterministic_algorithms and the optimizers load lazily)
@@ -16,7 +19,6 @@ from pathlib import Path
 # tests and `colorize --compare` need.
 import torch._dynamo  # noqa: F401  isort: skip
 
-import keras
 import numpy as np
 
 from ..core.color import model_batch
@@ -30,13 +32,37 @@ CHECKPOINT_FILE = "checkpoint.keras"
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 
 
-BACKEND = keras.backend.backend()   # "tensorflow" or "torch"
-if BACKEND == "tensorflow":
-    import tensorflow as tf
-elif BACKEND == "torch":
-    import torch
-else:
-    raise UserError(f"KERAS_BACKEND={BACKEND}: this project's Keras models run on tensorflow or torch")
+@contextmanager
+def _start_up_logs_hidden():
+    """Send what native code writes to stderr to /dev/null meanwhile, unless TF_CPP_MIN_LOG_LEVEL is 0 or 1
+    (the package sets 2): TensorFlow 2.21 logs its start-up (oneDNN, CUDA drivers, cuInit) through Abseil
+    before it applies that level, so the level alone cannot hide those lines from `colorize` or a stage."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("0", "1"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+with _start_up_logs_hidden():
+    import keras
+
+    BACKEND = keras.backend.backend()   # "tensorflow" or "torch"
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")  # CUDA starts here, hidden, rather than at the first computation
+    elif BACKEND == "torch":
+        import torch
+    else:
+        raise UserError(f"KERAS_BACKEND={BACKEND}: this project's Keras models run on tensorflow or torch")
 
 
 def versions() -> dict[str, str]:
