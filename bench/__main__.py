@@ -20,8 +20,8 @@ from colorization.lab.shards import LabShards
 from colorization.models import create
 from colorization.training.loop import prefetch_threads
 
-from .workloads import (ROOT, decode_bound, make_images, naive_prepare, panning_frames, peak_rss_mb, per_item_image,
-                        timed, write_film)
+from .workloads import (ROOT, PageClient, decode_bound, make_images, naive_prepare, panning_frames, peak_rss_mb,
+                        per_item_image, timed, write_film)
 
 TARGETS = {
     "prepare_speedup_vs_naive": (">=", 4), "prepare_vs_decode_bound": (">=", 0.7),
@@ -270,9 +270,6 @@ PAGE_PHOTO_REPEATS = 3
 def bench_page(work: Path) -> dict:
     """Seconds from the upload of a 12-megapixel (4000x3000) photo to the page's answer, and to the
     downloaded result, through a real `colorize --serve` on 127.0.0.1 (ResNet18 at 256x256)."""
-    import re
-    import urllib.request
-
     photo = work / "photo 4000x3000.jpg"
     if not photo.exists():
         bench_colorize(work)
@@ -281,16 +278,15 @@ def bench_page(work: Path) -> dict:
                               cwd=work, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                               env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     try:
-        url = re.search(r"http://127\.0\.0\.1:\d+/", server.stdout.readline())[0]
+        page = PageClient(server.stdout.readline())
         answers, downloads = [], []
         for _ in range(PAGE_PHOTO_REPEATS):
             started = time.perf_counter()
-            request = urllib.request.Request(f"{url}api/colorize?name=photo.jpg", data=photo.read_bytes(), method="POST")
-            with urllib.request.urlopen(request, timeout=600) as response:
-                answer = json.load(response)
+            status, answer = page.post("photo.jpg", photo.read_bytes())
+            if status != 200:
+                raise RuntimeError(f"the page answered {status}: {answer}")
             answers.append(time.perf_counter() - started)
-            with urllib.request.urlopen(url + answer["download"], timeout=600) as response:
-                response.read()
+            page.get(answer["download"])
             downloads.append(time.perf_counter() - started)
     finally:
         server.terminate()

@@ -146,3 +146,54 @@ def read_film_lab(path: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
             lightness.append(lab[..., 0])
             ab.append(lab[..., 1:])
     return lightness, ab
+
+
+class PageClient:
+    """A client of a running `colorize --serve`, sending what its page sends: the token of the address the
+    server printed, the page's own Origin and the upload's content type. `headers` replace any of them
+    (None drops one), to try what the server must refuse."""
+
+    def __init__(self, printed: str):
+        import re
+
+        match = re.search(r"(http://127\.0\.0\.1:\d+/)\?token=([\w-]+)", printed)
+        if match is None:
+            raise ValueError(f"no address with a token in {printed!r}")
+        self.url, self.token = match[1], match[2]
+        self.origin = self.url.rstrip("/")
+
+    def request(self, path: str, body: bytes | None = None, headers: dict | None = None,
+                timeout: float = 120) -> tuple[int, bytes, dict]:
+        """(status, body, response headers) of a GET (no body) or POST to the page's `path`."""
+        import urllib.error
+        import urllib.request
+
+        sent = {"X-Colorize-Token": self.token}
+        if body is not None:
+            sent |= {"Origin": self.origin, "Content-Type": "application/octet-stream"}
+        sent = {key: value for key, value in (sent | (headers or {})).items() if value is not None}
+        request = urllib.request.Request(self.url + path, data=body, headers=sent,
+                                         method="GET" if body is None else "POST")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, response.read(), dict(response.headers)
+        except urllib.error.HTTPError as error:
+            return error.code, error.read(), dict(error.headers)
+
+    def post(self, name: str, body: bytes, model: str | None = None, headers: dict | None = None,
+             job: str | None = None) -> tuple[int, dict]:
+        """Upload `body` as a file called `name`: (status, the JSON answer)."""
+        import json
+        import urllib.parse
+
+        query = urllib.parse.urlencode({"name": name, **({"model": model} if model else {}),
+                                        **({"job": job} if job else {})})
+        status, answer, _ = self.request(f"api/colorize?{query}", body, headers)
+        return status, json.loads(answer) if answer.startswith(b"{") else {"error": answer.decode()}
+
+    def get(self, path: str, headers: dict | None = None) -> bytes:
+        """The body of a GET that must succeed."""
+        status, body, _ = self.request(path, headers=headers)
+        if status != 200:
+            raise AssertionError(f"GET {path}: {status} {body[:200]!r}")
+        return body

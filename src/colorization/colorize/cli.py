@@ -3,7 +3,7 @@ trained, or serve a page that does it in the browser.
 
     colorize INPUT [INPUT ...] --output DIR [--model NAME|PATH] [--render-size N] [--compare] [--overwrite]
                                [--smoothing W] [--scene-cut D]
-    colorize --serve [--output DIR] [--port P] [--max-upload-mb M]
+    colorize --serve [--output DIR] [--port P] [--max-upload-mb M] [--max-output-mb M] [--client-timeout S]
 
 The network sees each photo's or frame's lightness at the photo's own aspect ratio, its short side at
 --render-size pixels (default: the size the model was trained at), and only colour is added to the
@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     page.add_argument("--port", type=int, default=8000, help="its port; 0 picks a free one (default: 8000)")
     page.add_argument("--max-upload-mb", type=_positive, default=200.0, metavar="M",
                       help="the largest upload the page accepts, in megabytes (default: 200)")
+    page.add_argument("--max-output-mb", type=_positive, default=2000.0, metavar="M",
+                      help="the most the page's --output folder keeps, in megabytes: the oldest results are "
+                           "removed beyond it (default: 2000)")
+    page.add_argument("--client-timeout", type=_positive, default=30.0, metavar="S",
+                      help="seconds a browser may stay silent while sending a request before the page gives up "
+                           "on it (default: 30)")
     return parser
 
 
@@ -108,7 +114,8 @@ def run(argv: list[str]) -> int:
 
         return serve(project, args.output or DEFAULT_PAGE_OUTPUT, args.model, args.port,
                      int(args.max_upload_mb * 1e6),
-                     Settings(args.render_size, args.square, args.smoothing, args.scene_cut))
+                     Settings(args.render_size, args.square, args.smoothing, args.scene_cut),
+                     int(args.max_output_mb * 1e6), args.client_timeout)
     if not args.inputs or args.output is None:
         parser.error("give INPUT files or folders and --output DIR (or --serve)")
     jobs, ignored = plan_jobs(args.inputs, args.output, args.compare)

@@ -3,6 +3,7 @@ or film into them (`colorize_job`), for the command line and the page alike."""
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,9 +144,11 @@ def comparison_image(lightness: np.ndarray, models: list[Model], predictions: li
     return np.asarray(canvas)
 
 
-def colorize_job(job: Job, models: list[Model], settings: Settings) -> FilmReport | None:
+def colorize_job(job: Job, models: list[Model], settings: Settings,
+                 on_frame: Callable[[int, int | None], None] | None = None) -> FilmReport | None:
     """Write the outputs of one job that are missing (all with `settings.overwrite`); None if none was due,
-    else what was written (frames and scene cuts of a film; zero for a photo).
+    else what was written (frames and scene cuts of a film; zero for a photo). A film calls
+    `on_frame(frames_done, frames_declared)` after each frame (the page's progress).
 
     Raises UnreadableImage for an input that cannot be used and OSError for an output that cannot be
     written; an output is complete or absent, never half-written.
@@ -155,7 +158,7 @@ def colorize_job(job: Job, models: list[Model], settings: Settings) -> FilmRepor
     if not targets:
         return None
     if job.film:
-        return _colorize_film(job, models[0], settings)
+        return _colorize_film(job, models[0], settings, on_frame)
     if output_format(job.source) is None:
         raise UnreadableImage(f"unsupported file type {job.source.suffix!r} (supported: {SUPPORTED})")
     photo = read_photo(job.source)
@@ -170,7 +173,8 @@ def colorize_job(job: Job, models: list[Model], settings: Settings) -> FilmRepor
     return FilmReport(frames=0, scene_cuts=0)
 
 
-def _colorize_film(job: Job, model: Model, settings: Settings) -> FilmReport:
+def _colorize_film(job: Job, model: Model, settings: Settings,
+                   on_frame: Callable[[int, int | None], None] | None = None) -> FilmReport:
     """One film, with a progress bar of frames and frames per second when `settings.progress`."""
     smoothing = TemporalSmoothing(settings.smoothing, settings.scene_cut)
     with tqdm(desc=job.source.name, unit="frame", file=sys.stderr, disable=not settings.progress,
@@ -178,5 +182,7 @@ def _colorize_film(job: Job, model: Model, settings: Settings) -> FilmReport:
         def advance(done: int, declared: int | None) -> None:
             bar.total = declared
             bar.update(done - bar.n)
+            if on_frame is not None:
+                on_frame(done, declared)
 
         return colorize_film(job.source, job.output, model, settings.render_size, smoothing, advance, settings.square)

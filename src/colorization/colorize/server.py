@@ -2,19 +2,33 @@
 
 A small ASGI app (Starlette, served by uvicorn) with one self-contained HTML page (`page.html`: inline
 style and script, nothing fetched from elsewhere, so it works with no internet at all). Why not Gradio:
-the page needs four routes and a slider, Gradio would add some forty packages and a front end that loads
-fonts from the internet by default, and its upload checks are not ours to decide.
+the page needs a handful of routes and a slider, Gradio would add some forty packages and a front end
+that loads fonts from the internet by default, and its upload checks are not ours to decide.
 
 Each upload is one POST of the file's bytes (`/api/colorize?name=...&model=...`), streamed to the page's
-output folder and refused as soon as it passes --max-upload-mb. A photo's header is read before it is
-decoded, so a decompression bomb is refused by its pixel count. The file then goes through the same
-`jobs.colorize_job` as the command line, one upload at a time (a colorization uses every core; others
-wait their turn), and the page gets the addresses of a preview of the input's lightness, a preview of
-the result and the full-resolution result to download. Bad uploads get a 4xx answer with one line that
-the page shows beside the file. Everything is written under the output folder, in a folder per upload
-whose name the server makes up; names from the browser are never used as paths.
+output folder and refused as soon as it passes --max-upload-mb, or when the client stops sending for
+--client-timeout seconds. A photo's header is read before it is decoded, so a decompression bomb is
+refused by its pixel count. The file then goes through the same `jobs` code as the command line, one
+upload at a time (a colorization uses every core; others wait their turn), and the page gets the
+addresses of a preview of the input's lightness, a preview of the result and the full-resolution result
+to download; a film's frames done are at `/api/progress` meanwhile. Bad uploads get a 4xx answer with
+one line that the page shows beside the file. Everything is written under the output folder, owner-only,
+in a folder per upload whose name the server makes up; names from the browser are cleaned and never
+used as paths.
+
+Only the page itself may use it (`Guard`): any other web page the same browser opens, a DNS-rebinding
+name, or another program on this computer that did not read the address printed at launch. Every
+request must name the bound address in `Host`; the page is served only with the per-launch token of that
+address, which the page then sends in a header with every API call; a POST must also come from the
+page's own origin (`Origin`, or `Sec-Fetch-Site: same-origin`) with `Content-Type:
+application/octet-stream`, which no cross-origin form or simple request can send. A refused request gets
+a one-line 403 and nothing is written. The folder keeps at most --max-output-mb of results, the oldest
+removed first, and an upload's result is written in a compressed format (a BMP or TIFF upload gives a
+PNG), so one small upload cannot become a disk bomb.
 """
 
+import asyncio
+import os
 import re
 import secrets
 import shutil
@@ -23,14 +37,18 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
+import h11
 import numpy as np
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..core.errors import UserError
 from ..core.photo import FORMATS, open_image, output_format
@@ -44,7 +62,21 @@ MAX_MEGAPIXELS = 50          # photos larger than this are refused before decodi
 PREVIEW_SIDE = 1600          # the previews shown in the page: long side at most this
 PREVIEW_QUALITY = 90
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+JOB_ID = re.compile(r"^[0-9a-zA-Z_-]{8,64}$")
 PREVIEWS = ("input.jpg", "result.jpg")
+NAME_BYTES = 200             # a cleaned name's UTF-8 length at most: room for the atomic writes' prefix
+# Uncompressed formats: their results are written as PNG (lossless), so a small upload of a large,
+# simple picture cannot write hundreds of megabytes.
+RESULT_FORMAT = {"BMP": ".png", "TIFF": ".png"}
+RESULT_BYTES_PER_PIXEL = 4   # a result may not exceed an uncompressed RGBA image of its pixels ...
+RESULT_SLACK_BYTES = 1 << 20  # ... plus this much for headers and metadata
+TOKEN_HEADER = "x-colorize-token"
+UPLOAD_TYPE = "application/octet-stream"
+SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+                    (b"x-frame-options", b"DENY"), (b"cross-origin-resource-policy", b"same-origin")]
+# The page runs only its own inline script (a nonce per answer) and reaches only its own server.
+PAGE_POLICY = ("default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src 'self'; "
+               "media-src 'self'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
 
 
 class BadUpload(Exception):
@@ -56,14 +88,31 @@ class BadUpload(Exception):
 
 
 def upload_name(name: str) -> str:
-    """The file name the browser gave, checked: a plain name with a photo or film suffix, or BadUpload."""
+    """The file name the browser gave, cleaned for use as a file name: surrounding spaces removed, an
+    empty stem named "untitled", a long stem shortened to fit NAME_BYTES; BadUpload for a name with a path
+    in it or a suffix that is not a photo's or a film's."""
     if not name or not name.strip():
         raise BadUpload("the upload has no file name")
-    if "/" in name or "\\" in name or name in (".", "..") or any(ord(character) < 32 for character in name):
+    if "/" in name or "\\" in name or name.strip() in (".", "..") or any(ord(character) < 32 for character in name):
         raise BadUpload(f"file name {name!r} has a path or control characters in it: upload the file itself")
-    if output_format(Path(name)) is None and not is_film(Path(name)):
-        raise BadUpload(f"{name}: not a photo or film this page colorizes (supported: {SUPPORTED})")
-    return name.strip()
+    name = name.strip()
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or (output_format(Path(f"x.{suffix}")) is None and not is_film(Path(f"x.{suffix}"))):
+        raise BadUpload(f"{name[:80]}: not a photo or film this page colorizes (supported: {SUPPORTED})")
+    stem = stem.strip() or "untitled"
+    room = NAME_BYTES - len(f".{suffix}".encode())
+    if room <= 0:
+        raise BadUpload(f"{name[:80]}...: its suffix alone is over {NAME_BYTES} bytes")
+    stem = stem.encode()[:room].decode(errors="ignore").strip() or "untitled"
+    return f"{stem}.{suffix}"
+
+
+def result_name(name: str) -> str:
+    """The result's file name for an upload called `name`: the same, except that an uncompressed format's
+    result is a PNG (RESULT_FORMAT)."""
+    path = Path(name)
+    suffix = RESULT_FORMAT.get(output_format(path) or "", path.suffix)
+    return path.stem + suffix
 
 
 def _preview(lightness: np.ndarray, ab: np.ndarray | None, path: Path) -> None:
@@ -76,19 +125,35 @@ def _preview(lightness: np.ndarray, ab: np.ndarray | None, path: Path) -> None:
     write_image(path, colour(small, ab), quality=PREVIEW_QUALITY)
 
 
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for directory, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(directory, name)).st_size
+            except OSError:
+                pass  # removed meanwhile
+    return total
+
+
 class Page:
     """The page's state: where it writes, which models it offers (loaded on first use) and its limits."""
 
-    def __init__(self, project: Path, output: Path, default_model: str, max_upload_bytes: int, settings: Settings):
+    def __init__(self, project: Path, output: Path, default_model: str, max_upload_bytes: int, settings: Settings,
+                 max_output_bytes: int = 2_000_000_000, client_timeout: float = 30.0):
         self.project = project
         self.output = output.resolve()
-        self.output.mkdir(parents=True, exist_ok=True)
+        self.output.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.max_upload_bytes = max_upload_bytes
+        self.max_output_bytes = max_output_bytes
+        self.client_timeout = client_timeout
         self.settings = settings
         self.default_model = default_model
         self.models: dict[str, Model] = {default_model: load_model(default_model, project)}
         self.models[default_model].render_size(settings.render_size)
         self.turn = threading.Lock()  # one colorization at a time: each uses every core
+        self.progress: dict[str, dict] = {}  # a film's frames done, by the job id the page gave
+        self.make_room()
 
     def model(self, name: str) -> Model:
         """A model trained in the project, by name (checked against models/ first), loaded once."""
@@ -99,8 +164,34 @@ class Page:
                 raise BadUpload(f"model {name} cannot be used: {error}") from None
         return self.models[name]
 
-    def colorize(self, folder: Path, upload: Path, model_name: str) -> dict:
-        """Colorize an upload saved as `upload` into `folder`; the answer's fields for the page."""
+    def make_room(self, keep: Path | None = None) -> None:
+        """Remove the oldest upload folders until the output folder holds at most max_output_bytes; `keep`
+        (the upload just done) is never removed. Only folders the page made (UPLOAD_ID names) are touched."""
+        folders = []
+        for path in self.output.iterdir():
+            if UPLOAD_ID.match(path.name) and path.is_dir() and not path.is_symlink():
+                folders.append((path.stat().st_mtime, path.name, path, _folder_bytes(path)))
+        total = sum(size for *_, size in folders)
+        for _, _, path, size in sorted(folders):
+            if total <= self.max_output_bytes:
+                break
+            if path != keep:
+                shutil.rmtree(path, ignore_errors=True)
+                total -= size
+
+    def check_result(self, folder: Path, pixels: int) -> None:
+        """BadUpload (507) when one upload's results are over the page's whole budget, or over the bound
+        for `pixels` (0: a film, bounded by the budget alone)."""
+        size = _folder_bytes(folder)
+        bound = RESULT_BYTES_PER_PIXEL * pixels + RESULT_SLACK_BYTES if pixels else self.max_output_bytes
+        if size > min(bound, self.max_output_bytes):
+            raise BadUpload(f"the result would take {size / 1e6:.1f} MB, over this page's limit of "
+                            f"{min(bound, self.max_output_bytes) / 1e6:.1f} MB for it (colorize --serve "
+                            f"--max-output-mb)", 507)
+
+    def colorize(self, folder: Path, upload: Path, model_name: str, job: str | None = None) -> dict:
+        """Colorize an upload saved as `upload` into `folder`; the answer's fields for the page. A film's
+        progress is kept under `job` meanwhile."""
         film = is_film(upload)
         if not film:
             try:
@@ -115,14 +206,16 @@ class Page:
                 raise BadUpload(f"{upload.name}: {width} x {height} pixels is over this page's limit of "
                                 f"{MAX_MEGAPIXELS} megapixels")
         started = time.perf_counter()
-        result = folder / upload.name
+        result = folder / result_name(upload.name)
         with self.turn:
             model = self.model(model_name)
             answer = {"name": upload.name, "kind": "film" if film else "photo", "model": model_name,
-                      "download": f"results/{folder.name}/{upload.name}"}
+                      "download": f"results/{folder.name}/{quote(result.name)}", "result_name": result.name}
             try:
                 if film:
-                    answer["frames"] = colorize_job(Job(upload, result, None), [model], self.settings).frames
+                    answer["frames"] = colorize_job(Job(upload, result, None), [model], self.settings,
+                                                    self._film_progress(job)).frames
+                    self.check_result(folder, 0)
                 else:
                     photo = read_photo(upload)
                     ab = model.predict_ab(photo.lightness, self.settings.render_size, self.settings.square)
@@ -132,40 +225,128 @@ class Page:
                     _preview(photo.lightness, None, previews / "input.jpg")
                     _preview(photo.lightness, ab, previews / "result.jpg")
                     answer["input"], answer["result"] = (f"previews/{folder.name}/{name}" for name in PREVIEWS)
+                    self.check_result(folder, photo.size[0] * photo.size[1])
             except UnreadableImage as error:
                 raise BadUpload(f"{upload.name}: {error}") from None
+            finally:
+                self.progress.pop(job, None)
         answer["seconds"] = round(time.perf_counter() - started, 2)
         return answer
 
+    def _film_progress(self, job: str | None):
+        """The `on_frame` callback that records a film's progress under `job` for /api/progress."""
+        if job is None:
+            return None
+        self.progress[job] = {"done": 0, "total": None}
+
+        def on_frame(done: int, declared: int | None) -> None:
+            self.progress[job] = {"done": done, "total": declared}
+
+        return on_frame
+
     async def receive(self, request: Request, path: Path) -> int:
-        """Stream the request's body into `path`; BadUpload once it passes the size limit."""
+        """Stream the request's body into `path`; BadUpload once it passes the size limit, or when the
+        client sends nothing for client_timeout seconds."""
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_upload_bytes:
             raise BadUpload(self._too_large(int(declared)), 413)
         size = 0
         with open(path, "wb") as handle:
-            async for chunk in request.stream():
+            while True:
+                try:
+                    message = await asyncio.wait_for(request.receive(), self.client_timeout)
+                except TimeoutError:
+                    raise BadUpload(f"the upload stopped: nothing arrived for {self.client_timeout:g} s "
+                                    f"(colorize --serve --client-timeout)", 408) from None
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()
+                chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > self.max_upload_bytes:
                     raise BadUpload(self._too_large(size, at_least=True), 413)
                 handle.write(chunk)
-        return size
+                if not message.get("more_body", False):
+                    return size
 
     def _too_large(self, size: int, at_least: bool = False) -> str:
         return (f"the file is {'over ' if at_least else ''}{size / 1e6:.1f} MB; this page takes up to "
                 f"{self.max_upload_bytes / 1e6:g} MB (colorize --serve --max-upload-mb)")
 
 
-def create_app(page: Page) -> Starlette:
-    """The ASGI app of `page`: the HTML page, the model list, uploads and their results."""
+class Guard:
+    """ASGI middleware: only the page this server printed may use it (the module docstring says how).
+
+    `port` is the bound port; `token` the per-launch secret. Refusals are one line, status 403, before the
+    app sees the request; every answer gets SECURITY_HEADERS.
+    """
+
+    def __init__(self, app, port: int, token: str):
+        self.app, self.port, self.token = app, port, token
+        names = ("127.0.0.1", "localhost", "[::1]")
+        self.hosts = {f"{name}:{port}" for name in names} | (set(names) if port == 80 else set())
+
+    def refusal(self, scope, headers: Headers) -> str | None:
+        """Why this request is refused, or None."""
+        host = headers.get("host", "")
+        if host.lower() not in self.hosts:
+            return (f"Host {host[:100]!r} refused: this page answers only at http://127.0.0.1:{self.port}/ "
+                    f"(or localhost:{self.port})")
+        fetch_site = headers.get("sec-fetch-site")
+        if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+            return f"a request from another site refused (Sec-Fetch-Site: {fetch_site[:40]})"
+        path = scope["path"]
+        if path == "/":
+            given = Request(scope).query_params.get("token", "")
+            if not secrets.compare_digest(given.encode(), self.token.encode()):
+                return "open the page at the address colorize --serve printed: it carries this launch's token"
+        elif path.startswith("/api/"):
+            if not secrets.compare_digest(headers.get(TOKEN_HEADER, "").encode(), self.token.encode()):
+                return "missing or wrong token: reload the page from the address colorize --serve printed"
+        if scope["method"] not in ("GET", "HEAD"):
+            origin = headers.get("origin")
+            same_origin = origin == f"http://{host}" if origin is not None else fetch_site == "same-origin"
+            if not same_origin:
+                return f"a request from another origin refused (Origin: {(origin or 'none')[:100]})"
+            if headers.get("content-type", "").split(";")[0].strip().lower() != UPLOAD_TYPE:
+                return f"uploads are sent as {UPLOAD_TYPE} by the page, not {headers.get('content-type', 'none')[:60]}"
+        return None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def secured(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+            await send(message)
+
+        reason = self.refusal(scope, Headers(scope=scope))
+        if reason is None:
+            return await self.app(scope, receive, secured)
+        print(f"colorize --serve: refused {scope['method']} {scope['path'][:100]}: {reason}", file=sys.stderr, flush=True)
+        response = JSONResponse({"error": reason}, 403) if scope["path"].startswith("/api/") \
+            else PlainTextResponse(reason + "\n", 403)
+        await response(scope, receive, secured)
+
+
+def create_app(page: Page, port: int, token: str) -> Guard:
+    """The ASGI app of `page`, served at 127.0.0.1:`port`: the HTML page, the model list, uploads, a film's
+    progress and the results, behind `Guard`."""
+    template = PAGE.read_text(encoding="utf-8")
 
     async def index(request: Request) -> Response:
-        return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+        nonce = secrets.token_urlsafe(16)
+        html = template.replace("__TOKEN__", token).replace("__NONCE__", nonce)
+        return HTMLResponse(html, headers={"content-security-policy": PAGE_POLICY.format(nonce=nonce),
+                                           "cache-control": "no-store"})
 
     async def models(request: Request) -> Response:
         return JSONResponse({"models": trained_models(page.project), "default": page.default_model,
                              "max_upload_mb": page.max_upload_bytes / 1e6, "max_megapixels": MAX_MEGAPIXELS,
                              "photos": sorted(FORMATS), "films": sorted(FILM_FORMATS)})
+
+    async def progress(request: Request) -> Response:
+        return JSONResponse(page.progress.get(request.query_params.get("job", ""), {"done": None, "total": None}))
 
     async def upload(request: Request) -> Response:
         folder = page.output / secrets.token_hex(16)
@@ -174,25 +355,31 @@ def create_app(page: Page) -> Starlette:
             model = request.query_params.get("model") or page.default_model
             if model not in page.models and model not in trained_models(page.project):
                 raise BadUpload(f"no trained model {model!r}; trained: {', '.join(trained_models(page.project))}")
-            folder.mkdir()
+            job = request.query_params.get("job")
+            if job is not None and not JOB_ID.match(job):
+                raise BadUpload("job: 8 to 64 letters, digits, - or _")
+            folder.mkdir(mode=0o700)
             saved = folder / "upload" / name
-            saved.parent.mkdir()
+            saved.parent.mkdir(mode=0o700)
             if await page.receive(request, saved) == 0:
                 raise BadUpload(f"{name}: the file is empty")
-            answer = await run_in_threadpool(page.colorize, folder, saved, model)
+            answer = await run_in_threadpool(page.colorize, folder, saved, model, job)
             shutil.rmtree(saved.parent, ignore_errors=True)
+            os.utime(folder)  # the budget removes the oldest results first
+            await run_in_threadpool(page.make_room, folder)
             return JSONResponse(answer)
         except BadUpload as error:
             shutil.rmtree(folder, ignore_errors=True)
-            return JSONResponse({"error": str(error)}, status_code=error.status)
+            # The body may be unread (too large, stalled): close rather than wait for the rest.
+            return JSONResponse({"error": str(error)}, status_code=error.status, headers={"connection": "close"})
         except ClientDisconnect:
             shutil.rmtree(folder, ignore_errors=True)
             return Response(status_code=400)
         except Exception as error:  # noqa: BLE001 - one upload failing must not stop the page
             shutil.rmtree(folder, ignore_errors=True)
-            print(f"colorize --serve: {request.query_params.get('name')!r} failed: {error!r}", file=sys.stderr)
-            return JSONResponse({"error": f"could not colorize this file ({type(error).__name__}: "
-                                          f"{str(error).splitlines()[0] if str(error) else ''})"}, status_code=500)
+            print(f"colorize --serve: {request.query_params.get('name', '')[:100]!r} failed: {error!r}",
+                  file=sys.stderr)
+            return JSONResponse({"error": f"could not colorize this file ({type(error).__name__})"}, status_code=500)
 
     def located(request: Request, *inside: str) -> Path | None:
         """The file a result address names, if it is one the page wrote (never anything else)."""
@@ -215,17 +402,61 @@ def create_app(page: Page) -> Starlette:
             return JSONResponse({"error": "no such preview"}, status_code=404)
         return FileResponse(path, media_type="image/jpeg")
 
-    return Starlette(routes=[Route("/", index), Route("/api/models", models),
-                             Route("/api/colorize", upload, methods=["POST"]),
-                             Route("/results/{upload}/{name}", result),
-                             Route("/previews/{upload}/{name}", preview)])
+    app = Starlette(routes=[Route("/", index), Route("/api/models", models), Route("/api/progress", progress),
+                            Route("/api/colorize", upload, methods=["POST"]),
+                            Route("/results/{upload}/{name}", result),
+                            Route("/previews/{upload}/{name}", preview)])
+    return Guard(app, port, token)
 
 
-def serve(project: Path, output: Path, model: str, port: int, max_upload_bytes: int, settings: Settings) -> int:
-    """Serve the page on 127.0.0.1:`port` (0: a free port) until interrupted; prints its address first."""
+class TimedHTTP(H11Protocol):
+    """uvicorn's HTTP/1.1 connection, which also closes one whose request headers do not all arrive within
+    `timeout` seconds (a slow or stalled client), answering 408. uvicorn's own keep-alive timeout only
+    covers an idle connection between requests; the upload's body has its own (`Page.receive`)."""
+
+    timeout = 30.0
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._deadline = None
+        self._watch()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._watch()
+
+    def connection_lost(self, exc) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        super().connection_lost(exc)
+
+    def _watch(self) -> None:
+        """Arm the deadline while a request's headers are awaited; disarm it once they are in."""
+        waiting = self.conn.their_state is h11.IDLE
+        if waiting and self._deadline is None:
+            self._deadline = self.loop.call_later(self.timeout, self._expired)
+        elif not waiting and self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self) -> None:
+        self._deadline = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            if self.conn.our_state is h11.IDLE:
+                reason = f"the request did not arrive within {self.timeout:g} s\n".encode()
+                self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\n"
+                                     b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(reason), reason))
+            self.transport.close()
+
+
+def serve(project: Path, output: Path, model: str, port: int, max_upload_bytes: int, settings: Settings,
+          max_output_bytes: int = 2_000_000_000, client_timeout: float = 30.0) -> int:
+    """Serve the page on 127.0.0.1:`port` (0: a free port) until interrupted; prints its address, with this
+    launch's token, first. Everything it writes is readable by its owner only."""
     import uvicorn
 
-    page = Page(project, output, model, max_upload_bytes, settings)
+    os.umask(0o077)  # people's family photos: no other local user reads the uploads or results
+    page = Page(project, output, model, max_upload_bytes, settings, max_output_bytes, client_timeout)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -233,9 +464,13 @@ def serve(project: Path, output: Path, model: str, port: int, max_upload_bytes: 
         listener.listen(128)  # connections wait in the backlog until uvicorn accepts them
     except OSError as error:
         raise UserError(f"--port {port}: cannot listen on 127.0.0.1:{port} ({error.strerror or error})") from None
-    address = f"http://127.0.0.1:{listener.getsockname()[1]}/"
-    print(f"colorize: the page is at {address} (models: {', '.join(trained_models(project))}; "
-          f"results in {page.output}); Ctrl-C stops it", flush=True)
-    server = uvicorn.Server(uvicorn.Config(create_app(page), log_level="warning", lifespan="off"))
+    port = listener.getsockname()[1]
+    token = secrets.token_urlsafe(32)
+    print(f"colorize: the page is at http://127.0.0.1:{port}/?token={token} (models: "
+          f"{', '.join(trained_models(project))}; results in {page.output}, at most "
+          f"{max_output_bytes / 1e6:g} MB); Ctrl-C stops it", flush=True)
+    protocol = type("TimedHTTP", (TimedHTTP,), {"timeout": client_timeout})
+    server = uvicorn.Server(uvicorn.Config(create_app(page, port, token), log_level="warning", lifespan="off",
+                                           http=protocol))
     server.run(sockets=[listener])
     return 0
