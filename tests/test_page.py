@@ -502,7 +502,7 @@ def test_the_disk_budget_removes_the_oldest_results_and_keeps_them_private(proje
         assert kept[-1] and not kept[0] and kept == sorted(kept), kept  # the oldest went first
 
         status, answer = served.post("too big.png", noise_png(900, 900, seed=99))
-        assert status == 507 and "over this page's limit" in answer["error"], answer
+        assert status == 507 and "over this page's budget of 1 MB" in answer["error"], answer
         assert sum(served.files().values()) <= 1_000_000
 
         modes = {path: stat.S_IMODE(path.stat().st_mode) for path in [served.output, *served.output.rglob("*")]}

@@ -68,8 +68,8 @@ NAME_BYTES = 200             # a cleaned name's UTF-8 length at most: room for t
 # Uncompressed formats: their results are written as PNG (lossless), so a small upload of a large,
 # simple picture cannot write hundreds of megabytes.
 RESULT_FORMAT = {"BMP": ".png", "TIFF": ".png"}
-RESULT_BYTES_PER_PIXEL = 4   # a result may not exceed an uncompressed RGBA image of its pixels ...
-RESULT_SLACK_BYTES = 1 << 20  # ... plus this much for headers and metadata
+RESULT_BYTES_PER_PIXEL = 5   # a photo's result may not exceed this much a pixel (quality-100 JPEG of noise
+RESULT_SLACK_BYTES = 1 << 20  # comes near it; PNG and WebP stay under an RGBA image) plus headers and metadata
 TOKEN_HEADER = "x-colorize-token"
 UPLOAD_TYPE = "application/octet-stream"
 SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
@@ -153,6 +153,7 @@ class Page:
         self.models[default_model].render_size(settings.render_size)
         self.turn = threading.Lock()  # one colorization at a time: each uses every core
         self.progress: dict[str, dict] = {}  # a film's frames done, by the job id the page gave
+        self.busy: set[Path] = set()  # upload folders still being received or colorized: never removed
         self.make_room()
 
     def model(self, name: str) -> Model:
@@ -175,19 +176,20 @@ class Page:
         for _, _, path, size in sorted(folders):
             if total <= self.max_output_bytes:
                 break
-            if path != keep:
+            if path != keep and path not in self.busy:
                 shutil.rmtree(path, ignore_errors=True)
                 total -= size
 
-    def check_result(self, folder: Path, pixels: int) -> None:
-        """BadUpload (507) when one upload's results are over the page's whole budget, or over the bound
-        for `pixels` (0: a film, bounded by the budget alone)."""
+    def check_result(self, folder: Path, result: Path, pixels: int | None) -> None:
+        """BadUpload (507) when one upload's files are over the page's whole budget, or a photo's `result`
+        is over RESULT_BYTES_PER_PIXEL for its `pixels` (None: a film, bounded by the budget alone)."""
         size = _folder_bytes(folder)
-        bound = RESULT_BYTES_PER_PIXEL * pixels + RESULT_SLACK_BYTES if pixels else self.max_output_bytes
-        if size > min(bound, self.max_output_bytes):
-            raise BadUpload(f"the result would take {size / 1e6:.1f} MB, over this page's limit of "
-                            f"{min(bound, self.max_output_bytes) / 1e6:.1f} MB for it (colorize --serve "
-                            f"--max-output-mb)", 507)
+        if size > self.max_output_bytes:
+            raise BadUpload(f"the result would take {size / 1e6:.1f} MB, over this page's budget of "
+                            f"{self.max_output_bytes / 1e6:g} MB (colorize --serve --max-output-mb)", 507)
+        if pixels is not None and result.stat().st_size > RESULT_BYTES_PER_PIXEL * pixels + RESULT_SLACK_BYTES:
+            raise BadUpload(f"the result would take {result.stat().st_size / 1e6:.1f} MB, over this page's "
+                            f"limit of {RESULT_BYTES_PER_PIXEL} bytes a pixel", 507)
 
     def colorize(self, folder: Path, upload: Path, model_name: str, job: str | None = None) -> dict:
         """Colorize an upload saved as `upload` into `folder`; the answer's fields for the page. A film's
@@ -215,7 +217,7 @@ class Page:
                 if film:
                     answer["frames"] = colorize_job(Job(upload, result, None), [model], self.settings,
                                                     self._film_progress(job)).frames
-                    self.check_result(folder, 0)
+                    self.check_result(folder, result, None)
                 else:
                     photo = read_photo(upload)
                     ab = model.predict_ab(photo.lightness, self.settings.render_size, self.settings.square)
@@ -225,7 +227,7 @@ class Page:
                     _preview(photo.lightness, None, previews / "input.jpg")
                     _preview(photo.lightness, ab, previews / "result.jpg")
                     answer["input"], answer["result"] = (f"previews/{folder.name}/{name}" for name in PREVIEWS)
-                    self.check_result(folder, photo.size[0] * photo.size[1])
+                    self.check_result(folder, result, photo.size[0] * photo.size[1])
             except UnreadableImage as error:
                 raise BadUpload(f"{upload.name}: {error}") from None
             finally:
@@ -359,6 +361,7 @@ def create_app(page: Page, port: int, token: str) -> Guard:
             if job is not None and not JOB_ID.match(job):
                 raise BadUpload("job: 8 to 64 letters, digits, - or _")
             folder.mkdir(mode=0o700)
+            page.busy.add(folder)
             saved = folder / "upload" / name
             saved.parent.mkdir(mode=0o700)
             if await page.receive(request, saved) == 0:
@@ -380,6 +383,8 @@ def create_app(page: Page, port: int, token: str) -> Guard:
             print(f"colorize --serve: {request.query_params.get('name', '')[:100]!r} failed: {error!r}",
                   file=sys.stderr)
             return JSONResponse({"error": f"could not colorize this file ({type(error).__name__})"}, status_code=500)
+        finally:
+            page.busy.discard(folder)
 
     def located(request: Request, *inside: str) -> Path | None:
         """The file a result address names, if it is one the page wrote (never anything else)."""
