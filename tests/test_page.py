@@ -309,6 +309,10 @@ def test_bad_uploads_get_one_line_and_nothing_else_breaks(served, tmp_path):
     write_film(film, (grey for _, grey in frames), 12, audio_seconds=0.5)
     status, answer = served.post("reel.mp4", film.read_bytes(), "unet")
     assert status == 200 and answer["kind"] == "film" and answer["frames"] == 6, answer
+    status, answer = served.post("reel.png", film.read_bytes())  # recognised by content, not by name
+    assert status == 400 and "a film (MP4), not a photo: rename it .mp4" in answer["error"], answer
+    status, answer = served.post("photo.mp4", good.read_bytes())
+    assert status == 400 and "a PNG photo, not a film: rename it .png" in answer["error"], answer
 
     assert served.get("api/models")  # still serving
     for address in ("results/../../server.log", "results/0123/server.log", "previews/" + "0" * 32 + "/input.jpg"):

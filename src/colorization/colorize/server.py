@@ -52,7 +52,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..core.errors import UserError
 from ..core.photo import FORMATS, open_image, output_format
-from .films import FILM_FORMATS, is_film
+from .films import FILM_FORMATS, is_film, misnamed
 from .jobs import SUPPORTED, Job, Settings, colorize_job
 from .photos import UnreadableImage, read_photo, write_image
 from .render import Model, colour, load_model, resized_lightness, trained_models
@@ -203,7 +203,8 @@ class Page:
                 raise BadUpload(f"{upload.name}: over this page's limit of {MAX_MEGAPIXELS} megapixels, and over "
                                 f"Pillow's own limit for a decompression bomb") from None
             except Exception:  # noqa: BLE001 - any decoder failure is a bad upload, said in one line
-                raise BadUpload(f"{upload.name}: not an image file this page can read") from None
+                raise BadUpload(f"{upload.name}: {misnamed(upload) or 'not an image file this page can read'}") \
+                    from None
             if width * height > MAX_MEGAPIXELS * 1_000_000:
                 raise BadUpload(f"{upload.name}: {width} x {height} pixels is over this page's limit of "
                                 f"{MAX_MEGAPIXELS} megapixels")
