@@ -95,16 +95,20 @@ def _reason(error: Exception) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+def open_file(path: Path):
+    """`path` opened for reading bytes, or UnreadableImage saying why the file itself cannot be read."""
+    try:
+        return open(path, "rb")
+    except OSError as error:
+        raise UnreadableImage.cannot_read(error) from None
+
+
 def read_photo(path: Path) -> Photo:
     """Read an image file upright (EXIF orientation applied) as a Photo; UnreadableImage says why not: the
     file cannot be opened, holds a film, is not a photo, or is a damaged one."""
     from .films import misnamed  # films imports this module
 
-    try:
-        file = open(path, "rb")
-    except OSError as error:
-        raise UnreadableImage.cannot_read(error) from None
-    with file:
+    with open_file(path) as file:
         try:
             with open_image(file) as image:
                 return _photo(image)
