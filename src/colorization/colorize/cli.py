@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="share of the running average of the colours kept from frame to frame, against "
                             f"flicker; 0 colours each frame alone (default: {Settings.smoothing})")
     films.add_argument("--scene-cut", type=_positive, default=Settings.scene_cut, metavar="D",
-                       help="mean lightness change between two frames (L units, 0-100) that starts a new scene, "
+                       help="mean lightness change between two frames, once aligned so that a pan does not "
+                            "count (L units, 0-100), that starts a new scene, "
                             f"whose colours are not mixed with the previous one's (default: {Settings.scene_cut})")
     page = parser.add_argument_group("the page (--serve)")
     page.add_argument("--serve", action="store_true", help="start the page on http://127.0.0.1:PORT instead")

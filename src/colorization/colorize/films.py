@@ -10,7 +10,8 @@ MPEG-4 Part 2), else with the container's usual one, at a quality that keeps the
 Each frame coloured alone flickers: a network's guess changes with film grain and small movements. So
 the predicted ab (at the network's size, before upsampling) is smoothed over time by an exponential
 moving average in LAB, restarted at scene cuts, where the lightness changes too much for the previous
-colours to apply (`TemporalSmoothing`; BENCHMARKS.md has the measurement behind the defaults).
+colours to apply. Consecutive frames are aligned before they are compared, so a pan, even a fast one, is
+not a cut (`TemporalSmoothing`; BENCHMARKS.md has the measurement behind the defaults).
 
 A film that FFmpeg cannot open, or that turns out damaged or truncated while it is read, is reported
 in one line and nothing is written under the output's name.
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ..core.files import atomic_path
 from ..core.photo import FORMATS, open_image
@@ -42,8 +44,11 @@ ENCODER_SETTINGS = {  # codec options (visually lossless) and pixel format
     "mpeg4": ({"qmin": "1", "qmax": "3"}, "yuv420p"),
 }
 DEFAULT_SMOOTHING = 0.8     # share of the running average of ab kept at each frame (a time constant of 5 frames)
-DEFAULT_SCENE_CUT = 6.0     # mean |delta L| between consecutive frames' thumbnails (L units)
-THUMBNAIL_COLUMNS = 8       # scene cuts compare frames this many blocks wide: a pan or grain barely moves them
+DEFAULT_SCENE_CUT = 6.0     # mean |delta L| between consecutive frames' aligned thumbnails (L units)
+THUMBNAIL_SIDE = 24         # scene cuts compare frames shrunk to this many pixels on their short side
+MAX_SHIFT = 0.1             # ... aligned by shifts up to this share of each side first: a pan is not a cut
+SUBPIXEL_LEVELS = 2         # ... to a quarter of a pixel (each level halves the step around the best shift)
+EXPOSURE_FLICKER = 15.0     # ... and a change of the whole frame's mean L up to this (L units) set aside
 
 
 def is_film(path: Path) -> bool:
@@ -85,9 +90,12 @@ class TemporalSmoothing:
 
     `weight` is the share of the running average kept at each frame (0: every frame coloured alone);
     a frame whose lightness differs from the previous one's by more than `scene_cut` starts a new scene
-    with its own colours. Frames are compared as thumbnails THUMBNAIL_COLUMNS blocks wide, each less its
-    own mean (mean |delta L| of the blocks' mean L, L units), so that grain, gate weave, a pan and exposure
-    flicker do not count as cuts.
+    with its own colours. The difference (`change`, L units) is motion-compensated: the mean |delta L|
+    between the two frames' thumbnails (THUMBNAIL_SIDE pixels on the short side, which averages grain
+    away) at the shift, up to MAX_SHIFT of each side, that matches them best, less its mean up to
+    EXPOSURE_FLICKER (flicker brightens or darkens a whole frame a little). So a pan or gate weave, which
+    moves the picture, and exposure flicker do not count as cuts, while a new shot differs from the last
+    one however it is shifted, in its shapes or, as from a dark room to a bright sky, in its brightness.
     """
 
     weight: float = DEFAULT_SMOOTHING
@@ -102,14 +110,46 @@ class TemporalSmoothing:
         if not self.scene_cut > 0:
             raise ValueError(f"scene cut {self.scene_cut!r}: must be above 0")
 
+    @staticmethod
+    def thumbnail(lightness: np.ndarray) -> np.ndarray:
+        """A frame's L (h, w) shrunk to THUMBNAIL_SIDE pixels on its short side, its aspect ratio kept."""
+        height, width = lightness.shape
+        scale = THUMBNAIL_SIDE / min(height, width)
+        return resize_plane(lightness, (max(1, round(width * scale)), max(1, round(height * scale))))
+
+    @staticmethod
+    def change(previous: np.ndarray, current: np.ndarray) -> float:
+        """The mean |delta L| between two thumbnails of one shape once aligned: the least, over shifts of
+        `current` by whole pixels up to MAX_SHIFT of each side, then by finer steps around the best one
+        (linear interpolation), of the mean |delta L - its mean| (the mean limited to +-EXPOSURE_FLICKER) over
+        the centre of `previous` that every shift keeps."""
+        height, width = previous.shape
+        rows, columns = max(1, round(MAX_SHIFT * height)), max(1, round(MAX_SHIFT * width))
+        centre = previous[rows : height - rows, columns : width - columns]
+
+        def costs(windows):  # (n, m, h, w) windows of `current` -> (n, m) mean |delta L - its mean|
+            difference = (windows - centre).reshape(*windows.shape[:2], -1)
+            difference -= np.clip(difference.mean(axis=-1, keepdims=True), -EXPOSURE_FLICKER, EXPOSURE_FLICKER)
+            return np.abs(difference, out=difference).mean(axis=-1)
+
+        windows = sliding_window_view(current, centre.shape)  # (2 rows + 1, 2 columns + 1, h, w)
+        whole = costs(windows)
+        row, column = np.unravel_index(np.argmin(whole), whole.shape)
+        row, column = min(max(row, 1), whole.shape[0] - 2), min(max(column, 1), whole.shape[1] - 2)
+        fine = windows[row - 1 : row + 2, column - 1 : column + 2]
+        for _ in range(SUBPIXEL_LEVELS):  # halve the step: a window between two is their mean
+            steps = np.empty((2 * fine.shape[0] - 1, 2 * fine.shape[1] - 1, *centre.shape), np.float32)
+            steps[::2, ::2] = fine
+            steps[::2, 1::2] = (fine[:, :-1] + fine[:, 1:]) / 2
+            steps[1::2] = (steps[:-2:2] + steps[2::2]) / 2
+            fine = steps
+        return float(min(whole.min(), costs(fine).min()))
+
     def __call__(self, lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
         """The smoothed ab for a frame's network-sized L (h, w) and its predicted ab (h, w, 2)."""
-        height, width = lightness.shape
-        thumbnail = resize_plane(lightness, (THUMBNAIL_COLUMNS, max(1, round(THUMBNAIL_COLUMNS * height / width))))
-        thumbnail = thumbnail - thumbnail.mean()  # exposure flicker brightens or darkens a whole frame: not a cut
+        thumbnail = self.thumbnail(lightness)
         new_scene = (self._lightness is None or self._lightness.shape != thumbnail.shape
-                     or self._ab.shape != ab.shape
-                     or float(np.mean(np.abs(thumbnail - self._lightness))) > self.scene_cut)
+                     or self._ab.shape != ab.shape or self.change(self._lightness, thumbnail) > self.scene_cut)
         if new_scene and self._lightness is not None:
             self.cuts += 1
         self._lightness = thumbnail
