@@ -28,7 +28,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..core.files import atomic_path
 from ..core.photo import FORMATS, open_image
-from .photos import UnreadableImage, rgb_lightness
+from .photos import UnreadableImage, open_file, rgb_lightness
 from .render import Model, colour, resize_plane
 
 # Film suffix (any case) -> the FFmpeg container written for it.
@@ -63,11 +63,7 @@ def misnamed(path: Path) -> str | None:
     what FFmpeg opens as one of FILM_FORMATS' containers with a video stream. UnreadableImage where the
     file itself cannot be read.
     """
-    try:
-        file = open(path, "rb")
-    except OSError as error:
-        raise UnreadableImage.cannot_read(error) from None
-    with file:
+    with open_file(path) as file:
         try:
             if is_film(path):
                 with open_image(file) as image:
