@@ -11,7 +11,7 @@ from colorization.losses.classification import Classification
 from colorization.losses.gan import GAN
 from conftest import ONE_COLOUR, encoded_batch
 
-CNN_V2_PARAMETERS = 6_894_130  # the count stated in the README's CNN v2 table
+CNN_V2_PARAMETERS = 6_894_130  # the count stated in docs/models.md's CNN v2 table
 
 
 def test_cnn_v1_has_exactly_the_studys_parameter_count():
