@@ -104,9 +104,10 @@ def plan_jobs(inputs: list[str], output_dir: Path, compare: bool) -> tuple[list[
         else:
             pairs = [(path, output_dir / path.name)]
         for source, output in pairs:
-            if _real_path(source) in seen:
+            real = _real_path(source)
+            if real in seen:
                 continue
-            seen.add(_real_path(source))
+            seen.add(real)
             compare_path = output.with_name(f"{output.stem}.compare{output.suffix}") \
                 if compare and not is_film(source) else None
             jobs.append(Job(source, output, compare_path))
