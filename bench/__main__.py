@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from skimage import color as skcolor
 
-from colorization.core.color import decode_lab, encode_rgb, model_batch
+from colorization.core.encoding import decode_lab, encode_rgb, model_batch
 from colorization.lab.prepare import prepare
 from colorization.lab.shards import LabShards
 from colorization.models import create

@@ -23,7 +23,8 @@ from PIL import Image
 
 from colorization.colorize.films import TemporalSmoothing, colorize_film
 from colorization.colorize.render import load_model, upsample_ab
-from colorization.core.color import AB_SCALE, rgb_to_lab
+from colorization.core.color import rgb_to_lab
+from colorization.core.encoding import AB_SCALE
 from colorization.evaluation.metrics import MetricAccumulator, flicker
 
 from .workloads import panning_frames, read_film_lab, write_film

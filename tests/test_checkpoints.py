@@ -43,7 +43,7 @@ def test_the_fingerprint_covers_the_modules_the_training_runs_and_the_framework_
     create(spec.arch, params.lr, 0.5, 0.25, params.seed)  # loads the engine and the architecture
     fingerprint = checkpoints.fingerprint(spec, params, lab_dir)
     assert {"models/resnet18.py", "models/torch_engine.py", "models/__init__.py", "training/loop.py",
-            "training/checkpoints.py", "lab/shards.py", "core/color.py"} <= set(fingerprint["code"])
+            "training/checkpoints.py", "lab/shards.py", "core/encoding.py"} <= set(fingerprint["code"])
     assert {"torch", "torchvision", "numpy", "numba"} <= set(fingerprint["versions"])
     assert checkpoints.differences(fingerprint, fingerprint) == ""
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from skimage import color as skcolor
 
-from colorization.core.color import decode_lab, encode_rgb
+from colorization.core.encoding import decode_lab, encode_rgb
 from colorization.losses import classification as cls
 from conftest import copy_project, run
 

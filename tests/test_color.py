@@ -1,7 +1,7 @@
 import numpy as np
 
-from colorization.core.color import (decode_lab, encode_lab, encode_rgb, encode_rgb_and_sum_lightness, lab_from_model,
-                                lab_to_rgb, lab_to_rgb_keeping_lightness, model_batch, rgb_to_lab)
+from colorization.core.color import lab_to_rgb, lab_to_rgb_keeping_lightness, rgb_to_lab
+from colorization.core.encoding import decode_lab, encode_lab, encode_rgb, encode_rgb_and_sum_lightness, lab_from_model, model_batch
 
 
 def all_rgb_colours(step: int = 5) -> np.ndarray:

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from colorization.core.color import encode_lab, lab_to_rgb, rgb_to_lab
+from colorization.core.color import lab_to_rgb, rgb_to_lab
+from colorization.core.encoding import encode_lab
 from colorization.evaluation.metrics import MetricAccumulator, colorfulness, evaluate, example_indices, predict_gray, ssim
 from colorization.lab.shards import LabShards, write_shards
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from colorization.core.color import model_batch
+from colorization.core.encoding import model_batch
 from colorization.models import create, saved
 from colorization.models.saved import ModelConfig
 from colorization.models import ARCHITECTURES

@@ -65,7 +65,7 @@ def test_prefetching_batches_match_plain_batches_in_order(tmp_path):
 
 
 def test_batches_read_straight_from_the_maps_equal_the_scaled_images_in_the_order_asked(tmp_path):
-    from colorization.core.color import model_batch
+    from colorization.core.encoding import model_batch
 
     images = random_images(23)
     write_shards(iter(images), 23, (8, 8, 3), tmp_path, shard_size=5)
@@ -78,7 +78,7 @@ def test_batches_read_straight_from_the_maps_equal_the_scaled_images_in_the_orde
 
 
 def test_mirror_flips_exactly_the_marked_images_left_right_in_every_form_and_order(tmp_path):
-    from colorization.core.color import model_batch
+    from colorization.core.encoding import model_batch
 
     images = random_images(23)
     write_shards(iter(images), 23, (8, 8, 3), tmp_path, shard_size=5)

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..core.color import AB_SCALE, lab_to_rgb_keeping_lightness
+from ..core.color import lab_to_rgb_keeping_lightness
+from ..core.encoding import AB_SCALE
 from ..core.errors import UserError
 from ..models import saved, size_multiple
 from ..models.engine import Network

@@ -28,7 +28,8 @@ RGB images below are the true L recombined with the predicted (or true) ab, conv
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from ..core.color import AB_SCALE, encode_lab, lab_from_model, lab_to_rgb
+from ..core.color import lab_to_rgb
+from ..core.encoding import AB_SCALE, encode_lab, lab_from_model
 from ..lab.shards import LabShards
 
 PSNR_CAP_DB = 100.0

@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ..core.color import decode_lab, lab_to_rgb  # noqa: E402
+from ..core.color import lab_to_rgb  # noqa: E402
+from ..core.encoding import decode_lab  # noqa: E402
 from ..core.files import atomic_path  # noqa: E402
 
 BAR_METRICS = {"mse": "MSE (ab/128), lower is better", "rmse_ab": "RMSE ab (LAB units), lower is better",

@@ -10,7 +10,7 @@ from ..core.files import write_json
 from .shards import LabShards
 
 META_FILE = "meta.json"
-ENCODING = "uint8 (H, W, 3): round(L*255/100), round(a)+128, round(b)+128; see colorization.core.color"
+ENCODING = "uint8 (H, W, 3): round(L*255/100), round(a)+128, round(b)+128; see colorization.core.encoding"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..core.color import L_STEPS, encode_rgb_and_sum_lightness
+from ..core.encoding import L_STEPS, encode_rgb_and_sum_lightness
 from ..core.errors import UserError
 from ..core.files import atomic_directory, atomic_path
 from ..core.photo import open_image, to_rgb

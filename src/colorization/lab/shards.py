@@ -1,4 +1,4 @@
-"""Sharded, memory-mapped storage of encoded LAB images (see `colorization.core.color` for the encoding).
+"""Sharded, memory-mapped storage of encoded LAB images (see `colorization.core.encoding` for the encoding).
 
 A split directory holds `shard_00000.npy`, `shard_00001.npy`, ... each a uint8 array (n, H, W, 3) of at
 most `shard_size` images, in the split's order, a plain .npy file that `np.load(mmap_mode="r")` opens.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.color import scale_for_model
+from ..core.encoding import scale_for_model
 from ..core.errors import UserError
 
 SHARD_PATTERN = "shard_{:05d}.npy"

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.color import AB_OFFSET, AB_SCALE, rgb_to_lab
+from ..core.color import rgb_to_lab
+from ..core.encoding import AB_OFFSET, AB_SCALE
 from ..core.errors import UserError
 from ..core.files import write_json
 

@@ -21,7 +21,7 @@ import torch._dynamo  # noqa: F401  isort: skip
 
 import numpy as np
 
-from ..core.color import model_batch
+from ..core.encoding import model_batch
 from ..core.errors import UserError
 from ..core.files import atomic_path
 from ..losses.mse import MSE

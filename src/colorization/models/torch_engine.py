@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torchvision
 
-from ..core.color import AB_OFFSET, AB_SCALE, L_STEPS
+from ..core.encoding import AB_OFFSET, AB_SCALE, L_STEPS
 from ..core.errors import UserError
 from ..core.files import atomic_path
 from ..losses.mse import MSE
@@ -56,7 +56,7 @@ def _to_tensor(batch: np.ndarray) -> torch.Tensor:
 def _model_units(encoded: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Shard-encoded images (B, H, W, 3) uint8 to the network's input L/100 and target ab/128, NCHW
     float32 on the training device. The bytes travel, a quarter of the floats, from pinned memory without
-    blocking, and are converted there, with `core.color.scale_for_model`'s float32 operations. A uint8
+    blocking, and are converted there, with `core.encoding.scale_for_model`'s float32 operations. A uint8
     tensor already on the device (the GPU benchmark's) is converted where it is."""
     tensor = encoded if isinstance(encoded, torch.Tensor) else torch.from_numpy(encoded)
     if DEVICE.type == "cuda" and tensor.device.type == "cpu":

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from dvclive import Live
 
-from ..core.color import model_batch
+from ..core.encoding import model_batch
 from ..core.errors import UserError
 from ..core.params import Params
 from ..lab.meta import open_prepared
