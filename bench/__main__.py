@@ -174,7 +174,7 @@ def bench_losses(rounds: int = 5) -> dict:
     forward and backward on the (32, Q, 64, 64) logits. Each one best of `rounds`, one after another."""
     from colorization.losses.classification import NEIGHBOURS, Classification
     from colorization.losses.gan import GAN
-    from colorization.models.resnet18 import Up2
+    from colorization.architectures.resnet18 import Up2
 
     rng = np.random.default_rng(0)
     encoded = rng.integers(0, 256, (32, 64, 64, 3), dtype=np.uint8)

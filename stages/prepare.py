@@ -1,9 +1,8 @@
 """Stage prepare: data/raw -> LAB shards in data/lab/{train,val}, split by source photo."""
 
-from pathlib import Path
-
 from colorization.core.errors import run_main
 from colorization.core.params import load_params
+from colorization.core.paths import PROJECT
 from colorization.lab.prepare import SKIPPED_FILE, prepare
 
 LISTED_GROUPS = 8
@@ -12,8 +11,8 @@ LISTED_GROUPS = 8
 def main(argv: list[str]) -> None:
     params = load_params()
     data = params.data
-    lab_dir = Path("data/lab")
-    meta = prepare(Path("data/raw"), lab_dir, data.image_size, data.val_fraction, data.shard_size, params.seed)
+    lab_dir = PROJECT.lab
+    meta = prepare(PROJECT.raw, lab_dir, data.image_size, data.val_fraction, data.shard_size, params.seed)
     groups = meta.val_groups
     shown = ", ".join(groups[:LISTED_GROUPS]) + (f" and {len(groups) - LISTED_GROUPS} more" if len(groups) > LISTED_GROUPS else "")
     line = (f"prepare: {meta.counts['train']} training and {meta.counts['val']} validation images at "

@@ -92,14 +92,15 @@ def colorize_project(root: Path, archs: tuple[str, ...] = ("resnet18",), image_s
     """A project folder for `colorize` whose models/<arch> were trained for a few steps on `image_size`
     images, towards a clearly visible colour so that the outputs have chroma (`steps`, default 10 for
     resnet18 and 2 for the others, which often only have to exist)."""
-    from colorization.models import create, saved
+    from colorization.engines import create
+    from colorization.models import ModelSpec, saved
 
     batch = encoded_batch(4, image_size, ONE_COLOUR)
     for arch in archs:
         network = create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0)
         for _ in range(steps if steps is not None else 10 if arch == "resnet18" else 2):
             network.train_step(batch)
-        saved.save(network, root / "models" / arch, saved.ModelConfig(arch=arch, image_size=image_size))
+        saved.save(network, root / "models" / arch, ModelSpec(name=arch, image_size=image_size))
     return root
 
 

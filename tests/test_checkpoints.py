@@ -3,11 +3,14 @@ checkpoint made otherwise is discarded, and an interrupted training resumes to t
 
 import copy
 import json
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import yaml
 
 from colorization.core.params import DataParams, parse_params
+from colorization.core.paths import Project
 from colorization.lab.prepare import prepare
 from colorization.models import resolve
 from colorization.sources import download
@@ -31,18 +34,41 @@ def lab_dir(tmp_path_factory):
     return root / "lab"
 
 
+@dataclass(frozen=True)
+class Outputs(Project):
+    """One training's outputs straight under `root` (model/, live/, checkpoints/), on shared shards."""
+
+    shards: Path = Path("lab")
+
+    @property
+    def lab(self) -> Path:
+        return self.shards
+
+    @property
+    def prior(self) -> Path:
+        return self.shards / "prior.json"
+
+    def model(self, name: str) -> Path:
+        return self.root / "model"
+
+    def live(self, name: str) -> Path:
+        return self.root / "live"
+
+    def checkpoints(self, name: str) -> Path:
+        return self.root / "checkpoints"
+
+
 def run_training(params, lab_dir, out, name="resnet18"):
-    return train(resolve(params, name), params, lab_dir, lab_dir / "prior.json", out / "model", out / "live",
-                 out / "checkpoints")
+    return train(resolve(params, name), params, Outputs(out, lab_dir))
 
 
 def test_the_fingerprint_covers_the_modules_the_training_runs_and_the_framework_versions(lab_dir):
     params = params_with({})
     spec = resolve(params, "resnet18")
-    from colorization.models import create
+    from colorization.engines import create
     create(spec.arch, params.lr, 0.5, 0.25, params.seed)  # loads the engine and the architecture
     fingerprint = checkpoints.fingerprint(spec, params, lab_dir)
-    assert {"models/resnet18.py", "models/torch_engine.py", "models/__init__.py", "training/loop.py",
+    assert {"architectures/resnet18.py", "engines/torch_engine.py", "models/__init__.py", "training/loop.py",
             "training/checkpoints.py", "lab/shards.py", "core/encoding.py"} <= set(fingerprint["code"])
     assert {"torch", "torchvision", "numpy", "numba"} <= set(fingerprint["versions"])
     assert checkpoints.differences(fingerprint, fingerprint) == ""
@@ -52,8 +78,8 @@ def test_differences_name_what_changed(lab_dir):
     params = params_with({})
     current = checkpoints.fingerprint(resolve(params, "resnet18"), params, lab_dir)
     edited = copy.deepcopy(current)
-    edited["code"]["models/resnet18.py"] = "0" * 64
-    assert checkpoints.differences(edited, current) == "with other code (models/resnet18.py)"
+    edited["code"]["architectures/resnet18.py"] = "0" * 64
+    assert checkpoints.differences(edited, current) == "with other code (architectures/resnet18.py)"
     other = checkpoints.fingerprint(resolve(params_with({"lr": 0.002}), "resnet18"), params_with({"lr": 0.002}),
                                     lab_dir)
     assert checkpoints.differences(other, current) == "with other params"
@@ -67,7 +93,7 @@ def test_differences_name_what_changed(lab_dir):
 def test_an_interrupted_training_resumes_to_the_uninterrupted_result(lab_dir, tmp_path, monkeypatch, capsys, name):
     """For the GAN, epoch 1 is the L1-only warm-up and the discriminator joins after the resume; the
     images mirrored in epoch 2 come from the restored generator too."""
-    params = params_with({"gan": {"warmup_epochs": 1}, "train": {"keep": "last", "hflip": True}})
+    params = params_with({"models": {"unet_gan": {"loss_args": {"warmup_epochs": 1}}}, "train": {"keep": "last", "hflip": True}})
     run_training(params, lab_dir, tmp_path / "whole", name)
     expected = (tmp_path / "whole" / "model" / "model.pt").read_bytes()
     expected_checkpoint = (tmp_path / "whole" / "checkpoints" / "epoch_0002" / "checkpoint.pt").read_bytes()

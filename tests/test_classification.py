@@ -112,9 +112,9 @@ def test_decode_rebalancing_turns_what_one_rebalancing_teaches_into_what_another
     assert chroma(rebalanced) > chroma(unbalanced)  # rebalancing favours rare, saturated colours
 
     loss = cls.Classification(temperature=0.5, class_bias=cls.decode_bias(prior, 0.5, 1.0))
-    restored = cls.Classification.from_settings(json.loads(json.dumps(loss.settings())))
+    restored = cls.Classification.from_decoding(json.loads(json.dumps(loss.decoding())))
     np.testing.assert_allclose(restored.decode(trained), loss.decode(trained), atol=1e-5)
-    assert cls.Classification().settings() == {"temperature": cls.TEMPERATURE}
+    assert cls.Classification().decoding() == {"temperature": cls.TEMPERATURE}
 
 
 def test_class_counts_of_shard_images_match_a_pixel_by_pixel_count(srgb_ab):
@@ -184,7 +184,7 @@ def test_a_classification_model_trains_evaluates_and_colorizes_through_the_stage
     trained = run(["python", "stages/train.py", "colorful"], cwd=project)
     assert "colorful epoch 2/2" in trained.stdout
     config = json.loads((project / "models" / "colorful" / "config.json").read_text())
-    assert config["loss"] == "classification" and config["loss_settings"] == {"temperature": 0.38}
+    assert config["loss"] == "classification" and config["decoding"] == {"temperature": 0.38}
     run(["python", "stages/evaluate.py", "colorful"], cwd=project)
     metrics = json.loads((project / "metrics" / "colorful.json").read_text())
     assert np.isfinite(metrics["mse"]) and metrics["colorfulness"] > 0

@@ -197,7 +197,8 @@ def test_the_keras_models_train_on_the_pytorch_backend_and_tensorflow_loads_them
     set_train(prepared, devices=2, keras_backend="torch")
     clear_outputs(prepared, "cnn_v1")
     trained = run(["python", "stages/train.py", "cnn_v1"], cwd=prepared)
-    assert "cnn_v1: a Keras model trains in one process; train.devices = 2 applies to the PyTorch models" in trained.stdout
+    assert ("cnn_v1: a keras model trains in one process; train.devices = 2 applies to the models whose engine "
+            "trains data-parallel") in trained.stdout
     assert "on cpu (Keras on torch) (one process)" in trained.stdout
     assert "cnn_v1 epoch 3/3" in trained.stdout
     evaluated = run(["python", "stages/evaluate.py", "cnn_v1"], cwd=prepared)  # on TensorFlow, the default

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from colorization.core.encoding import model_batch
-from colorization.models import create, saved
-from colorization.models.saved import ModelConfig
-from colorization.models import ARCHITECTURES
+from colorization.architectures import colorizers
+from colorization.engines import create
+from colorization.models import ModelSpec, saved
 from colorization.losses.classification import Classification
 from colorization.losses.gan import GAN
 from conftest import ONE_COLOUR, encoded_batch
@@ -43,7 +43,7 @@ def test_unet_has_a_skip_connection_at_every_scale_and_keeps_any_size():
     assert output.shape == (1, 8, 72, 2)
 
 
-@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+@pytest.mark.parametrize("arch", colorizers())
 @pytest.mark.parametrize("height,width", [(32, 32), (24, 40)])
 def test_output_is_ab_at_the_input_resolution(arch, height, width):
     network = create(arch, lr=0.001, l_mean=0.5, l_std=0.25, seed=0)
@@ -52,7 +52,7 @@ def test_output_is_ab_at_the_input_resolution(arch, height, width):
     assert output.dtype == np.float32 and np.isfinite(output).all()
 
 
-@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+@pytest.mark.parametrize("arch", colorizers())
 def test_training_steps_reduce_the_loss_on_a_fixed_batch(arch):
     batch = encoded_batch(4, 16, ONE_COLOUR)
     network = create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0)
@@ -60,15 +60,15 @@ def test_training_steps_reduce_the_loss_on_a_fixed_batch(arch):
     assert losses[-1] < 0.5 * losses[0]
 
 
-@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+@pytest.mark.parametrize("arch", colorizers())
 def test_saved_model_loads_back_and_predicts_the_same(arch, tmp_path):
     network = create(arch, lr=0.001, l_mean=0.5, l_std=0.25, seed=0)
     batch = encoded_batch(2, 16, (128, 128))
     l_input = model_batch(batch)[0]
     network.train_step(batch)
-    saved.save(network, tmp_path, ModelConfig(arch=arch, image_size=16))
-    loaded, config = saved.load(tmp_path)
-    assert config.arch == arch
+    saved.save(network, tmp_path, ModelSpec(name=arch, image_size=16))
+    loaded, spec = saved.load(tmp_path)
+    assert spec.arch == arch
     np.testing.assert_allclose(loaded.predict(l_input), network.predict(l_input), atol=1e-5)
 
 
@@ -84,7 +84,7 @@ def test_mixed_precision_trains_and_predicts_float32(arch):
     assert float32_network.predict(l_input).dtype == np.float32
 
 
-@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+@pytest.mark.parametrize("arch", colorizers())
 def test_the_classification_loss_learns_a_colour_through_q_logits(arch):
     """Zhang et al.'s loss on every architecture: the head predicts Q logits, the annealed mean decodes
     them to ab/128, and a few steps on one colour bring the decoded colour to it."""
@@ -115,7 +115,7 @@ def test_a_classification_checkpoint_resumes_exactly(arch, tmp_path):
 
 def test_up2_is_nearest_neighbour_upsampling():
     import torch
-    from colorization.models.resnet18 import Up2
+    from colorization.architectures.resnet18 import Up2
 
     features = torch.randn(2, 5, 3, 4, requires_grad=True)
     expected = torch.nn.functional.interpolate(features, scale_factor=2, mode="nearest")
@@ -151,7 +151,7 @@ def test_one_gan_step_changes_both_networks_with_pix2pix_optimizers():
 
 def test_the_patchgan_scores_overlapping_patches_of_l_and_ab():
     import torch
-    from colorization.losses.gan import PatchDiscriminator
+    from colorization.architectures.patchgan import PatchDiscriminator
 
     discriminator = PatchDiscriminator()
     assert discriminator(torch.zeros(2, 3, 64, 64)).shape == (2, 1, 6, 6)  # 70x70 patches of 64x64 images
@@ -206,7 +206,7 @@ def test_the_pytorch_engine_converts_encoded_batches_bit_for_bit_as_the_numpy_re
     """Training batches travel as bytes and PyTorch converts them where it computes (a GPU); the numbers
     are those of the shard reader's NumPy path, which Keras and evaluation use."""
     import torch
-    from colorization.models.torch_engine import _model_units
+    from colorization.engines.torch_engine import _model_units
 
     batch = encoded_batch(3, 16)
     l_input, ab = model_batch(batch)

@@ -73,21 +73,30 @@ def test_every_source_allowed_by_params_is_implemented():
         ("models.a/b", {"n_train": None}, "models.a/b: a model name is letters, digits"),
         ("models", {}, "models is empty"),
         ("models.cnn_v1.loss", 7, "models.cnn_v1.loss = 7: must be a non-empty string or null"),
-        ("classification.temperature", 0, "classification.temperature = 0: must be a number between 0.0 and 10.0"),
-        ("classification.rebalance", 1.5, "classification.rebalance = 1.5: must be a number between 0.0 and 1.0 (1.0 included)"),
-        ("classification.rebalance", 0, "classification.rebalance = 0: must be a number between 0.0 and 1.0 (1.0 included)"),
-        ("classification.decode_rebalance", "high", "classification.decode_rebalance = 'high': must be a number between 0.0 and 1.0 (1.0 included) or null"),
-        ("classification", [0.38], "classification must be a mapping"),
+        ("models.resnet18_cls.loss_args.temperature", 0, "models.resnet18_cls.loss_args.temperature = 0: must be a number between 0.0 and 10.0"),
+        ("models.resnet18_cls.loss_args.rebalance", 1.5, "models.resnet18_cls.loss_args.rebalance = 1.5: must be a number between 0.0 and 1.0 (1.0 included)"),
+        ("models.resnet18_cls.loss_args.rebalance", 0, "models.resnet18_cls.loss_args.rebalance = 0: must be a number between 0.0 and 1.0 (1.0 included)"),
+        ("models.resnet18_cls.loss_args.decode_rebalance", "high", "models.resnet18_cls.loss_args.decode_rebalance = 'high': must be a number between 0.0 and 1.0 (1.0 included) or null"),
+        ("models.resnet18_cls.loss_args.tempreature", 0.5, "models.resnet18_cls.loss_args.tempreature: unknown key; allowed: temperature, rebalance, decode_rebalance"),
+        ("models.resnet18_cls.loss_args", [0.38], "models.resnet18_cls.loss_args = [0.38]: must be a mapping of settings"),
+        ("models.cnn_v1.loss_args", {"temperature": 0.5}, "models.cnn_v1.loss_args.temperature: unknown key; allowed: "),
+        ("models.cnn_v1.epochs", 3, "models.cnn_v1.epochs: unknown key; allowed: arch, loss, lr, n_train, loss_args"),
+        ("train.epoch", 3, "train.epoch: unknown key; allowed: epochs, batch_size"),
+        ("classification", {"temperature": 0.38}, "params.yaml: classification: a loss's settings now belong to each model that uses it, as models.NAME.loss_args"),
         ("train.lr_schedule", "linear", "train.lr_schedule = 'linear': allowed values are constant, cosine, step"),
         ("train.keep", "best", "train.keep = 'best': allowed values are val_loss, val_mse, last"),
         ("models.cnn_v1.lr", 2, "models.cnn_v1.lr = 2: must be a number between 0.0 and 1.0 (exclusive) or null"),
-        ("gan.l1_weight", -1, "gan.l1_weight = -1: must be a number between 0.0 and 1000000.0"),
-        ("gan.warmup_epochs", 1.5, "gan.warmup_epochs = 1.5: must be an integer >= 0"),
+        ("models.unet_gan.loss_args.l1_weight", -1, "models.unet_gan.loss_args.l1_weight = -1: must be a number between 0.0 and 1000000.0"),
+        ("models.unet_gan.loss_args.warmup_epochs", 1.5, "models.unet_gan.loss_args.warmup_epochs = 1.5: must be an integer >= 0"),
+        ("gan", {"l1_weight": 100}, "params.yaml: gan: a loss's settings now belong to each model"),
     ],
 )
 def test_bad_values_give_one_line_naming_key_and_allowed(path, value, expected):
+    """Checked when params.yaml is read, or a models entry when it is resolved (the stages that use it)."""
     with pytest.raises(UserError) as caught:
-        parse_params(with_change(path, value))
+        params = parse_params(with_change(path, value))
+        for name in params.models:
+            resolve(params, name)
     message = str(caught.value)
     assert expected in message
     assert "\n" not in message
@@ -133,6 +142,15 @@ def test_an_entry_resolves_once_into_name_architecture_framework_n_train_and_los
         "small", "resnet18", "torch", 100, "classification")
     assert resolve(params, "cnn_v1").loss == "mse"
     assert {resolve(params, name).framework for name in params.models} == {"keras", "torch"}
+
+
+def test_two_models_may_use_one_loss_with_their_own_settings_and_only_training_ones_change_the_recipe():
+    params = parse_params(with_change("models.warm", {"arch": "resnet18", "loss": "classification",
+                                                      "loss_args": {"temperature": 0.2, "rebalance": 1}}))
+    warm, default = resolve(params, "warm"), resolve(params, "resnet18_cls")
+    assert (warm.loss_args.temperature, warm.loss_args.rebalance) == (0.2, 1.0)
+    assert (default.loss_args.temperature, default.loss_args.rebalance) == (0.38, 0.5)
+    assert warm.recipe()["loss_args"] == {"rebalance": 1.0}, "the temperature only decodes"
 
 
 def test_the_folder_source_needs_a_path_taken_from_the_params_file(tmp_path):

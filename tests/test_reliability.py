@@ -141,11 +141,11 @@ def test_a_keras_model_carrying_code_is_refused(tmp_path):
     script = f"""
 import pathlib
 from colorization.models import saved
-from colorization.models.saved import ModelConfig
-from colorization.models.keras_engine import KerasNetwork, keras
+from colorization.models import ModelSpec
+from colorization.engines.keras_engine import KerasNetwork, keras
 touch = lambda x: (pathlib.Path({str(marker)!r}).touch(), x)[1]
 model = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Lambda(touch), keras.layers.Conv2D(2, 3, padding="same")])
-saved.save(KerasNetwork(model), pathlib.Path({str(model_dir)!r}), ModelConfig(arch="cnn_v1", image_size=32))
+saved.save(KerasNetwork(model), pathlib.Path({str(model_dir)!r}), ModelSpec(name="cnn_v1", image_size=32))
 """
     run([sys.executable, "-c", script], cwd=tmp_path)
     marker.unlink()

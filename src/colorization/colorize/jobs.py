@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
 from ..core.errors import UserError
+from ..core.paths import Project
 from ..core.photo import FORMATS, output_format, walk_files
 from .films import FILM_FORMATS, FilmReport, TemporalSmoothing, colorize_film, is_film
 from .photos import UnreadableImage, read_photo, write_image
@@ -56,7 +57,7 @@ def comparison_models(primary: Model, project: Path, warn) -> list[Model]:
     """
     models = [primary]
     for name in trained_models(project):
-        if (project / "models" / name).resolve() == primary.directory.resolve():
+        if Project(project).model(name).resolve() == primary.directory.resolve():
             continue
         try:
             models.append(load_model(name, project))

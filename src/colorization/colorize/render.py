@@ -3,7 +3,7 @@
 Photos, film frames and the web page all go through here. The networks are fully convolutional, so the
 network sees the photo's lightness L at the photo's own aspect ratio: resized (bicubic, antialiased)
 so that its short side is the render size, each side rounded to what the architecture needs
-(`models.size_multiple`). The ab it predicts is upsampled (bicubic) to the photo's size and recombined
+(its `size_multiple`). The ab it predicts is upsampled (bicubic) to the photo's size and recombined
 with the photo's own full-resolution L, so the output has the input's exact size and lightness and
 only colour is added. Where a predicted colour is outside the sRGB gamut its chroma is reduced rather
 than each channel clipped, which would change L (`core.color.lab_to_rgb_keeping_lightness`); LAB -> RGB
@@ -19,8 +19,9 @@ from PIL import Image
 from ..core.color import lab_to_rgb_keeping_lightness
 from ..core.encoding import AB_SCALE
 from ..core.errors import UserError
-from ..models import saved, size_multiple
-from ..models.engine import Network
+from ..core.paths import Project
+from ..engines import Network
+from ..models import saved
 
 STRIP_PIXELS = 1 << 20   # pixels converted from LAB to RGB at a time
 MAX_RENDER_SIZE = 2048   # a larger short side only costs time: the networks were trained on small images
@@ -118,7 +119,7 @@ def colour(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
 
 def trained_models(project: Path) -> list[str]:
     """The names of the model folders in `project`/models (those holding a config.json), sorted."""
-    folder = project / "models"
+    folder = Project(project).models
     return sorted(path.name for path in folder.iterdir() if (path / saved.CONFIG_FILE).is_file()) \
         if folder.is_dir() else []
 
@@ -127,8 +128,9 @@ def model_directory(spec: str, project: Path) -> tuple[Path, str | None]:
     """The model folder that --model names, and the model file's name if a file was named: a model NAME
     trained in `project` (models/NAME), or a path to a model folder or to the model file inside one."""
     path = Path(spec)
-    if (project / "models" / spec / saved.CONFIG_FILE).is_file() and not path.is_absolute():
-        return project / "models" / spec, None
+    named = Project(project).model(spec)
+    if (named / saved.CONFIG_FILE).is_file() and not path.is_absolute():
+        return named, None
     if not path.exists():
         trained = ", ".join(trained_models(project)) or "none"
         if len(path.parts) == 1:
@@ -146,12 +148,12 @@ def model_directory(spec: str, project: Path) -> tuple[Path, str | None]:
 def load_model(spec: str, project: Path) -> Model:
     """Load what --model names (see `model_directory`) for inference, or raise a one-line UserError."""
     directory, file_name = model_directory(spec, project)
-    config = saved.read_config(directory)
-    expected = saved.model_file(directory, config)
+    recipe = saved.read_config(directory)
+    expected = saved.model_file(directory, recipe)
     if file_name is not None and file_name != expected.name:
-        raise UserError(f"--model {spec}: {directory / saved.CONFIG_FILE} describes a {config.arch} model, "
+        raise UserError(f"--model {spec}: {directory / saved.CONFIG_FILE} describes a {recipe.arch} model, "
                         f"whose file is {expected.name}")
     network, _ = saved.load(directory)
-    label = spec if directory == project / "models" / spec else f"{config.arch} ({directory})"
-    return Model(label=label, directory=directory, network=network, image_size=config.image_size,
-                 multiple=size_multiple(config.arch))
+    label = spec if directory == Project(project).model(spec) else f"{recipe.arch} ({directory})"
+    return Model(label=label, directory=directory, network=network, image_size=recipe.image_size,
+                 multiple=recipe.architecture.size_multiple)

@@ -1,11 +1,15 @@
 """Load and validate params.yaml; every mistake is a one-line UserError naming the key and what is allowed.
 
-The architecture a `models:` entry names is checked against the registry when the entry is resolved
-(`models.resolve`), by the stages that train and evaluate it.
+A section is a dataclass whose fields say, beside their type and default, how a value is checked
+(`setting`); `read` takes a mapping through them, so a default is written once, in the dataclass. The
+same machinery checks a `models:` entry and a loss's arguments (`colorization.models.ModelSpec`), which
+are resolved against the registries of architectures and losses by the stages that train and evaluate
+them, and the config.json of a saved model.
 """
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +19,68 @@ from .errors import UserError
 
 DATA_SOURCES = ("sample", "places365", "folder")
 LR_SCHEDULES = ("constant", "cosine", "step")
-KEEP = ("val_loss", "val_mse", "last")  # which epoch's weights a training keeps
+KEEP = {  # which epoch's weights a training keeps, and how the training's log says it
+    "val_loss": "the model's own validation loss",
+    "val_mse": "the validation MSE of ab/128",
+    "last": "the last epoch",
+}
 KERAS_BACKENDS = ("tensorflow", "torch")
+MOVED_SECTIONS = ("classification", "gan")  # a loss's settings, now each model's `loss_args`
+
+
+def setting(check: Callable[["Section", str], Any], default: Any = MISSING, **flags) -> Any:
+    """A dataclass field read from a params mapping by `check(section, name)` when given, else `default`
+    (no default: the key is required). `flags` are kept in the field's metadata (a loss's `decode_only`)."""
+    return field(default=default, metadata={"check": check, **flags})
+
+
+def integer(minimum: int = 1, optional: bool = False):
+    return lambda section, name: section.integer(name, minimum, optional)
+
+
+def number(low: float, high: float, optional: bool = False, high_included: bool = False):
+    return lambda section, name: section.number(name, low, high, optional, high_included)
+
+
+def boolean():
+    return lambda section, name: section.boolean(name)
+
+
+def choice(allowed: tuple[str, ...]):
+    return lambda section, name: section.choice(name, allowed)
+
+
+def text(optional: bool = False):
+    return lambda section, name: section.text(name, optional)
+
+
+def read(cls, section: "Section", strict: bool = True) -> dict[str, Any]:
+    """The values of `cls`'s checked fields given in `section`, checked (a missing required one is an
+    error; a missing optional one is left to the dataclass's default). `strict`: a key that is no field
+    of `cls` is an error too, so a misspelt setting is never silently ignored."""
+    known = {item.name: item for item in fields(cls) if "check" in item.metadata}
+    if strict:
+        unknown = [key for key in section.values if key not in known]
+        if unknown:
+            raise UserError(f"{section.source}: {section.key(str(unknown[0]))}: unknown key; allowed: "
+                            f"{', '.join(known)}")
+    values = {}
+    for name, item in known.items():
+        has_default = item.default is not MISSING or item.default_factory is not MISSING
+        if name in section.values or not has_default:
+            values[name] = item.metadata["check"](section, name)
+    return values
+
+
+def _devices(section: "Section", name: str) -> int | str:
+    """train.devices: a number of processes, or "auto" (one per GPU, one on a machine without)."""
+    if section.values.get(name) == "auto":
+        return "auto"
+    try:
+        return section.integer(name)
+    except UserError:
+        raise UserError(f"{section.source}: {section.key(name)} = {section.values[name]!r}: must be an integer "
+                        ">= 1 or auto") from None
 
 
 @dataclass(frozen=True)
@@ -39,41 +103,20 @@ class DataParams:
 
 @dataclass(frozen=True)
 class TrainParams:
-    epochs: int
-    batch_size: int
-    mixed_precision: bool
-    lr_schedule: str = "constant"   # one of LR_SCHEDULES, per epoch
-    keep: str = "val_loss"          # one of KEEP: the epoch with the lowest own validation loss or MSE, or the last
-    devices: int | str = 1          # data-parallel processes for the PyTorch models; "auto": one per GPU
-    keras_backend: str = "tensorflow"   # one of KERAS_BACKENDS: what the Keras models train on
-    hflip: bool = False             # mirror a random half of the training images left-right each epoch
-
-
-@dataclass(frozen=True)
-class ModelParams:
-    n_train: int | None
-    arch: str | None = None     # the architecture; None: the entry's own name
-    loss: str = "mse"           # a key of colorization.losses.LOSSES
-    lr: float | None = None     # this model's learning rate; None: the top-level lr
-
-
-@dataclass(frozen=True)
-class GanParams:
-    l1_weight: float = 100.0    # the generator's loss: adversarial + l1_weight x L1 (pix2pix)
-    warmup_epochs: int = 0      # epochs of L1 alone before the discriminator joins ("NoGAN")
-
-
-@dataclass(frozen=True)
-class ClassificationParams:
-    temperature: float = 0.38   # the annealed mean's T
-    rebalance: float = 0.5      # lambda of the class-rebalancing weights
-    decode_rebalance: float | None = None  # the lambda decoded colours are re-weighted to; None: as trained
+    epochs: int = setting(integer())
+    batch_size: int = setting(integer())
+    mixed_precision: bool = setting(boolean())
+    lr_schedule: str = setting(choice(LR_SCHEDULES), "constant")   # per epoch
+    keep: str = setting(choice(tuple(KEEP)), "val_loss")            # which epoch's weights become the model
+    devices: int | str = setting(_devices, 1)   # data-parallel processes; "auto": one per GPU
+    keras_backend: str = setting(choice(KERAS_BACKENDS), "tensorflow")  # what the Keras models train on
+    hflip: bool = setting(boolean(), False)     # mirror a random half of the training images each epoch
 
 
 @dataclass(frozen=True)
 class EvaluateParams:
-    batch_size: int
-    n_examples: int
+    batch_size: int = setting(integer())
+    n_examples: int = setting(integer())
 
 
 @dataclass(frozen=True)
@@ -82,36 +125,30 @@ class Params:
     lr: float
     data: DataParams
     train: TrainParams
-    models: dict[str, ModelParams]
+    models: dict[str, dict]     # each entry as written; `colorization.models.resolve` makes it a ModelSpec
     evaluate: EvaluateParams
-    classification: ClassificationParams = ClassificationParams()
-    gan: GanParams = GanParams()
-
-    def model_lr(self, name: str) -> float:
-        """The learning rate of `models.<name>`: its own, or the top-level one."""
-        own = self.models[name].lr
-        return self.lr if own is None else own
 
 
-class _Section:
+class Section:
     """Typed access to one mapping of params.yaml, with messages that name the full key."""
 
-    def __init__(self, values: Any, prefix: str):
+    def __init__(self, values: Any, prefix: str, source: str = "params.yaml"):
         if not isinstance(values, dict):
-            raise UserError(f"params.yaml: {prefix or 'the file'} must be a mapping, got {values!r}")
+            raise UserError(f"{source}: {prefix or 'the file'} must be a mapping, got {values!r}")
         self.values = values
         self.prefix = prefix
+        self.source = source    # the file the values come from, which every message names
 
     def key(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else name
 
     def get(self, name: str) -> Any:
         if name not in self.values:
-            raise UserError(f"params.yaml: {self.key(name)} is missing")
+            raise UserError(f"{self.source}: {self.key(name)} is missing")
         return self.values[name]
 
-    def section(self, name: str) -> "_Section":
-        return _Section(self.get(name), self.key(name))
+    def section(self, name: str) -> "Section":
+        return Section(self.get(name), self.key(name), self.source)
 
     def integer(self, name: str, minimum: int = 1, optional: bool = False) -> int | None:
         value = self.values.get(name) if optional else self.get(name)
@@ -119,7 +156,7 @@ class _Section:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             allowed = f"an integer >= {minimum}" + (" or null" if optional else "")
-            raise UserError(f"params.yaml: {self.key(name)} = {value!r}: must be {allowed}")
+            raise UserError(f"{self.source}: {self.key(name)} = {value!r}: must be {allowed}")
         return value
 
     def number(self, name: str, low: float, high: float, optional: bool = False,
@@ -131,13 +168,13 @@ class _Section:
                 or not (low < value <= high if high_included else low < value < high)):
             bounds = f"({high} included)" if high_included else "(exclusive)"
             allowed = f"a number between {low} and {high} {bounds}" + (" or null" if optional else "")
-            raise UserError(f"params.yaml: {self.key(name)} = {value!r}: must be {allowed}")
+            raise UserError(f"{self.source}: {self.key(name)} = {value!r}: must be {allowed}")
         return float(value)
 
-    def boolean(self, name: str, default: bool | None = None) -> bool:
-        value = self.values.get(name, default) if default is not None else self.get(name)
+    def boolean(self, name: str) -> bool:
+        value = self.get(name)
         if not isinstance(value, bool):
-            raise UserError(f"params.yaml: {self.key(name)} = {value!r}: must be true or false")
+            raise UserError(f"{self.source}: {self.key(name)} = {value!r}: must be true or false")
         return value
 
     def text(self, name: str, optional: bool = False) -> str | None:
@@ -145,7 +182,7 @@ class _Section:
         if value is None and optional:
             return None
         if not isinstance(value, str) or not value.strip():
-            raise UserError(f"params.yaml: {self.key(name)} = {value!r}: must be a non-empty string"
+            raise UserError(f"{self.source}: {self.key(name)} = {value!r}: must be a non-empty string"
                             + (" or null" if optional else ""))
         return value.strip()
 
@@ -154,27 +191,14 @@ class _Section:
         value = self.text(name, optional=True)
         return None if value is None else base / Path(value).expanduser()
 
-    def choice(self, name: str, allowed: tuple[str, ...], default: str | None = None) -> str:
-        value = self.values.get(name, default) if default is not None else self.get(name)
+    def choice(self, name: str, allowed: tuple[str, ...]) -> str:
+        value = self.get(name)
         if value not in allowed:
-            raise UserError(f"params.yaml: {self.key(name)} = {value!r}: allowed values are {', '.join(allowed)}")
+            raise UserError(f"{self.source}: {self.key(name)} = {value!r}: allowed values are {', '.join(allowed)}")
         return value
 
 
-def _devices(train: _Section) -> int | str:
-    """train.devices: a number of processes, or "auto" (one per GPU, one on a machine without)."""
-    if train.values.get("devices", 1) == "auto":
-        return "auto"
-    if "devices" not in train.values:
-        return 1
-    try:
-        return train.integer("devices")
-    except UserError:
-        raise UserError(f"params.yaml: train.devices = {train.values['devices']!r}: must be an integer >= 1 "
-                        "or auto") from None
-
-
-def _places365(data: _Section, required: bool) -> Places365Params | None:
+def _places365(data: Section, required: bool) -> Places365Params | None:
     if not required and data.values.get("places365") is None:
         return None
     section = data.section("places365")
@@ -185,7 +209,7 @@ def _places365(data: _Section, required: bool) -> Places365Params | None:
     return Places365Params(url=url, md5=md5.lower() if md5 else None)
 
 
-def _data(data: _Section, base: Path) -> DataParams:
+def _data(data: Section, base: Path) -> DataParams:
     image_size = data.integer("image_size", minimum=8)
     if image_size % 8:
         raise UserError(f"params.yaml: data.image_size = {image_size}: must be a multiple of 8 (the networks downsample by 8)")
@@ -211,49 +235,27 @@ def parse_params(raw: Any, base: Path | str = ".") -> Params:
 
     `base` is the folder relative paths in it (data.path, data.cache_dir) are taken from.
     """
-    top = _Section(raw, "")
+    top = Section(raw, "")
     data = _data(top.section("data"), Path(base))
+    moved = [name for name in MOVED_SECTIONS if name in top.values]
+    if moved:
+        raise UserError(f"params.yaml: {moved[0]}: a loss's settings now belong to each model that uses it, as "
+                        f"models.NAME.loss_args (README, \"Add a model, a loss or an architecture\")")
     models = top.section("models")
     if not models.values:
         raise UserError("params.yaml: models is empty: list at least one model to train")
-    model_params = {}
-    for name in models.values:
+    entries = {}
+    for name, entry in models.values.items():
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
             raise UserError(f"params.yaml: models.{name}: a model name is letters, digits, '_', '-' and '.'")
-        entry = models.section(name) if models.values[name] is not None else _Section({}, models.key(name))
-        model_params[name] = ModelParams(n_train=entry.integer("n_train", optional=True),
-                                         arch=entry.text("arch", optional=True),
-                                         loss=entry.text("loss", optional=True) or "mse",
-                                         lr=entry.number("lr", 0.0, 1.0, optional=True))
-    train = top.section("train")
-    evaluate = top.section("evaluate")
-    classification = ClassificationParams()
-    if top.values.get("classification") is not None:  # optional: the defaults are the paper's
-        section = top.section("classification")
-        classification = ClassificationParams(temperature=section.number("temperature", 0.0, 10.0),
-                                              rebalance=section.number("rebalance", 0.0, 1.0, high_included=True),
-                                              decode_rebalance=section.number("decode_rebalance", 0.0, 1.0,
-                                                                              optional=True, high_included=True))
-    gan = GanParams()
-    if top.values.get("gan") is not None:  # optional: the defaults are pix2pix's
-        section = top.section("gan")
-        gan = GanParams(l1_weight=section.number("l1_weight", 0.0, 1e6),
-                        warmup_epochs=section.integer("warmup_epochs", minimum=0))
+        entries[name] = {} if entry is None else models.section(name).values
     return Params(
         seed=top.integer("seed", minimum=0),
         lr=top.number("lr", 0.0, 1.0),
         data=data,
-        train=TrainParams(epochs=train.integer("epochs"), batch_size=train.integer("batch_size"),
-                          mixed_precision=train.boolean("mixed_precision"),
-                          lr_schedule=train.choice("lr_schedule", LR_SCHEDULES, default="constant"),
-                          keep=train.choice("keep", KEEP, default="val_loss"),
-                          devices=_devices(train),
-                          keras_backend=train.choice("keras_backend", KERAS_BACKENDS, default="tensorflow"),
-                          hflip=train.boolean("hflip", default=False)),
-        models=model_params,
-        evaluate=EvaluateParams(batch_size=evaluate.integer("batch_size"), n_examples=evaluate.integer("n_examples")),
-        classification=classification,
-        gan=gan,
+        train=TrainParams(**read(TrainParams, top.section("train"))),
+        models=entries,
+        evaluate=EvaluateParams(**read(EvaluateParams, top.section("evaluate"))),
     )
 
 

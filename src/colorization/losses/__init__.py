@@ -1,27 +1,57 @@
-"""What a network is trained to minimise, and how its raw output becomes ab: one module per loss.
+"""What a network is trained to minimise, and how its raw output becomes ab: one module per loss, each
+registered where it is defined (`@register`) with what it needs in one small dataclass (`LossInfo`).
 
-A loss is an object with `channels` (the network's output channels per pixel), `targets(ab)` (what the
-framework loss is fed, from the ab/128 batch (B, H, W, 2)) and `torch_targets(ab)` (the same from an
-NCHW tensor of shard data, where it is, a GPU included), `decode(output)` (ab/128 from the network's
-raw NHWC output) and the framework losses `torch_loss(output, target)` (NCHW tensors) and
-`keras_loss()`. Its class makes it for a training (`from_params(params, prior_path)`) or from the
-`settings()` a saved model's config.json keeps (`from_settings`), and names what in params changes the
-trained weights (`training_settings(params)`, part of the checkpoint fingerprint). The engines call them, so the training loop, the checkpoints, evaluation and `colorize`
-never see which loss a network was trained with. A loss may also name `frameworks` (those whose
-architectures it can train; default all), Adam's `betas`, and an `adversary(lr, device)`: a learned
-loss the PyTorch engine trains beside the network, from the epochs `adversarial_from(epoch)` says (the
-GAN's discriminator). Adding a loss is one module plus one line in LOSSES.
+A loss class has `Args`, a dataclass of its settings (a model entry's `loss_args`, each field checked
+where it is declared; `decode_only` marks those that change only how the output is decoded, so changing
+them re-saves a trained model without retraining it), and is made for a training by
+`for_training(args, prior_path)` (prior_path: the training images' ab prior, data/prior.json) or, for
+inference, from the `decoding()` a saved model's config.json keeps (`from_decoding`).
+
+A loss object has `channels` (the network's output channels per pixel), `targets(ab)` (what the
+framework loss is fed, from an ab/128 batch (B, H, W, 2)) and `torch_targets(ab)` (the same from an NCHW
+tensor of shard data, where it is, a GPU included), `decode(output)` (ab/128 from the network's raw NHWC
+output) and the framework losses `torch_loss(output, target)` (NCHW tensors) and `keras_loss()`. The
+engines call them, so the training loop, the checkpoints, evaluation and `colorize` never see which
+loss a network was trained with. A loss with an adversary also says when it trains
+(`adversarial_from(epoch)`) and what the two networks minimise (`discriminator_loss`,
+`generator_objective`); the PyTorch engine trains it (`engines/adversarial.py`).
 """
 
-import importlib
+from dataclasses import dataclass
 
-LOSSES: dict[str, str] = {  # loss name -> the class in losses/<name>.py
-    "mse": "MSE",
-    "classification": "Classification",
-    "gan": "GAN",
-}
+from ..core.errors import UserError
 
 
-def loss_class(name: str):
-    """The class of loss `name` (a key of LOSSES)."""
-    return getattr(importlib.import_module(f"{__name__}.{name}"), LOSSES[name])
+@dataclass(frozen=True)
+class LossInfo:
+    """What a loss needs from the engines."""
+
+    frameworks: tuple[str, ...] = ("keras", "torch")   # the engines whose architectures it can train
+    adversary: str | None = None        # the architecture of a discriminator trained beside the network
+    betas: tuple[float, float] = (0.9, 0.999)   # Adam's (its defaults; the GAN's are pix2pix's)
+
+
+LOSSES: dict[str, type] = {}
+
+
+def register(name: str, info: LossInfo = LossInfo()):
+    """Class decorator: registers a loss under `name`, with its `info`."""
+
+    def decorator(cls: type) -> type:
+        if name in LOSSES:
+            raise ValueError(f"loss {name!r} is registered twice")
+        cls.name, cls.info = name, info
+        LOSSES[name] = cls
+        return cls
+
+    return decorator
+
+
+def get(name: str, where: str = "loss") -> type:
+    """The class of loss `name`, or a UserError naming `where` the name came from and what is allowed."""
+    if name not in LOSSES:
+        raise UserError(f"{where} = {name!r}: unknown loss; allowed: {', '.join(LOSSES)}")
+    return LOSSES[name]
+
+
+from . import mse, classification, gan  # noqa: E402, F401, I001  the built-in ones register themselves, in this order

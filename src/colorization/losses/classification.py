@@ -19,6 +19,7 @@ training share them; a network's head predicts Q logits per pixel.
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from ..core.color import rgb_to_lab
 from ..core.encoding import AB_OFFSET, AB_SCALE
 from ..core.errors import UserError
 from ..core.files import write_json
+from ..core.params import number, setting
+from . import register
 
 GRID = 10.0         # ab units per cell side
 SIGMA = 5.0         # ab units: the soft-encoding and prior-smoothing Gaussian
@@ -198,12 +201,21 @@ def annealed_mean(logits: np.ndarray, temperature: float = TEMPERATURE, bias: np
     return probabilities @ bin_centres()
 
 
+@register("classification")
 class Classification:
-    """The loss object (see `colorization.losses`): Q logits per pixel, soft-encoded targets weighted by
-    `class_weights` (uniform when None, e.g. for inference), decoded with the annealed mean at `temperature`
-    after adding `class_bias` (None: no offsets) to the logits."""
+    """Q logits per pixel, soft-encoded targets weighted by `class_weights` (uniform when None, e.g. for
+    inference), decoded with the annealed mean at `temperature` after adding `class_bias` (None: no
+    offsets) to the logits."""
 
-    name = "classification"
+    @dataclass(frozen=True)
+    class Args:
+        # the annealed mean's T: 1 decodes the mean colour, towards 0 the most likely one
+        temperature: float = setting(number(0.0, 10.0), TEMPERATURE, decode_only=True)
+        # lambda: weights ((1 - lambda) prior + lambda / Q)^-1 favour rare colours; 1: no rebalancing
+        rebalance: float = setting(number(0.0, 1.0, high_included=True), REBALANCE)
+        # re-weight the trained network's colours to this lambda when decoding; None: as trained
+        decode_rebalance: float | None = setting(number(0.0, 1.0, optional=True, high_included=True), None,
+                                                 decode_only=True)
 
     def __init__(self, class_weights: np.ndarray | None = None, temperature: float = TEMPERATURE,
                  class_bias: np.ndarray | None = None):
@@ -213,30 +225,24 @@ class Classification:
         self.temperature = temperature
         self.class_bias = None if class_bias is None else np.asarray(class_bias, dtype=np.float32)
         if self.class_bias is not None and self.class_bias.shape != (self.channels,):
-            raise ValueError(f"loss_settings.class_bias has {self.class_bias.size} values for {self.channels} ab classes")
+            raise ValueError(f"decoding.class_bias has {self.class_bias.size} values for {self.channels} ab classes")
         self._device_tables = None  # torch_targets' lookup tables, on the device of the last batch
 
     @classmethod
-    def from_params(cls, params, prior_path: Path) -> "Classification":
-        """Weighted by the training images' prior (data/prior.json), decoded at params' temperature and
-        re-weighted to params' decode_rebalance."""
-        section = params.classification
+    def for_training(cls, args: "Classification.Args", prior_path: Path) -> "Classification":
+        """Weighted by the training images' prior (data/prior.json), decoded at the args' temperature and
+        re-weighted to their decode_rebalance."""
         prior = smoothed_prior(read_prior(prior_path))
-        return cls(rebalancing_weights(prior, section.rebalance), section.temperature,
-                   decode_bias(prior, section.rebalance, section.decode_rebalance))
+        return cls(rebalancing_weights(prior, args.rebalance), args.temperature,
+                   decode_bias(prior, args.rebalance, args.decode_rebalance))
 
     @classmethod
-    def from_settings(cls, settings: dict) -> "Classification":
-        bias = settings.get("class_bias")
-        return cls(temperature=float(settings.get("temperature", TEMPERATURE)),
+    def from_decoding(cls, decoding: dict) -> "Classification":
+        bias = decoding.get("class_bias")
+        return cls(temperature=float(decoding.get("temperature", TEMPERATURE)),
                    class_bias=None if bias is None else np.asarray(bias, dtype=np.float32))
 
-    @staticmethod
-    def training_settings(params) -> dict:
-        """Temperature and decode_rebalance only decode, so new ones re-save the model without retraining it."""
-        return {"rebalance": params.classification.rebalance}
-
-    def settings(self) -> dict:
+    def decoding(self) -> dict:
         """What decoding needs: the temperature, and the logit offsets when there are any (6 decimals)."""
         if self.class_bias is None:
             return {"temperature": self.temperature}

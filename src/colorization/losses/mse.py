@@ -1,27 +1,30 @@
 """The study's loss: mean squared error of ab/128, regressed directly (two output channels)."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import register
 
+
+@register("mse")
 class MSE:
-    name = "mse"
     channels = 2
 
+    @dataclass(frozen=True)
+    class Args:
+        """No settings."""
+
     @classmethod
-    def from_params(cls, params, prior_path: Path) -> "MSE":
+    def for_training(cls, args: "MSE.Args", prior_path: Path) -> "MSE":
         return cls()
 
     @classmethod
-    def from_settings(cls, settings: dict) -> "MSE":
+    def from_decoding(cls, decoding: dict) -> "MSE":
         return cls()
 
-    @staticmethod
-    def training_settings(params) -> dict:
-        return {}
-
-    def settings(self) -> dict:
+    def decoding(self) -> dict:
         return {}
 
     def targets(self, ab: np.ndarray) -> np.ndarray:

@@ -1,103 +1,128 @@
-"""What a network is: the registry of architectures, one engine per framework, and saved model folders.
+"""A model's recipe, `ModelSpec`: one entry of params.yaml's `models:`, resolved once against the
+registries of architectures and losses, passed to the training, the checkpoints and evaluation, and
+written as the trained model's config.json, which the same type reads back (`saved`).
 
-Each architecture module defines `build(l_mean, l_std)` returning an untrained network that maps the
-model input L/100 of shape (B, H, W, 1) (NCHW (B, 1, H, W) for PyTorch) to ab/128 of the same height
-and width, for any height and width that are multiples of its SIZE_MULTIPLE (the networks are fully
-convolutional: `colorize` feeds photos at their own aspect ratio). `l_mean` and `l_std` are the training set's statistics of that input, for networks that
-standardize it. Adding an architecture is one module here plus one line in ARCHITECTURES; its framework
-names the engine (`<framework>_engine.py`, see `engine.Engine`) that trains, saves and loads it.
-
-An entry under `models:` in params.yaml is resolved once, by `resolve`, into a ModelSpec that the
-training, the checkpoints and the saved config all take from there.
+Each field says beside it how it is checked (`core.params.setting`); a loss's settings are the model's
+own (`loss_args`, checked by the loss's `Args`), so two models may use one loss differently.
 """
 
-import importlib
-import os
-import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
 
+from .. import architectures, engines, losses
 from ..core.errors import UserError
-from ..core.params import Params
-from ..losses import LOSSES, loss_class
-from .engine import Engine, Network
+from ..core.params import Params, Section, integer, number, read, setting, text
 
-ENGINES = ("keras", "torch")  # frameworks, each with its models/<framework>_engine.py
-ARCHITECTURES: dict[str, str] = {  # architecture -> framework
-    "cnn_v1": "keras",
-    "cnn_v2": "keras",
-    "resnet18": "torch",
-    "unet": "torch",
-}
+
+def _mapping(section: Section, name: str) -> dict:
+    value = section.values.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UserError(f"{section.source}: {section.key(name)} = {value!r}: must be a mapping of settings")
+    return value
+
+
+def _image_size(section: Section, name: str) -> int | None:
+    size = section.values.get(name)
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 8 or size % 8):
+        raise UserError(f"{section.source}: {section.key(name)} = {size!r}: must be a multiple of 8 (>= 8)")
+    return size
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One entry of params.yaml's `models:`, resolved: everything a training needs to know about the model."""
+    """Everything a training needs to know about a model, and what it wrote about the result."""
 
-    name: str               # the entry's key: the stage is train@<name>, the output models/<name>
-    arch: str               # a key of ARCHITECTURES
-    framework: str          # "keras" or "torch"
-    n_train: int | None     # training images (a prefix of the shuffled order); None: all
-    loss: str               # a key of colorization.losses.LOSSES
-    lr: float               # the Adam learning rate: the entry's own, or the top-level one
+    name: str   # the entry's key: the stages train@NAME and evaluate@NAME, the folder models/NAME
+    arch: str = setting(text(optional=True), None)      # a registered architecture; none: the entry's name
+    loss: str = setting(text(optional=True), "mse")     # a registered loss; none: mse
+    lr: float | None = setting(number(0.0, 1.0, optional=True), None)  # Adam's; none: the top-level lr
+    n_train: int | None = setting(integer(optional=True), None)  # training images (a prefix of the shuffled order); none: all
+    loss_args: Any = setting(_mapping, None)            # the loss's settings: a mapping, or its Args
+    # What the training wrote (config.json only; not settable in params.yaml):
+    image_size: int | None = setting(_image_size, None, trained=True)   # side of the square training images
+    epochs: int | None = setting(integer(optional=True), None, trained=True)
+    epoch: int | None = setting(integer(optional=True), None, trained=True)  # the kept epoch, 1-based
+    train_images: int | None = setting(integer(optional=True), None, trained=True)
+    decoding: dict | None = setting(_mapping, None, trained=True)   # what the loss needs to decode (`decoding()`)
+
+    def __post_init__(self):
+        if self.arch is None:
+            object.__setattr__(self, "arch", self.name)
+        args_type = losses.get(self.loss).Args
+        if not isinstance(self.loss_args, args_type):
+            section = Section(self.loss_args or {}, "loss_args", "loss_args")
+            object.__setattr__(self, "loss_args", args_type(**read(args_type, section)))
+
+    @classmethod
+    def parse(cls, name: str, values: dict, source: str, prefix: str, lr: float | None = None,
+              trained: bool = False) -> "ModelSpec":
+        """The spec of `values`, a models entry (`trained`: a config.json, with what the training wrote),
+        checked field by field; every message names `source` and the key under `prefix`. `lr` is the
+        learning rate of an entry that names none."""
+        section = Section(values, prefix, source)
+        allowed = [item for item in fields(cls) if "check" in item.metadata and (trained or not item.metadata.get("trained"))]
+        if not trained:
+            unknown = [key for key in values if key not in {item.name for item in allowed}]
+            if unknown:
+                raise UserError(f"{source}: {section.key(str(unknown[0]))}: unknown key; allowed: "
+                                f"{', '.join(item.name for item in allowed)}")
+        given = read(cls, section, strict=False)
+        given = {key: value for key, value in given.items() if key in {item.name for item in allowed}}
+        arch = given.get("arch") or name
+        architecture = architectures.get(arch, f"{source}: {section.key('arch')}")
+        loss = losses.get(given.get("loss") or "mse", f"{source}: {section.key('loss')}")
+        if architecture.framework not in loss.info.frameworks:
+            usable = [other for other in architectures.colorizers()
+                      if architectures.ARCHITECTURES[other].framework in loss.info.frameworks]
+            raise UserError(f"{source}: {prefix or name}: loss {loss.name} trains {' or '.join(loss.info.frameworks)} "
+                            f"architectures only, and {arch} is {architecture.framework}; allowed arch: {', '.join(usable)}")
+        args = Section(given.get("loss_args") or {}, section.key("loss_args"), source)
+        given["loss_args"] = loss.Args(**read(loss.Args, args))
+        if given.get("lr") is None:
+            given["lr"] = lr
+        return cls(name=name, **(given | {"arch": arch, "loss": loss.name}))
 
     @property
-    def engine(self) -> Engine:
-        return engine(self.framework)
+    def architecture(self) -> architectures.Architecture:
+        return architectures.ARCHITECTURES[self.arch]
 
+    @property
+    def framework(self) -> str:
+        return self.architecture.framework
 
-def framework_of(arch: str, where: str) -> str:
-    """The framework of `arch`, or a UserError naming `where` the name came from and what is allowed."""
-    if arch not in ARCHITECTURES:
-        raise UserError(f"{where}: unknown architecture {arch!r}; allowed: {', '.join(ARCHITECTURES)}")
-    return ARCHITECTURES[arch]
+    @property
+    def engine(self) -> engines.EngineInfo:
+        return engines.ENGINES[self.framework]
+
+    def training_loss(self, prior_path: Path):
+        """The loss object this recipe trains with (`prior_path`: the training images' ab prior)."""
+        return losses.get(self.loss).for_training(self.loss_args, prior_path)
+
+    def inference_loss(self):
+        """The loss object that decodes a trained model's output, from what its training wrote."""
+        return losses.get(self.loss).from_decoding(self.decoding or {})
+
+    def recipe(self) -> dict:
+        """What changes the trained weights: the recipe without what the training wrote and without the
+        loss settings that only decode (new ones re-save a trained model instead of retraining it)."""
+        decode_only = {item.name for item in fields(self.loss_args) if item.metadata.get("decode_only")}
+        values = {item.name: getattr(self, item.name) for item in fields(self) if not item.metadata.get("trained")}
+        values["loss_args"] = {key: value for key, value in asdict(self.loss_args).items() if key not in decode_only}
+        return values
+
+    def trained(self, **written) -> "ModelSpec":
+        """This spec with what a training wrote (image_size, epochs, epoch, train_images, decoding)."""
+        return replace(self, **written)
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"framework": self.framework}
 
 
 def resolve(params: Params, name: str) -> ModelSpec:
     """The ModelSpec of params.yaml's `models.<name>`, or a UserError naming the key."""
     if name not in params.models:
         raise UserError(f"params.yaml: models.{name} is missing; listed: {', '.join(params.models)}")
-    entry = params.models[name]
-    arch = entry.arch or name
-    if entry.loss not in LOSSES:
-        raise UserError(f"params.yaml: models.{name}.loss = {entry.loss!r}: unknown loss; allowed: {', '.join(LOSSES)}")
-    framework = framework_of(arch, f"params.yaml: models.{name}.arch")
-    frameworks = getattr(loss_class(entry.loss), "frameworks", tuple(ENGINES))
-    if framework not in frameworks:
-        allowed = ", ".join(name for name, other in ARCHITECTURES.items() if other in frameworks)
-        raise UserError(f"params.yaml: models.{name}: loss {entry.loss} trains {' or '.join(frameworks)} "
-                        f"architectures only, and {arch} is {framework}; allowed arch: {allowed}")
-    return ModelSpec(name, arch, framework, entry.n_train, entry.loss, params.model_lr(name))
-
-
-def use_keras_backend(backend: str) -> None:
-    """Make Keras compute on `backend` ("tensorflow" or "torch"): it reads KERAS_BACKEND when first imported,
-    so this must come before, or find it already on that backend."""
-    loaded = sys.modules.get("keras")
-    if loaded is not None and loaded.backend.backend() != backend:
-        raise UserError(f"Keras is already running on {loaded.backend.backend()} in this process; "
-                        f"train.keras_backend = {backend} needs a new one")
-    os.environ["KERAS_BACKEND"] = backend
-
-
-def engine(framework: str) -> Engine:
-    """The engine module of a framework (models/<framework>_engine.py)."""
-    return importlib.import_module(f"{__name__}.{framework}_engine")
-
-
-def create(arch: str, lr: float, l_mean: float, l_std: float, seed: int, mixed_precision: bool = False,
-           loss=None) -> Network:
-    """A seeded, freshly initialised network of `arch` with its optimizer and `loss` (default MSE), made by
-    its framework's engine."""
-    return engine(framework_of(arch, "architecture")).create(arch, lr, l_mean, l_std, seed, mixed_precision, loss)
-
-
-def size_multiple(arch: str) -> int:
-    """What the height and width of an input of `arch` must be multiples of (its module's SIZE_MULTIPLE)."""
-    return importlib.import_module(f"{__name__}.{arch}").SIZE_MULTIPLE
-
-
-def build(arch: str, l_mean: float, l_std: float, outputs: int = 2):
-    """A fresh network of architecture `arch` (a Keras model or a PyTorch module) with `outputs` channels:
-    2 is the study's ab regression head; any other number is a head of that many logits per pixel."""
-    return importlib.import_module(f"{__name__}.{arch}").build(l_mean=l_mean, l_std=l_std, outputs=outputs)
+    return ModelSpec.parse(name, params.models[name], "params.yaml", f"models.{name}", lr=params.lr)

@@ -1,52 +1,28 @@
 """A saved model folder: the engine's weights file (model.keras or model.pt) and config.json.
 
-config.json is read and written through one typed definition, ModelConfig: it names the architecture,
-the loss (and the settings that decode its output) and the image size the network was trained at, so
-evaluation and `colorize` know how to load and feed it.
+config.json is the model's `ModelSpec`, with what its training wrote: the architecture, the loss with
+its settings and what decodes its output, and the image size the network was trained at, so evaluation
+and `colorize` know how to load and feed it. A config.json written before the spec was one type (its
+`loss_settings` are today's `decoding`) still loads.
 """
 
 import json
 import shutil
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from .. import engines
 from ..core.errors import UserError
 from ..core.files import atomic_path, write_json
-from ..losses import LOSSES, loss_class
-from . import ARCHITECTURES, engine, framework_of
-from .engine import Network
+from ..engines import Network
+from . import ModelSpec
 
 CONFIG_FILE = "config.json"
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    arch: str
-    image_size: int                 # side of the square images it was trained on
-    name: str | None = None         # the params entry it was trained as
-    framework: str | None = None    # informative; the registry decides from `arch`
-    epochs: int | None = None
-    epoch: int | None = None        # the epoch (1-based) whose weights these are
-    lr: float | None = None
-    n_train: int | None = None
-    input: str = "L/100"
-    output: str = "ab/128"
-    loss: str = "mse"               # a key of colorization.losses.LOSSES
-    loss_settings: dict = field(default_factory=dict)  # what the loss needs to decode (its settings())
-
-    def validated(self, path: Path) -> "ModelConfig":
-        framework_of(self.arch, f"{path}: arch")
-        if self.loss not in LOSSES or not isinstance(self.loss_settings, dict):
-            raise UserError(f"{path}: loss = {self.loss!r}: allowed: {', '.join(LOSSES)}, with a mapping of settings")
-        size = self.image_size
-        if isinstance(size, bool) or not isinstance(size, int) or size < 8 or size % 8:
-            raise UserError(f"{path}: image_size = {size!r}: must be a multiple of 8 (>= 8)")
-        return self
-
-
-def read_config(directory: Path) -> ModelConfig:
+def read_config(directory: Path) -> ModelSpec:
     """The config.json of a model folder, or a UserError if the folder is not one of ours."""
-    path = Path(directory) / CONFIG_FILE
+    directory = Path(directory)
+    path = directory / CONFIG_FILE
     if not path.is_file():
         raise UserError(f"{directory} is not a model directory written by this project (no {CONFIG_FILE})")
     try:
@@ -55,49 +31,48 @@ def read_config(directory: Path) -> ModelConfig:
         raise UserError(f"{path} is not a config.json written by this project ({error})") from None
     if not isinstance(values, dict) or "arch" not in values:
         raise UserError(f"{path} is not a config.json written by this project (no arch)")
-    known = {field.name for field in fields(ModelConfig)}
-    try:
-        config = ModelConfig(**{key: value for key, value in values.items() if key in known})
-    except TypeError as error:
-        raise UserError(f"{path} is not a config.json written by this project ({error})") from None
-    return config.validated(path)
+    if "loss_settings" in values and "decoding" not in values:
+        values["decoding"] = values["loss_settings"]
+    if values.get("image_size") is None:
+        raise UserError(f"{path}: image_size = None: must be a multiple of 8 (>= 8)")
+    name = values.get("name") if isinstance(values.get("name"), str) else directory.name
+    return ModelSpec.parse(name, values, str(path), "", trained=True)
 
 
-def model_file(directory: Path, config: ModelConfig) -> Path:
-    return Path(directory) / engine(ARCHITECTURES[config.arch]).MODEL_FILE
+def model_file(directory: Path, spec: ModelSpec) -> Path:
+    return Path(directory) / engines.engine(spec.framework).MODEL_FILE
 
 
-def save(network: Network, directory: Path, config: ModelConfig) -> None:
+def save(network: Network, directory: Path, spec: ModelSpec) -> None:
     """Write the network and its config.json into `directory` (each file via a temporary name)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     network.save(directory)
-    write_json(directory / CONFIG_FILE, asdict(config))
+    write_json(directory / CONFIG_FILE, spec.to_json())
 
 
-def copy_weights(source: Path, directory: Path, config: ModelConfig) -> None:
-    """Write the weights file of the model folder `source` and `config` into `directory`: the kept
-    epoch's weights with the config of the finished training."""
+def copy_weights(source: Path, directory: Path, spec: ModelSpec) -> None:
+    """Write the weights file of the model folder `source` and `spec` into `directory`: the kept epoch's
+    weights with the config of the finished training."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    target = model_file(directory, config)
+    target = model_file(directory, spec)
     with atomic_path(target) as temporary:
-        shutil.copyfile(model_file(source, config), temporary)
-    write_json(directory / CONFIG_FILE, asdict(config))
+        shutil.copyfile(model_file(source, spec), temporary)
+    write_json(directory / CONFIG_FILE, spec.to_json())
 
 
-def load(directory: Path) -> tuple[Network, ModelConfig]:
-    """Load the network saved in `directory` for inference; returns (network, config)."""
+def load(directory: Path) -> tuple[Network, ModelSpec]:
+    """Load the network saved in `directory` for inference; returns (network, spec)."""
     directory = Path(directory)
-    config = read_config(directory)
-    path = model_file(directory, config)
+    spec = read_config(directory)
+    path = model_file(directory, spec)
     if not path.is_file():
-        raise UserError(f"{path} is missing: run the training stage (dvc repro train@{config.name or directory.name})")
+        raise UserError(f"{path} is missing: run the training stage (dvc repro train@{spec.name})")
     try:
-        loss = loss_class(config.loss).from_settings(config.loss_settings)
-        network = engine(ARCHITECTURES[config.arch]).load(directory, config.arch, loss)
+        network = engines.load(directory, spec.arch, spec.inference_loss())
     except UserError:
         raise
     except Exception as error:  # a corrupt or foreign file: say which, in one line
         raise UserError(f"{path} could not be loaded safely: {str(error).splitlines()[0]}") from None
-    return network, config
+    return network, spec

@@ -19,9 +19,8 @@ from pathlib import Path
 
 from ..core.files import atomic_directory, write_json
 from ..core.params import Params
-from ..losses import loss_class
+from ..engines import engine
 from ..models import ModelSpec, saved
-from ..models.saved import ModelConfig
 
 STATE_FILE = "state.json"
 BEST = "best"
@@ -71,10 +70,10 @@ def data_digest(lab_dir: Path) -> str:
 def fingerprint(spec: ModelSpec, params: Params, lab_dir: Path, world_size: int = 1) -> dict:
     """Everything a training's result depends on, in four parts that `differences` can name. How many
     workers share each batch is one of them: on CPUs each normalises its own share."""
-    # spec.lr is the model's own; what counts is how many workers share a batch, not what train.devices asked
-    settings = {"model": asdict(spec), "seed": params.seed, "train": asdict(params.train) | {"devices": None},
-                "loss": loss_class(spec.loss).training_settings(params), "workers": world_size}
-    versions = {name: metadata.version(name) for name in NUMERIC_PACKAGES} | spec.engine.versions()
+    # what counts is how many workers share a batch, not what train.devices asked
+    settings = {"model": spec.recipe(), "seed": params.seed, "train": asdict(params.train) | {"devices": None},
+                "workers": world_size}
+    versions = {name: metadata.version(name) for name in NUMERIC_PACKAGES} | engine(spec.framework).versions()
     # A cap on oneDNN's instruction set picks other convolution kernels, so it changes the trained weights.
     versions["ONEDNN_MAX_CPU_ISA"] = os.environ.get("ONEDNN_MAX_CPU_ISA", "DEFAULT")
     return {"params": _digest(json.dumps(settings, sort_keys=True).encode()), "data": data_digest(lab_dir),
@@ -128,10 +127,10 @@ def best_directory(root: Path) -> Path:
     return Path(root) / BEST
 
 
-def save_best(root: Path, network, config: ModelConfig) -> None:
+def save_best(root: Path, network, spec: ModelSpec) -> None:
     """Replace the best epoch's saved model folder under `root` with `network`."""
     with atomic_directory(best_directory(root)) as temporary:
-        saved.save(network, temporary, config)
+        saved.save(network, temporary, spec)
 
 
 def clear(root: Path) -> None:

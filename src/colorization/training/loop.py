@@ -16,7 +16,7 @@ alone validates and writes, and hands a resumed checkpoint to the others.
 import contextlib
 import math
 import time
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,16 +24,31 @@ from dvclive import Live
 
 from ..core.encoding import model_batch
 from ..core.errors import UserError
-from ..core.params import Params
-from ..lab.meta import open_prepared
-from ..losses import loss_class
-from ..models import ModelSpec, create, saved
-from ..models.engine import Network
-from ..models.saved import ModelConfig
+from ..core.params import KEEP, Params
+from ..core.paths import PROJECT, Project
+from ..engines import Network, create
+from ..lab.meta import PreparedData, open_prepared
+from ..models import ModelSpec, saved
 from . import checkpoints, distributed
 
-CRITERIA = {"val_loss": "the model's own validation loss", "val_mse": "the validation MSE of ab/128",
-            "last": "the last epoch"}
+
+@dataclass
+class Training:
+    """What `setup` prepares for one model's training and the phases after it share."""
+
+    spec: ModelSpec             # the recipe, with what the training will write (`trained`)
+    params: Params
+    project: Project
+    group: distributed.Group
+    data: PreparedData
+    network: Network
+    rng: np.random.Generator    # the batch order's and the mirroring's
+    fingerprint: dict
+    history: list[dict]         # each finished epoch's losses
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.project.checkpoints(self.spec.name)
 
 
 def learning_rate(base: float, schedule: str, epoch: int, epochs: int) -> float:
@@ -74,30 +89,31 @@ def prefetch_threads(network: Network) -> int:
     return 2 if network.on_accelerator else 0
 
 
-def _resume(name: str, network: Network, rng: np.random.Generator, checkpoint_dir: Path, fingerprint: dict,
-            keep: str) -> list[dict]:
-    """Restore the newest matching checkpoint into `network` and `rng`; return the epochs' losses so far."""
-    checkpoint = checkpoints.latest(checkpoint_dir)
+def _resume(training: Training) -> list[dict]:
+    """Restore the newest matching checkpoint into the network and the batch order's generator; return
+    the epochs' losses so far."""
+    name, root = training.spec.name, training.checkpoint_dir
+    checkpoint = checkpoints.latest(root)
     if checkpoint is None:
         return []
-    changed = checkpoints.differences(checkpoint.fingerprint, fingerprint)
-    if not changed and keep != "last" and not checkpoints.best_directory(checkpoint_dir).is_dir():
+    changed = checkpoints.differences(checkpoint.fingerprint, training.fingerprint)
+    if not changed and training.params.train.keep != "last" and not checkpoints.best_directory(root).is_dir():
         changed = "without the best epoch's weights"
     if changed:
-        print(f"{name}: the checkpoint in {checkpoint_dir} was made {changed}; starting fresh")
-        checkpoints.clear(checkpoint_dir)
+        print(f"{name}: the checkpoint in {root} was made {changed}; starting fresh")
+        checkpoints.clear(root)
         return []
-    network.load_checkpoint(checkpoint.directory)
-    rng.bit_generator.state = checkpoint.rng_state
+    training.network.load_checkpoint(checkpoint.directory)
+    training.rng.bit_generator.state = checkpoint.rng_state
     print(f"{name}: resuming after epoch {checkpoint.epochs_done} from {checkpoint.directory}")
     return checkpoint.history
 
 
-def _resume_everywhere(name: str, network: Network, rng: np.random.Generator, checkpoint_dir: Path,
-                       fingerprint: dict, keep: str, group: distributed.Group) -> list[dict]:
+def _resume_everywhere(training: Training) -> list[dict]:
     """`_resume` on rank 0, whose result (the epochs so far, the batch order's generator, the network's
     checkpoint) every other worker then takes from it: other nodes need not see its files."""
-    history = _resume(name, network, rng, checkpoint_dir, fingerprint, keep) if group.is_main else []
+    group, network, rng = training.group, training.network, training.rng
+    history = _resume(training) if group.is_main else []
     if group.world_size == 1:
         return history
     state = distributed.broadcast(
@@ -120,81 +136,115 @@ def _log(live: Live | None, losses: dict) -> None:
     live.next_step()
 
 
-def train(spec: ModelSpec, params: Params, lab_dir: Path, prior_path: Path, model_dir: Path, live_dir: Path,
-          checkpoint_dir: Path) -> dict:
-    """Train `spec` as params say; save it to `model_dir` and its logs to `live_dir`. Returns the kept
-    epoch's losses, with its 1-based number as "epoch" (on rank 0; other workers return {}).
-    `prior_path` is the training images' ab prior (data/prior.json), for the losses that weigh by it."""
-    group = distributed.join() if spec.framework == "torch" else distributed.SINGLE
-    if spec.framework != "torch" and distributed.under_torchrun():
-        raise UserError(f"train@{spec.name}: {spec.arch} is a Keras model, trained in one process; "
+def setup(spec: ModelSpec, params: Params, project: Project = PROJECT) -> Training:
+    """Join the workers (an engine that trains data-parallel), open the shards, make the seeded network
+    and its loss, and resume from a checkpoint of the same training if there is one."""
+    if spec.engine.data_parallel:
+        group = distributed.join()
+    elif distributed.under_torchrun():
+        raise UserError(f"train@{spec.name}: {spec.arch} is a {spec.framework} model, trained in one process; "
                         "run it without torchrun")
-    data = open_prepared(lab_dir, spec.n_train)
+    else:
+        group = distributed.SINGLE
+    data = open_prepared(project.lab, spec.n_train)
     meta = data.meta
-    loss = loss_class(spec.loss).from_params(params, prior_path)
+    loss = spec.training_loss(project.prior)
     network = create(spec.arch, spec.lr, meta.l_mean, meta.l_std, params.seed, params.train.mixed_precision, loss)
-    rng = np.random.default_rng(params.seed)
-    fingerprint = checkpoints.fingerprint(spec, params, lab_dir, group.world_size)
-    keep = params.train.keep
-    history = _resume_everywhere(spec.name, network, rng, checkpoint_dir, fingerprint, keep, group)
+    spec = spec.trained(image_size=meta.image_size, epochs=params.train.epochs, train_images=len(data.train),
+                        decoding=loss.decoding())
+    training = Training(spec, params, project, group, data, network, np.random.default_rng(params.seed),
+                        checkpoints.fingerprint(spec, params, project.lab, group.world_size), [])
+    training.history = _resume_everywhere(training)
     if group.world_size > 1:
         network.distribute()
-    batch_size, epochs = params.train.batch_size, params.train.epochs
-    prefetch = prefetch_threads(network)
-    n_train = len(data.train)
-    config = ModelConfig(arch=spec.arch, image_size=meta.image_size, name=spec.name, framework=spec.framework,
-                         epochs=epochs, lr=spec.lr, n_train=n_train, loss=spec.loss, loss_settings=loss.settings())
-    workers = f"{group.world_size} workers, rank 0" if group.world_size > 1 else "one process"
     if group.is_main:
+        workers = f"{group.world_size} workers, rank 0" if group.world_size > 1 else "one process"
         print(f"{spec.name}: {spec.arch} ({spec.framework}) with loss {spec.loss}, {network.parameter_count():,} "
-              f"parameters, {n_train} training and {len(data.val)} validation images; keeping {CRITERIA[keep]}'s "
-              f"weights; on {network.device} ({workers})", flush=True)
-    with (Live(str(live_dir), dvcyaml=None, save_dvc_exp=False) if group.is_main
+              f"parameters, {spec.train_images} training and {len(data.val)} validation images; keeping "
+              f"{KEEP[params.train.keep]}'s weights; on {network.device} ({workers})", flush=True)
+    return training
+
+
+def train_epoch(training: Training, epoch: int) -> dict[str, float]:
+    """One pass over the training images in this epoch's seeded order at the schedule's learning rate;
+    the mean of each of the steps' losses over all workers' images, and the learning rate."""
+    spec, train, group = training.spec, training.params.train, training.group
+    lr = learning_rate(spec.lr, train.lr_schedule, epoch, train.epochs)
+    training.network.start_epoch(epoch, lr)
+    distributed.seed_epoch(training.params.seed, epoch, group)
+    totals: dict[str, float] = {"images": 0.0}
+    order = training.rng.permutation(spec.train_images)
+    # drawn only with hflip: runs without it keep their order
+    mirror = training.rng.random(spec.train_images) < 0.5 if train.hflip else None
+    batches = training.data.train.batches(train.batch_size, order, prefetch_threads(training.network),
+                                          (group.rank, group.world_size), encoded=True, mirror=mirror)
+    for encoded in batches:
+        for key, value in training.network.train_step(encoded).items():
+            totals[key] = totals.get(key, 0.0) + value * len(encoded)
+        totals["images"] += len(encoded)
+    totals = distributed.sum_over_workers(totals, group)
+    images = totals.pop("images")
+    return {f"train_{key}": total / images for key, total in totals.items()} | {"lr": lr}
+
+
+def fit(training: Training, live: Live | None) -> int:
+    """Train the epochs left, each followed (on rank 0) by validation, the best epoch's weights and a
+    checkpoint; returns the 0-based epoch whose weights `train.keep` keeps."""
+    spec, keep, history = training.spec, training.params.train.keep, training.history
+    for losses in history:
+        _log(live, losses)
+    for epoch in range(len(history), spec.epochs):
+        started = time.perf_counter()
+        losses = train_epoch(training, epoch)
+        if not training.group.is_main:
+            continue
+        lr = losses.pop("lr")
+        losses |= validation_losses(training.network, training.data.val, training.params.train.batch_size)
+        losses["lr"] = lr
+        history.append(losses)
+        if keep != "last" and best_epoch(history, keep) == epoch:
+            # Before the checkpoint: a run killed between the two redoes this epoch identically.
+            checkpoints.save_best(training.checkpoint_dir, training.network, spec)
+        checkpoints.save(training.checkpoint_dir, training.network, history, training.rng.bit_generator.state,
+                         training.fingerprint)
+        _log(live, losses)
+        seconds = time.perf_counter() - started
+        print(f"{spec.name} epoch {epoch + 1}/{spec.epochs}: " + ", ".join(
+            f"{key.replace('_', ' ')} {value:.5g}" for key, value in losses.items())
+            + f" ({seconds:.1f} s, {spec.train_images / seconds:.0f} images/s)", flush=True)
+    return best_epoch(history, keep) if training.group.is_main else -1
+
+
+def save_model(training: Training, kept: int) -> None:
+    """Write the kept epoch's weights and the spec with what the training wrote into models/NAME."""
+    spec = training.spec.trained(epoch=kept + 1)
+    model_dir = training.project.model(spec.name)
+    if training.params.train.keep == "last":
+        saved.save(training.network, model_dir, spec)
+    else:
+        saved.copy_weights(checkpoints.best_directory(training.checkpoint_dir), model_dir, spec)
+    print(f"{spec.name}: kept epoch {kept + 1} of {spec.epochs} ({KEEP[training.params.train.keep]})")
+
+
+def train(spec: ModelSpec, params: Params, project: Project = PROJECT) -> dict:
+    """Train `spec` as params say: setup, fit, save. Writes models/NAME, dvclive/NAME and
+    checkpoints/NAME under `project`. Returns the kept epoch's losses, with its 1-based number as
+    "epoch" (on rank 0; other workers return {})."""
+    training = setup(spec, params, project)
+    main = training.group.is_main
+    with (Live(str(project.live(spec.name)), dvcyaml=None, save_dvc_exp=False) if main
           else contextlib.nullcontext()) as live:
         if live is not None:
+            train_params = params.train
             live.log_params({"name": spec.name, "arch": spec.arch, "framework": spec.framework, "loss": spec.loss,
-                             "lr": spec.lr, "lr_schedule": params.train.lr_schedule, "keep": keep,
-                             "n_train": n_train, "epochs": epochs, "batch_size": batch_size, "seed": params.seed})
-        for losses in history:
-            _log(live, losses)
-        for epoch in range(len(history), epochs):
-            started = time.perf_counter()
-            lr = learning_rate(spec.lr, params.train.lr_schedule, epoch, epochs)
-            network.start_epoch(epoch, lr)
-            distributed.seed_epoch(params.seed, epoch, group)
-            totals: dict[str, float] = {"images": 0.0}
-            share = (group.rank, group.world_size)
-            order = rng.permutation(n_train)
-            mirror = rng.random(n_train) < 0.5 if params.train.hflip else None  # drawn only then: runs without keep their order
-            for encoded in data.train.batches(batch_size, order, prefetch, share, encoded=True, mirror=mirror):
-                for key, value in network.train_step(encoded).items():
-                    totals[key] = totals.get(key, 0.0) + value * len(encoded)
-                totals["images"] += len(encoded)
-            totals = distributed.sum_over_workers(totals, group)
-            if group.is_main:
-                images = totals.pop("images")
-                losses = {f"train_{key}": total / images for key, total in totals.items()}
-                losses |= validation_losses(network, data.val, batch_size) | {"lr": lr}
-                history.append(losses)
-                if keep != "last" and best_epoch(history, keep) == epoch:
-                    # Before the checkpoint: a run killed between the two redoes this epoch identically.
-                    checkpoints.save_best(checkpoint_dir, network, config)
-                checkpoints.save(checkpoint_dir, network, history, rng.bit_generator.state, fingerprint)
-                _log(live, losses)
-                seconds = time.perf_counter() - started
-                print(f"{spec.name} epoch {epoch + 1}/{epochs}: " + ", ".join(
-                    f"{key.replace('_', ' ')} {value:.5g}" for key, value in losses.items())
-                    + f" ({seconds:.1f} s, {n_train / seconds:.0f} images/s)", flush=True)
+                             "lr": spec.lr, "lr_schedule": train_params.lr_schedule, "keep": train_params.keep,
+                             "n_train": spec.train_images, "epochs": spec.epochs, "batch_size": train_params.batch_size,
+                             "seed": params.seed})
+        kept = fit(training, live)
         if live is not None:
-            kept = best_epoch(history, keep)
             live.summary["best_epoch"] = kept + 1
-    distributed.leave(group)
-    if not group.is_main:
+    distributed.leave(training.group)
+    if not main:
         return {}
-    config = replace(config, epoch=kept + 1)
-    if keep == "last":
-        saved.save(network, model_dir, config)
-    else:
-        saved.copy_weights(checkpoints.best_directory(checkpoint_dir), model_dir, config)
-    print(f"{spec.name}: kept epoch {kept + 1} of {epochs} ({CRITERIA[keep]})")
-    return history[kept] | {"epoch": kept + 1}
+    save_model(training, kept)
+    return training.history[kept] | {"epoch": kept + 1}

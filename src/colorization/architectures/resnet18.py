@@ -12,7 +12,7 @@ import torch
 import torchvision
 from torch import nn
 
-SIZE_MULTIPLE = 8  # what height and width must be multiples of: the encoder halves three times, the decoder doubles
+from . import register
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
@@ -67,6 +67,7 @@ class ColorizationNet(nn.Module):
         return self.decoder(self.encoder(l_input))
 
 
+@register("resnet18", framework="torch", size_multiple=8)  # the encoder halves three times, the decoder doubles
 def build(l_mean: float, l_std: float, outputs: int = 2) -> ColorizationNet:
     """The ResNet18 colorizer; like the study's it does not standardize its input. `outputs`: the last
     convolution's channels (2 for ab, Q for class logits)."""

@@ -6,15 +6,16 @@ convolutions per resolution instead of one or two, batch normalization after eac
 upsamples to full resolution before its last convolutions so the ab output is not blocky.
 """
 
-import keras
-from keras import layers
-
-SIZE_MULTIPLE = 8  # what height and width must be multiples of: three stride-2 convolutions, three 2x upsamplings
+from . import register
 
 
-def build(l_mean: float, l_std: float, outputs: int = 2) -> keras.Model:
+@register("cnn_v2", framework="keras", size_multiple=8)  # three stride-2 convolutions, three 2x upsamplings
+def build(l_mean: float, l_std: float, outputs: int = 2):
     """CNN v2 standardizing its input with the training statistics of L/100. `outputs` other than 2
     replaces the tanh ab head by a head of that many logits."""
+    import keras
+    from keras import layers
+
 
     def conv(filters: int, strides: int = 1, activation: str = "relu"):
         return layers.Conv2D(filters, 3, strides=strides, padding="same", activation=activation)

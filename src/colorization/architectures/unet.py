@@ -13,9 +13,10 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from . import register
+
 DEPTH = 6
 WIDTHS = (32, 64, 128, 256, 256, 256)  # encoder channels, outermost first
-SIZE_MULTIPLE = 1  # any height and width: forward pads to a multiple of 2^DEPTH and crops back
 
 
 def _down(in_channels: int, out_channels: int, normalize: bool) -> nn.Sequential:
@@ -64,6 +65,7 @@ class UNet(nn.Module):
         return self.activation(self.head(x))[..., :height, :width]
 
 
+@register("unet", framework="torch", size_multiple=1)  # any size: forward pads to a multiple of 2^DEPTH and crops back
 def build(l_mean: float, l_std: float, outputs: int = 2) -> UNet:
     """The U-Net; it sees L/100 as the other networks do and does not standardize it."""
     del l_mean, l_std

@@ -1,9 +1,9 @@
-"""The Keras engine (see `engine.Engine`): training and inference on NHWC numpy batches, on Keras's
+"""The Keras engine (see `engines.Engine`): training and inference on NHWC numpy batches, on Keras's
 TensorFlow backend (the study's framework, the default) or its PyTorch backend (`train.keras_backend`:
 the same `.keras` models, on the GPU that the project's PyTorch sees). Either places the computation on
 a GPU by itself when it sees one; Keras's `mixed_bfloat16` policy with `mixed_precision`.
 
-The backend is chosen by KERAS_BACKEND before Keras is first imported (`models.use_keras_backend`)."""
+The backend is chosen by KERAS_BACKEND before Keras is first imported (`engines.prepare`)."""
 
 import json
 import os
@@ -24,8 +24,8 @@ import numpy as np
 from ..core.encoding import model_batch
 from ..core.errors import UserError
 from ..core.files import atomic_path
+from ..architectures import Architecture
 from ..losses.mse import MSE
-from . import build
 
 MODEL_FILE = "model.keras"
 CHECKPOINT_FILE = "checkpoint.keras"
@@ -172,21 +172,21 @@ def _save_without_timestamps(model: keras.Model, path: Path) -> None:
                 target.writestr(fixed, data)
 
 
-def create(arch: str, lr: float, l_mean: float, l_std: float, seed_value: int, mixed_precision: bool,
-           loss=None) -> KerasNetwork:
-    """A seeded, freshly initialised `arch`, compiled with Adam and MSE (see `engine.Engine.create`); with
+def create(architecture: Architecture, lr: float, l_mean: float, l_std: float, seed_value: int,
+           mixed_precision: bool, loss=None) -> KerasNetwork:
+    """A seeded, freshly initialised network, compiled with Adam and its loss (see `engines.Engine.create`); with
     `mixed_precision` its layers compute in bfloat16 and keep float32 weights."""
     seed(seed_value)
     loss = loss or MSE()
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed_precision else "float32")
     try:
-        model = build(arch, l_mean=l_mean, l_std=l_std, outputs=loss.channels)
+        model = architecture.build(l_mean=l_mean, l_std=l_std, outputs=loss.channels)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     return KerasNetwork(model, lr, loss)
 
 
-def load(directory: Path, arch: str, loss=None) -> KerasNetwork:
+def load(directory: Path, architecture: Architecture, loss=None) -> KerasNetwork:
     """Load a saved model in safe mode: a Lambda layer carrying code is refused, never run."""
     path = directory / MODEL_FILE
     try:

@@ -1,6 +1,7 @@
-"""The PyTorch engine (see `engine.Engine`): training and inference on NHWC numpy batches, on the GPU
+"""The PyTorch engine (see `engines.Engine`): training and inference on NHWC numpy batches, on the GPU
 when there is one; bfloat16 autocast for the forward pass with `mixed_precision`; DistributedDataParallel
-across the workers of a process group (see `colorization.training.distributed`)."""
+across the workers of a process group (see `colorization.training.distributed`); a loss's adversary
+trained beside the network (`adversarial.Adversary`)."""
 
 import os
 import pickle
@@ -16,13 +17,13 @@ import torchvision
 from ..core.encoding import AB_OFFSET, AB_SCALE, L_STEPS
 from ..core.errors import UserError
 from ..core.files import atomic_path
+from ..architectures import Architecture
 from ..losses.mse import MSE
-from . import build
+from .adversarial import Adversary
 
 MODEL_FILE = "model.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-ADAM_BETAS = (0.9, 0.999)   # Adam's own defaults; a loss may name others (the GAN's are pix2pix's)
 
 
 def versions() -> dict[str, str]:
@@ -69,7 +70,7 @@ def _model_units(encoded: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torc
 
 class TorchNetwork:
     """A PyTorch module with an Adam optimizer and a loss (see `colorization.losses`), on the GPU when
-    there is one. A loss with an adversary (the GAN's discriminator) trains it beside the module.
+    there is one. A loss with an adversary (its `info.adversary`) has it trained beside the module.
 
     With `mixed_precision`, the forward pass runs under bfloat16 autocast; the loss and the weights
     stay float32.
@@ -83,10 +84,9 @@ class TorchNetwork:
         self.optimizer = None
         self.adversary = None
         if lr is not None:
-            betas = getattr(self.loss, "betas", ADAM_BETAS)
-            self.optimizer = torch.optim.Adam(module.parameters(), lr=lr, betas=betas)
-            if hasattr(self.loss, "adversary"):
-                self.adversary = self.loss.adversary(lr, DEVICE)
+            self.optimizer = torch.optim.Adam(module.parameters(), lr=lr, betas=self.loss.info.betas)
+            if self.loss.info.adversary is not None:
+                self.adversary = Adversary(self.loss, lr, DEVICE)
         self.adversarial = False
         self.mixed_precision = mixed_precision
 
@@ -107,12 +107,9 @@ class TorchNetwork:
         the gradients of every step over the workers, and on GPUs BatchNorm's statistics are those of the
         whole batch (SyncBatchNorm; PyTorch has it for GPUs only, so on CPUs each worker normalises its
         own share). The weights (rank 0's) and optimizer states must already be equal on every worker."""
-        if DEVICE.type == "cuda":
-            self.module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.module)
-        device_ids = [torch.cuda.current_device()] if DEVICE.type == "cuda" else None
-        self.forward = torch.nn.parallel.DistributedDataParallel(self.module, device_ids=device_ids)
+        self.module, self.forward = _data_parallel(self.module)
         if self.adversary is not None:
-            self.adversary.distribute(device_ids)
+            self.adversary.module, self.adversary.forward = _data_parallel(self.adversary.module)
 
     def _autocast(self):
         return torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=self.mixed_precision)
@@ -188,6 +185,15 @@ class TorchNetwork:
         torch.set_rng_state(state["torch_rng"])
 
 
+def _data_parallel(module: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """`module` (with SyncBatchNorm on GPUs) and its DistributedDataParallel wrapper, which averages its
+    gradients over the process group's workers at every step."""
+    if DEVICE.type == "cuda":
+        module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    device_ids = [torch.cuda.current_device()] if DEVICE.type == "cuda" else None
+    return module, torch.nn.parallel.DistributedDataParallel(module, device_ids=device_ids)
+
+
 def _canonical(value):
     """An optimizer state rebuilt so that its bytes when pickled depend only on its values: pickle writes
     an object seen before as a reference to it, by identity, and whether two equal keys or tuples are one
@@ -221,17 +227,18 @@ def _load_weights(path: Path) -> dict:
                             "(refused, nothing in it was run)") from None
 
 
-def create(arch: str, lr: float, l_mean: float, l_std: float, seed_value: int, mixed_precision: bool,
-           loss=None) -> TorchNetwork:
-    """A seeded, freshly initialised `arch` with its Adam optimizer (see `engine.Engine.create`)."""
+def create(architecture: Architecture, lr: float, l_mean: float, l_std: float, seed_value: int,
+           mixed_precision: bool, loss=None) -> TorchNetwork:
+    """A seeded, freshly initialised network with its Adam optimizer (see `engines.Engine.create`)."""
     seed(seed_value)
     loss = loss or MSE()
-    return TorchNetwork(build(arch, l_mean=l_mean, l_std=l_std, outputs=loss.channels), lr, mixed_precision, loss)
+    module = architecture.build(l_mean=l_mean, l_std=l_std, outputs=loss.channels)
+    return TorchNetwork(module, lr, mixed_precision, loss)
 
 
-def load(directory: Path, arch: str, loss=None) -> TorchNetwork:
-    """Rebuild `arch` and load its weights safely."""
+def load(directory: Path, architecture: Architecture, loss=None) -> TorchNetwork:
+    """Rebuild the architecture and load its weights safely."""
     loss = loss or MSE()
-    module = build(arch, l_mean=0.0, l_std=1.0, outputs=loss.channels)
+    module = architecture.build(l_mean=0.0, l_std=1.0, outputs=loss.channels)
     module.load_state_dict(_load_weights(directory / MODEL_FILE))
     return TorchNetwork(module, loss=loss)

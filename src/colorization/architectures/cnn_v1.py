@@ -5,15 +5,16 @@ decoder that upsamples back with a tanh ab output. The study fed it raw L; we fe
 other architectures so that all losses share one scale.
 """
 
-import keras
-from keras import layers
-
-SIZE_MULTIPLE = 8  # what height and width must be multiples of: three stride-2 convolutions, three 2x upsamplings
+from . import register
 
 
-def build(l_mean: float, l_std: float, outputs: int = 2) -> keras.Model:
+@register("cnn_v1", framework="keras", size_multiple=8)  # three stride-2 convolutions, three 2x upsamplings
+def build(l_mean: float, l_std: float, outputs: int = 2):
     """CNN v1; it does not standardize its input, so the statistics are unused. `outputs` other than 2
     replaces the tanh ab head by a head of that many logits."""
+    import keras
+    from keras import layers
+
     del l_mean, l_std
 
     def conv(filters: int, strides: int = 1, activation: str = "relu"):

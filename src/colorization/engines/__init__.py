@@ -1,0 +1,141 @@
+"""The trainers: an engine module per framework (its `Engine`), a network object per model (its `Network`).
+
+Training, evaluation, checkpoints and `colorize` see only these two protocols and an engine's
+`EngineInfo`, so they never ask which framework a model uses. Training batches are shard-encoded uint8
+images (B, H, W, 3), which each engine turns into model units where it computes (a GPU included); other
+arrays are NHWC numpy float32 in model units (L/100 in, ab/128 out).
+
+An engine is registered by the name of its framework, which architectures name, with the module that
+implements it: that module is imported only when a network of its framework is made, because importing
+it loads the framework, and Keras must be told its backend (`before_import`) before it first loads.
+"""
+
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .. import architectures
+from ..core.errors import UserError
+from ..core.params import TrainParams
+
+
+class Network(Protocol):
+    """A network with its optimizer (none when loaded for inference)."""
+
+    @property
+    def on_accelerator(self) -> bool: ...
+
+    @property
+    def device(self) -> str:
+        """Where the network computes, in words for the training's first line: "cpu (2 threads)", "cuda:0 (...)"."""
+
+    def start_epoch(self, epoch: int, lr: float) -> None:
+        """Set what changes from epoch to epoch (0-based `epoch`): the learning rate of the schedule and,
+        for a loss with an adversary, whether the adversary trains yet."""
+
+    def train_step(self, encoded: np.ndarray) -> dict[str, float]:
+        """One optimizer step on a batch of encoded images (their ab the targets, turned into the loss's
+        own by the network); returns the batch's losses: "loss" (the loss's own), and an adversary's terms
+        while it trains."""
+
+    def predict(self, l_input: np.ndarray) -> np.ndarray:
+        """ab/128 (B, H, W, 2) float32 in inference mode, decoded from the network's output by its loss."""
+
+    def validate(self, encoded: np.ndarray) -> tuple[float, np.ndarray]:
+        """The loss's own value on a batch of encoded images in inference mode, and the prediction (as
+        `predict`)."""
+
+    def parameter_count(self) -> int: ...
+
+    def save(self, directory: Path) -> None:
+        """Write the weights for inference into `directory` (the engine's MODEL_FILE), atomically."""
+
+    def save_checkpoint(self, directory: Path) -> None:
+        """Write weights, optimizer state and the framework's generator state, atomically."""
+
+    def load_checkpoint(self, directory: Path) -> None:
+        """Restore what save_checkpoint wrote, so training continues exactly."""
+
+
+class Engine(Protocol):
+    """A framework's module: models/keras_engine.py or models/torch_engine.py."""
+
+    MODEL_FILE: str
+
+    def versions(self) -> dict[str, str]:
+        """The versions of the framework packages whose numerics a trained model depends on."""
+
+    def create(self, architecture: architectures.Architecture, lr: float, l_mean: float, l_std: float,
+               seed_value: int, mixed_precision: bool, loss=None) -> Network:
+        """A seeded, freshly initialised network of `architecture` with its optimizer, deterministic
+        kernels, and bfloat16 compute with float32 weights and loss if `mixed_precision`; its head has the
+        output channels `loss` (a `colorization.losses` object, default MSE) needs."""
+
+    def load(self, directory: Path, architecture: architectures.Architecture, loss=None) -> Network:
+        """The network saved in `directory`, for inference, loaded safely (no code from the file is run)."""
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What the training needs to know about an engine before its module is imported."""
+
+    module: str                     # the module that implements `Engine`
+    data_parallel: bool = False     # trains as one of several processes under torchrun (`training.distributed`)
+    before_import: Callable[[TrainParams], None] | None = None  # told the training's params first
+
+
+ENGINES: dict[str, EngineInfo] = {}
+
+
+def register(framework: str, info: EngineInfo) -> None:
+    """Register the engine of `framework` (the name architectures give as theirs)."""
+    if framework in ENGINES:
+        raise ValueError(f"engine {framework!r} is registered twice")
+    ENGINES[framework] = info
+
+
+def engine(framework: str) -> Engine:
+    """The engine module of `framework`, imported on first use."""
+    return importlib.import_module(ENGINES[framework].module)
+
+
+def prepare(framework: str, train: TrainParams) -> None:
+    """Tell the engine of `framework` the training's params before it loads (a no-op for most)."""
+    hook = ENGINES[framework].before_import
+    if hook is not None:
+        hook(train)
+
+
+def create(arch: str, lr: float, l_mean: float, l_std: float, seed: int, mixed_precision: bool = False,
+           loss=None) -> Network:
+    """A seeded, freshly initialised network of the architecture registered as `arch` with its optimizer
+    and `loss` (default MSE), made by its framework's engine."""
+    architecture = architectures.get(arch)
+    return engine(architecture.framework).create(architecture, lr, l_mean, l_std, seed, mixed_precision, loss)
+
+
+def load(directory: Path, arch: str, loss=None) -> Network:
+    """The network of architecture `arch` saved in `directory`, for inference with `loss`."""
+    architecture = architectures.get(arch)
+    return engine(architecture.framework).load(Path(directory), architecture, loss)
+
+
+def _use_keras_backend(train: TrainParams) -> None:
+    """Make Keras compute on `train.keras_backend`: it reads KERAS_BACKEND when first imported, so this
+    must come before, or find it already on that backend."""
+    backend = train.keras_backend
+    loaded = sys.modules.get("keras")
+    if loaded is not None and loaded.backend.backend() != backend:
+        raise UserError(f"Keras is already running on {loaded.backend.backend()} in this process; "
+                        f"train.keras_backend = {backend} needs a new one")
+    os.environ["KERAS_BACKEND"] = backend
+
+
+register("torch", EngineInfo(f"{__name__}.torch_engine", data_parallel=True))
+register("keras", EngineInfo(f"{__name__}.keras_engine", before_import=_use_keras_backend))
