@@ -64,11 +64,20 @@ def shapes(model, photos: list[np.ndarray]) -> list[tuple]:
                     lightness = lab[..., 0]
                     ab = model.predict_ab(lightness, render_size, square)
                     predicted = upsample_ab(ab, (lightness.shape[1], lightness.shape[0]))
-                    accumulator.add(lightness[None, ..., None] / 100.0, predicted[None] / AB_SCALE,
-                                    lab[None, ..., 1:] / AB_SCALE)
+                    accumulator.add(
+                        lightness[None, ..., None] / 100.0, predicted[None] / AB_SCALE, lab[None, ..., 1:] / AB_SCALE
+                    )
                 result = accumulator.result()
-                rows.append(("2:1" if aspect == 2.0 else "1:2", render_size, "square" if square else "aspect",
-                             result["mse"], result["auc"], result["colorfulness_ratio"]))
+                rows.append(
+                    (
+                        "2:1" if aspect == 2.0 else "1:2",
+                        render_size,
+                        "square" if square else "aspect",
+                        result["mse"],
+                        result["auc"],
+                        result["colorfulness_ratio"],
+                    )
+                )
     return rows
 
 
@@ -93,12 +102,25 @@ def films(model, photos: list[np.ndarray], work: Path, frames_per_shot: int, siz
         fast = MetricAccumulator()  # the frames of the fast shots, where colours lagging behind would show
         for index in range(len(ab)):
             if index // frames_per_shot % len(SPEEDS):
-                fast.add(true_lab[index][None, ..., :1] / 100.0, ab[index][None] / AB_SCALE,
-                         true_lab[index][None, ..., 1:] / AB_SCALE)
+                fast.add(
+                    true_lab[index][None, ..., :1] / 100.0,
+                    ab[index][None] / AB_SCALE,
+                    true_lab[index][None, ..., 1:] / AB_SCALE,
+                )
         result = accumulator.result()
         value, pairs = flicker(input_lightness, ab)
-        rows.append((weight, value, pairs, result["mse"], result["auc"], fast.result()["mse"], report.scene_cuts,
-                     report.frames / seconds))
+        rows.append(
+            (
+                weight,
+                value,
+                pairs,
+                result["mse"],
+                result["auc"],
+                fast.result()["mse"],
+                report.scene_cuts,
+                report.frames / seconds,
+            )
+        )
     return rows
 
 
@@ -110,8 +132,10 @@ def main() -> None:
     parser.add_argument("--film-photos", type=int, default=6, help="shots in the film (one per Places365 photo)")
     parser.add_argument("--frames-per-shot", type=int, default=24)
     args = parser.parse_args()
-    groups = {"Places365 (20)": colour_photos(args.photos, "Places365"),
-              "MiniPlaces val (500)": colour_photos(args.photos, "miniplaces")}
+    groups = {
+        "Places365 (20)": colour_photos(args.photos, "Places365"),
+        "MiniPlaces val (500)": colour_photos(args.photos, "miniplaces"),
+    }
     for name in args.names:
         model = load_model(str(args.models / name), args.models.parent)
         for group, photos in groups.items():
@@ -119,11 +143,16 @@ def main() -> None:
             for row in shapes(model, photos):
                 print(f"| {row[0]} | {row[1]} | {row[2]} | {row[3]:.4f} | {row[4]:.3f} | {row[5]:.3f} |", flush=True)
         with tempfile.TemporaryDirectory() as work:
-            print(f"\n{name}, film of {args.film_photos} shots x {args.frames_per_shot} frames, 640x480: smoothing | "
-                  f"flicker | still pairs | mse | auc | mse of the fast shots | scene cuts | frames/s")
+            print(
+                f"\n{name}, film of {args.film_photos} shots x {args.frames_per_shot} frames, 640x480: smoothing | "
+                f"flicker | still pairs | mse | auc | mse of the fast shots | scene cuts | frames/s"
+            )
             for row in films(model, groups["Places365 (20)"][: args.film_photos], Path(work), args.frames_per_shot):
-                print(f"| {row[0]} | {row[1]:.3f} | {row[2]} | {row[3]:.4f} | {row[4]:.3f} | {row[5]:.4f} | {row[6]} "
-                      f"| {row[7]:.1f} |", flush=True)
+                print(
+                    f"| {row[0]} | {row[1]:.3f} | {row[2]} | {row[3]:.4f} | {row[4]:.3f} | {row[5]:.4f} | {row[6]} "
+                    f"| {row[7]:.1f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -12,11 +12,10 @@ image's row.
 
 import argparse
 import itertools
-from pathlib import Path
 
 import numpy as np
 
-from colorization.core.params import load_params
+from colorization.core.paths import PROJECT
 from colorization.evaluation.metrics import MetricAccumulator, predict_gray
 from colorization.lab.meta import open_prepared
 from colorization.losses import classification
@@ -32,18 +31,21 @@ def numbers(text: str) -> list[float]:
 
 def sweep(name: str, lambdas: list[float], temperatures: list[float], batch_size: int = 64) -> dict:
     """{setting: (even, odd) MetricAccumulators}; settings are (lambda, T) pairs and "grey"."""
-    network, config = saved.load(Path("models") / name)
-    if config.loss != "classification":
-        raise SystemExit(f"models/{name} was trained with loss {config.loss}, not classification")
-    trained_with = load_params().classification.rebalance
-    prior = classification.smoothed_prior(classification.read_prior(Path("data/prior.json")))
+    network, spec = saved.load(PROJECT.model(name))
+    if not isinstance(spec.loss_args, classification.Classification.Args):
+        raise SystemExit(f"models/{name} was trained with loss {spec.loss}, not classification")
+    trained_with = spec.loss_args.rebalance
+    prior = classification.smoothed_prior(classification.read_prior(PROJECT.prior))
     settings = ["grey", *itertools.product(lambdas, temperatures)]
-    decoders = {(value, temperature): classification.Classification(
-        temperature=temperature, class_bias=classification.decode_bias(prior, trained_with, value))
-        for value, temperature in settings[1:]}
+    decoders = {
+        (value, temperature): classification.Classification(
+            temperature=temperature, class_bias=classification.decode_bias(prior, trained_with, value)
+        )
+        for value, temperature in settings[1:]
+    }
     results = {setting: tuple(MetricAccumulator() for _ in HALVES) for setting in settings}
     network.loss.decode = lambda logits: logits  # the raw logits, decoded below once per setting
-    val = open_prepared(Path("data/lab")).val
+    val = open_prepared(PROJECT.lab).val
     for start in range(0, len(val), batch_size):
         indices = np.arange(start, min(start + batch_size, len(val)))
         l_input, ab_true = val.batch(indices)
@@ -64,15 +66,26 @@ def main() -> None:
     args = parser.parse_args()
     results = sweep(args.name, args.lambdas, args.temperatures)
     columns = ("mse", "auc", "psnr", "ssim", "colorfulness_ratio")
-    print("| decode_rebalance | T | " + " | ".join(columns) + " | "
-          + " | ".join(f"{half}: {column}" for half in HALVES for column in HALF_COLUMNS) + " |")
+    print(
+        "| decode_rebalance | T | "
+        + " | ".join(columns)
+        + " | "
+        + " | ".join(f"{half}: {column}" for half in HALVES for column in HALF_COLUMNS)
+        + " |"
+    )
     print("|" + " --- |" * (2 + len(columns) + len(HALVES) * len(HALF_COLUMNS)))
     for setting, halves in results.items():
         label = "grey image | -" if setting == "grey" else f"{setting[0]:g} | {setting[1]:g}"
         whole = halves[0].merged(halves[1]).result()
         parts = [half.result() for half in halves]
-        print(f"| {label} | " + " | ".join(f"{whole[column]:.4f}" for column in columns) + " | "
-              + " | ".join(f"{part[column]:.4f}" for part in parts for column in HALF_COLUMNS) + " |", flush=True)
+        print(
+            f"| {label} | "
+            + " | ".join(f"{whole[column]:.4f}" for column in columns)
+            + " | "
+            + " | ".join(f"{part[column]:.4f}" for part in parts for column in HALF_COLUMNS)
+            + " |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -39,7 +39,8 @@ def _photo(index: int) -> bytes:
     grain = rng.integers(-16, 17, (SIDE, SIDE, 3), dtype=np.int16)
     buffer = io.BytesIO()
     Image.fromarray(np.clip(np.asarray(coarse, dtype=np.int16) + grain, 0, 255).astype(np.uint8)).save(
-        buffer, "JPEG", quality=70)
+        buffer, "JPEG", quality=70
+    )
     return buffer.getvalue()
 
 
@@ -114,22 +115,39 @@ def main() -> None:
         size = archive.stat().st_size
         print(f"archive: {size / 1e9:.2f} GB, {members} photos; selecting {args.n_images}")
         port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                                   "--directory", str(serve)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(serve)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             time.sleep(1)
-            child = subprocess.run([sys.executable, "-c", CHILD, f"http://127.0.0.1:{port}/{ARCHIVE}",
-                                    md5_of(archive), str(args.workdir), str(args.n_images)],
-                                   capture_output=True, text=True)
+            child = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    CHILD,
+                    f"http://127.0.0.1:{port}/{ARCHIVE}",
+                    md5_of(archive),
+                    str(args.workdir),
+                    str(args.n_images),
+                ],
+                capture_output=True,
+                text=True,
+            )
         finally:
             server.terminate()
             server.wait()
         if child.returncode:
             sys.exit(child.stderr)
         result = json.loads(child.stdout.strip().splitlines()[-1])
-        print(f"download over HTTP into the cache: {result['fetch_s']:.0f} s, peak RSS {result['fetch_peak_mib']:.0f} MiB")
-        print(f"streaming selection of {result['selected']} photos ({result['skipped']} skipped, "
-              f"{result['near_duplicates']} near-duplicates): {result['select_s']:.0f} s")
+        print(
+            f"download over HTTP into the cache: {result['fetch_s']:.0f} s, peak RSS {result['fetch_peak_mib']:.0f} MiB"
+        )
+        print(
+            f"streaming selection of {result['selected']} photos ({result['skipped']} skipped, "
+            f"{result['near_duplicates']} near-duplicates): {result['select_s']:.0f} s"
+        )
         print(f"peak RSS of the whole download stage: {result['peak_mib']:.0f} MiB")
     finally:
         if not args.keep:

@@ -26,8 +26,11 @@ from colorization.colorize.render import resize_plane, resized_lightness
 from .workloads import panning_frames, write_film
 
 FRAMES, FPS, NETWORK_SIDE, MULTIPLE = 50, 25, 64, 8
-CLIPS = (("portrait, fast (5 %)", (270, 480), 0.05), ("landscape, fast (5 %)", (480, 270), 0.05),
-         ("portrait, slow (2 %)", (270, 480), 0.02))
+CLIPS = (
+    ("portrait, fast (5 %)", (270, 480), 0.05),
+    ("landscape, fast (5 %)", (480, 270), 0.05),
+    ("portrait, slow (2 %)", (270, 480), 0.02),
+)
 
 
 def fixed_thumbnail_cuts(frames: list[np.ndarray], scene_cut: float = 6.0) -> list[int]:
@@ -69,8 +72,12 @@ def network_frames(grey_frames, work: Path, fps: int = FPS) -> list[np.ndarray]:
             lightness = rgb_lightness(frame.to_ndarray(format="rgb24"))
             height, width = lightness.shape
             scale = NETWORK_SIDE / min(height, width)
-            frames.append(resized_lightness(lightness, tuple(max(MULTIPLE, round(side * scale / MULTIPLE) * MULTIPLE)
-                                                             for side in (width, height))))
+            frames.append(
+                resized_lightness(
+                    lightness,
+                    tuple(max(MULTIPLE, round(side * scale / MULTIPLE) * MULTIPLE) for side in (width, height)),
+                )
+            )
     return frames
 
 
@@ -82,20 +89,41 @@ def pan_table(photos: list[np.ndarray], work: Path) -> list[tuple]:
         worst_old = worst_new = 0
         largest_within, smallest_at_cut = 0.0, np.inf
         for index, photo in enumerate(photos):
-            one = network_frames((grey for _, grey in panning_frames([photo], FRAMES, size, speeds=(speed,),
-                                                                     seed=index)), work)
+            one = network_frames(
+                (grey for _, grey in panning_frames([photo], FRAMES, size, speeds=(speed,), seed=index)), work
+            )
             old, (new, changes) = fixed_thumbnail_cuts(one), aligned_cuts(one)
             old_false, new_false = old_false + len(old), new_false + len(new)
             worst_old, worst_new = max(worst_old, len(old)), max(worst_new, len(new))
             largest_within = max(largest_within, *changes)
-            two = network_frames((grey for _, grey in panning_frames(
-                [photo, photos[(index + 1) % len(photos)]], FRAMES // 2, size, speeds=(speed,), seed=index)), work)
+            two = network_frames(
+                (
+                    grey
+                    for _, grey in panning_frames(
+                        [photo, photos[(index + 1) % len(photos)]], FRAMES // 2, size, speeds=(speed,), seed=index
+                    )
+                ),
+                work,
+            )
             old, (new, changes) = fixed_thumbnail_cuts(two), aligned_cuts(two)
             old_found, new_found = old_found + (FRAMES // 2 in old), new_found + (FRAMES // 2 in new)
             old_extra, new_extra = old_extra + len(set(old) - {FRAMES // 2}), new_extra + len(set(new) - {FRAMES // 2})
             smallest_at_cut = min(smallest_at_cut, changes[FRAMES // 2 - 1])
-        rows.append((f"{name}, {size[0]}x{size[1]}, {speed} px a frame", old_false, worst_old, new_false, worst_new,
-                     old_found, new_found, old_extra, new_extra, largest_within, smallest_at_cut))
+        rows.append(
+            (
+                f"{name}, {size[0]}x{size[1]}, {speed} px a frame",
+                old_false,
+                worst_old,
+                new_false,
+                worst_new,
+                old_found,
+                new_found,
+                old_extra,
+                new_extra,
+                largest_within,
+                smallest_at_cut,
+            )
+        )
     return rows
 
 
@@ -109,17 +137,25 @@ def main() -> None:
         with Image.open(path) as image:
             photos.append(np.asarray(image.convert("RGB")))
     with tempfile.TemporaryDirectory() as work:
-        print(f"{len(photos)} clips of {FRAMES} frames of each kind at {DEFAULT_SCENE_CUT}: clip | false cuts, "
-              f"replaced (most in a clip) | new (most) | real cuts found, replaced | new | other cuts in the two-shot "
-              f"clips, replaced | new | new: largest change within a shot | smallest at a cut")
+        print(
+            f"{len(photos)} clips of {FRAMES} frames of each kind at {DEFAULT_SCENE_CUT}: clip | false cuts, "
+            f"replaced (most in a clip) | new (most) | real cuts found, replaced | new | other cuts in the two-shot "
+            f"clips, replaced | new | new: largest change within a shot | smallest at a cut"
+        )
         for row in pan_table(photos, Path(work)):
-            print(f"| {row[0]} | {row[1]} ({row[2]}) | {row[3]} ({row[4]}) | {row[5]}/{len(photos)} | "
-                  f"{row[6]}/{len(photos)} | {row[7]} | {row[8]} | {row[9]:.1f} | {row[10]:.1f} |", flush=True)
-        film = network_frames((grey for _, grey in panning_frames(photos[:6], 24, (640, 480), speeds=(1, 12))),
-                              Path(work), 24)
+            print(
+                f"| {row[0]} | {row[1]} ({row[2]}) | {row[3]} ({row[4]}) | {row[5]}/{len(photos)} | "
+                f"{row[6]}/{len(photos)} | {row[7]} | {row[8]} | {row[9]:.1f} | {row[10]:.1f} |",
+                flush=True,
+            )
+        film = network_frames(
+            (grey for _, grey in panning_frames(photos[:6], 24, (640, 480), speeds=(1, 12))), Path(work), 24
+        )
         new, _ = aligned_cuts(film)
-        print(f"colorize_quality's film, {len(film)} frames, cuts at 24, 48, 72, 96, 120: "
-              f"replaced {fixed_thumbnail_cuts(film)}, new {new}")
+        print(
+            f"colorize_quality's film, {len(film)} frames, cuts at 24, 48, 72, 96, 120: "
+            f"replaced {fixed_thumbnail_cuts(film)}, new {new}"
+        )
     smoothing, ab = TemporalSmoothing(), np.zeros((*film[0].shape, 2), np.float32)
     started = time.perf_counter()
     for lightness in film:
@@ -128,8 +164,10 @@ def main() -> None:
     started = time.perf_counter()
     fixed_thumbnail_cuts(film)
     old = time.perf_counter() - started
-    print(f"ms a frame ({film[0].shape[1]}x{film[0].shape[0]}): TemporalSmoothing {new / len(film) * 1e3:.2f}, "
-          f"the replaced detector {old / len(film) * 1e3:.2f}")
+    print(
+        f"ms a frame ({film[0].shape[1]}x{film[0].shape[0]}): TemporalSmoothing {new / len(film) * 1e3:.2f}, "
+        f"the replaced detector {old / len(film) * 1e3:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -57,11 +57,18 @@ def peak_rss_mb(code: str, cwd: Path = ROOT) -> float:
     The process's own peak is VmHWM from /proc, which starts afresh at exec (ru_maxrss would carry
     over this benchmark process's peak through fork); its workers' peaks come from RUSAGE_CHILDREN.
     """
-    probe = ("\nimport re, resource\n"
-             "own = int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
-             "print('PEAK', max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n")
-    result = subprocess.run([sys.executable, "-c", code + probe], cwd=cwd, capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    probe = (
+        "\nimport re, resource\n"
+        "own = int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
+        "print('PEAK', max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code + probe],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-2000:])
     line = [line for line in result.stdout.splitlines() if line.startswith("PEAK")][-1]
@@ -76,8 +83,16 @@ def per_item_image(path: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
     return lab[..., :1] / 100, lab[..., 1:] / 128
 
 
-def panning_frames(photos: list[np.ndarray], frames_per_shot: int, size: tuple[int, int], grain: float = 6.0,
-                   exposure: float = 0.03, weave: int = 1, speeds: tuple[int, ...] = (1,), seed: int = 0):
+def panning_frames(
+    photos: list[np.ndarray],
+    frames_per_shot: int,
+    size: tuple[int, int],
+    grain: float = 6.0,
+    exposure: float = 0.03,
+    weave: int = 1,
+    speeds: tuple[int, ...] = (1,),
+    seed: int = 0,
+):
     """An old film's worth of shots: for each colour photo (H, W, 3 uint8), `frames_per_shot` frames of
     `size` = (width, height) panning across it at the next of `speeds` (pixels a frame, in turn), with
     what old film adds in
@@ -88,9 +103,14 @@ def panning_frames(photos: list[np.ndarray], frames_per_shot: int, size: tuple[i
     width, height = size
     for shot, photo in enumerate(photos):
         speed = speeds[shot % len(speeds)]
-        scale = max((width + 2 * weave + speed * frames_per_shot) / photo.shape[1], (height + 2 * weave) / photo.shape[0])
-        canvas = np.asarray(Image.fromarray(photo).resize((round(photo.shape[1] * scale), round(photo.shape[0] * scale)),
-                                                          Image.Resampling.BICUBIC))
+        scale = max(
+            (width + 2 * weave + speed * frames_per_shot) / photo.shape[1], (height + 2 * weave) / photo.shape[0]
+        )
+        canvas = np.asarray(
+            Image.fromarray(photo).resize(
+                (round(photo.shape[1] * scale), round(photo.shape[0] * scale)), Image.Resampling.BICUBIC
+            )
+        )
         for index in range(frames_per_shot):
             left, top = speed * index + weave + rng.integers(-weave, weave + 1), weave + rng.integers(-weave, weave + 1)
             colour = canvas[top : top + height, left : left + width]
@@ -100,8 +120,15 @@ def panning_frames(photos: list[np.ndarray], frames_per_shot: int, size: tuple[i
             yield colour, np.rint(noisy).astype(np.uint8)
 
 
-def write_film(path: Path, frames, fps: int, codec: str = "libx264", audio_seconds: float | None = None,
-               pixel_format: str = "yuv420p", faststart: bool = False) -> int:
+def write_film(
+    path: Path,
+    frames,
+    fps: int,
+    codec: str = "libx264",
+    audio_seconds: float | None = None,
+    pixel_format: str = "yuv420p",
+    faststart: bool = False,
+) -> int:
     """Encode uint8 RGB frames (all the same size) as a film with PyAV; with `audio_seconds`, also a
     440 Hz stereo AAC (Opus for webm) track that long; `faststart` puts an mp4's index first, as films
     made for the web have it. Returns the number of frames written."""
@@ -114,8 +141,11 @@ def write_film(path: Path, frames, fps: int, codec: str = "libx264", audio_secon
         video = output.add_stream(codec, rate=fps)
         video.height, video.width = first.shape[:2]
         video.pix_fmt = pixel_format
-        sound = output.add_stream("libopus" if path.suffix == ".webm" else "aac", rate=rate, layout="stereo") \
-            if audio_seconds else None
+        sound = (
+            output.add_stream("libopus" if path.suffix == ".webm" else "aac", rate=rate, layout="stereo")
+            if audio_seconds
+            else None
+        )
         for rgb in (first, *frames):
             for packet in video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
                 output.mux(packet)
@@ -162,8 +192,9 @@ class PageClient:
         self.url, self.token = match[1], match[2]
         self.origin = self.url.rstrip("/")
 
-    def request(self, path: str, body: bytes | None = None, headers: dict | None = None,
-                timeout: float = 120) -> tuple[int, bytes, dict]:
+    def request(
+        self, path: str, body: bytes | None = None, headers: dict | None = None, timeout: float = 120
+    ) -> tuple[int, bytes, dict]:
         """(status, body, response headers) of a GET (no body) or POST to the page's `path`."""
         import urllib.error
         import urllib.request
@@ -172,22 +203,25 @@ class PageClient:
         if body is not None:
             sent |= {"Origin": self.origin, "Content-Type": "application/octet-stream"}
         sent = {key: value for key, value in (sent | (headers or {})).items() if value is not None}
-        request = urllib.request.Request(self.url + path, data=body, headers=sent,
-                                         method="GET" if body is None else "POST")
+        request = urllib.request.Request(
+            self.url + path, data=body, headers=sent, method="GET" if body is None else "POST"
+        )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, response.read(), dict(response.headers)
         except urllib.error.HTTPError as error:
             return error.code, error.read(), dict(error.headers)
 
-    def post(self, name: str, body: bytes, model: str | None = None, headers: dict | None = None,
-             job: str | None = None) -> tuple[int, dict]:
+    def post(
+        self, name: str, body: bytes, model: str | None = None, headers: dict | None = None, job: str | None = None
+    ) -> tuple[int, dict]:
         """Upload `body` as a file called `name`: (status, the JSON answer)."""
         import json
         import urllib.parse
 
-        query = urllib.parse.urlencode({"name": name, **({"model": model} if model else {}),
-                                        **({"job": job} if job else {})})
+        query = urllib.parse.urlencode(
+            {"name": name, **({"model": model} if model else {}), **({"job": job} if job else {})}
+        )
         status, answer, _ = self.request(f"api/colorize?{query}", body, headers)
         return status, json.loads(answer) if answer.startswith(b"{") else {"error": answer.decode()}
 

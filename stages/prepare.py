@@ -14,12 +14,18 @@ def main(argv: list[str]) -> None:
     lab_dir = PROJECT.lab
     meta = prepare(PROJECT.raw, lab_dir, data.image_size, data.val_fraction, data.shard_size, params.seed)
     groups = meta.val_groups
-    shown = ", ".join(groups[:LISTED_GROUPS]) + (f" and {len(groups) - LISTED_GROUPS} more" if len(groups) > LISTED_GROUPS else "")
-    line = (f"prepare: {meta.counts['train']} training and {meta.counts['val']} validation images at "
-            f"{data.image_size}x{data.image_size} in {lab_dir} (validation photos: {shown})")
+    shown = ", ".join(groups[:LISTED_GROUPS]) + (
+        f" and {len(groups) - LISTED_GROUPS} more" if len(groups) > LISTED_GROUPS else ""
+    )
+    line = (
+        f"prepare: {meta.counts['train']} training and {meta.counts['val']} validation images at "
+        f"{data.image_size}x{data.image_size} in {lab_dir} (validation photos: {shown})"
+    )
     if meta.skipped_smaller_than_image_size:
-        line += (f"; skipped {meta.skipped_smaller_than_image_size} smaller than {data.image_size}x{data.image_size} "
-                 f"(listed in {lab_dir / SKIPPED_FILE})")
+        line += (
+            f"; skipped {meta.skipped_smaller_than_image_size} smaller than {data.image_size}x{data.image_size} "
+            f"(listed in {lab_dir / SKIPPED_FILE})"
+        )
     print(line)
 
 

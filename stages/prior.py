@@ -19,8 +19,10 @@ def main(argv: list[str]) -> None:
     counts = class_counts(chunks)
     write_prior(PROJECT.prior, counts)
     common = bin_centres()[np.argsort(counts)[::-1][:3]].astype(int).tolist()
-    print(f"prior: {int(counts.sum()):,} pixels of {len(train)} training images in {int(np.count_nonzero(counts))} "
-          f"of {len(counts)} colour classes; the commonest ab: {common}")
+    print(
+        f"prior: {int(counts.sum()):,} pixels of {len(train)} training images in {int(np.count_nonzero(counts))} "
+        f"of {len(counts)} colour classes; the commonest ab: {common}"
+    )
 
 
 if __name__ == "__main__":

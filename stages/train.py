@@ -19,8 +19,10 @@ def main(argv: list[str]) -> None:
     if workers > 1 and not distributed.under_torchrun():
         if spec.engine.data_parallel:
             return distributed.launch(__file__, spec.name, workers)
-        print(f"{spec.name}: a {spec.framework} model trains in one process; train.devices = "
-              f"{params.train.devices} applies to the models whose engine trains data-parallel")
+        print(
+            f"{spec.name}: a {spec.framework} model trains in one process; train.devices = "
+            f"{params.train.devices} applies to the models whose engine trains data-parallel"
+        )
     losses = train(spec, params)
     if losses:  # rank 0 (the only worker without torchrun)
         print(f"train@{spec.name}: final train loss {losses['train_loss']:.5f}, val loss {losses['val_loss']:.5f}")

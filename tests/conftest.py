@@ -41,8 +41,13 @@ def project_env(cwd: Path | None = None) -> dict:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     if cwd is not None and (Path(cwd) / "src" / "colorization").is_dir():
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(cwd).resolve() / "src"), env.get("PYTHONPATH")]))
-    env.update(GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@example.com",
-               GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.com", DVC_NO_ANALYTICS="1")
+    env.update(
+        GIT_AUTHOR_NAME="test",
+        GIT_AUTHOR_EMAIL="test@example.com",
+        GIT_COMMITTER_NAME="test",
+        GIT_COMMITTER_EMAIL="test@example.com",
+        DVC_NO_ANALYTICS="1",
+    )
     return env
 
 
@@ -70,8 +75,13 @@ def deep_update(target: dict, changes: dict) -> dict:
 
 def copy_project(destination: Path, params: dict | None = None) -> Path:
     """Copy the project's source files (tracked and not ignored) into a new git repo at `destination`."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\0")
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
     for name in filter(None, listed):
         source = ROOT / name
         if source.is_file():
@@ -87,8 +97,9 @@ def copy_project(destination: Path, params: dict | None = None) -> Path:
     return destination
 
 
-def colorize_project(root: Path, archs: tuple[str, ...] = ("resnet18",), image_size: int = 32,
-                     steps: int | None = None) -> Path:
+def colorize_project(
+    root: Path, archs: tuple[str, ...] = ("resnet18",), image_size: int = 32, steps: int | None = None
+) -> Path:
     """A project folder for `colorize` whose models/<arch> were trained for a few steps on `image_size`
     images, towards a clearly visible colour so that the outputs have chroma (`steps`, default 10 for
     resnet18 and 2 for the others, which often only have to exist)."""
@@ -111,7 +122,9 @@ def pytest_collection_modifyitems(items):
     """Start the modules with the longest chains of subprocesses first (their order in LONGEST_FIRST),
     the others after in their usual order: with pytest-xdist sending whole modules to its workers
     (pyproject's addopts), a long module started last would leave the other worker idle to the end."""
+
     def rank(item):
         name = item.path.name
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
     items.sort(key=rank)

@@ -31,6 +31,7 @@ def png_bytes(width: int, height: int, bit_depth: int, colour_type: int, pixels:
 
     With `pixels` None the IDAT holds one tiny compressed row, whatever the header declares.
     """
+
     def chunk(kind: bytes, payload: bytes) -> bytes:
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 

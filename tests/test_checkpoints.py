@@ -66,10 +66,18 @@ def test_the_fingerprint_covers_the_modules_the_training_runs_and_the_framework_
     params = params_with({})
     spec = resolve(params, "resnet18")
     from colorization.engines import create
+
     create(spec.arch, params.lr, 0.5, 0.25, params.seed)  # loads the engine and the architecture
     fingerprint = checkpoints.fingerprint(spec, params, lab_dir)
-    assert {"architectures/resnet18.py", "engines/torch_engine.py", "models/__init__.py", "training/loop.py",
-            "training/checkpoints.py", "lab/shards.py", "core/encoding.py"} <= set(fingerprint["code"])
+    assert {
+        "architectures/resnet18.py",
+        "engines/torch_engine.py",
+        "models/__init__.py",
+        "training/loop.py",
+        "training/checkpoints.py",
+        "lab/shards.py",
+        "core/encoding.py",
+    } <= set(fingerprint["code"])
     assert {"torch", "torchvision", "numpy", "numba"} <= set(fingerprint["versions"])
     assert checkpoints.differences(fingerprint, fingerprint) == ""
 
@@ -80,12 +88,16 @@ def test_differences_name_what_changed(lab_dir):
     edited = copy.deepcopy(current)
     edited["code"]["architectures/resnet18.py"] = "0" * 64
     assert checkpoints.differences(edited, current) == "with other code (architectures/resnet18.py)"
-    other = checkpoints.fingerprint(resolve(params_with({"lr": 0.002}), "resnet18"), params_with({"lr": 0.002}),
-                                    lab_dir)
+    other = checkpoints.fingerprint(
+        resolve(params_with({"lr": 0.002}), "resnet18"), params_with({"lr": 0.002}), lab_dir
+    )
     assert checkpoints.differences(other, current) == "with other params"
     edited = copy.deepcopy(current)
     edited["versions"]["torch"] = "1.0"
-    assert checkpoints.differences(edited, current) == f"with other package versions (torch 1.0 -> {current['versions']['torch']})"
+    assert (
+        checkpoints.differences(edited, current)
+        == f"with other package versions (torch 1.0 -> {current['versions']['torch']})"
+    )
     assert checkpoints.differences("a digest of an older version", current) == "by an older version of this project"
 
 
@@ -93,7 +105,9 @@ def test_differences_name_what_changed(lab_dir):
 def test_an_interrupted_training_resumes_to_the_uninterrupted_result(lab_dir, tmp_path, monkeypatch, capsys, name):
     """For the GAN, epoch 1 is the L1-only warm-up and the discriminator joins after the resume; the
     images mirrored in epoch 2 come from the restored generator too."""
-    params = params_with({"models": {"unet_gan": {"loss_args": {"warmup_epochs": 1}}}, "train": {"keep": "last", "hflip": True}})
+    params = params_with(
+        {"models": {"unet_gan": {"loss_args": {"warmup_epochs": 1}}}, "train": {"keep": "last", "hflip": True}}
+    )
     run_training(params, lab_dir, tmp_path / "whole", name)
     expected = (tmp_path / "whole" / "model" / "model.pt").read_bytes()
     expected_checkpoint = (tmp_path / "whole" / "checkpoints" / "epoch_0002" / "checkpoint.pt").read_bytes()
@@ -135,8 +149,12 @@ def test_the_best_validation_epoch_is_kept_and_recorded(lab_dir, tmp_path):
 
 def test_learning_rate_schedules():
     assert [learning_rate(0.1, "constant", epoch, 4) for epoch in range(4)] == [0.1] * 4
-    assert [learning_rate(1.0, "cosine", epoch, 4) for epoch in range(4)] == pytest.approx([1.0, 0.8536, 0.5, 0.1464], abs=1e-4)
-    assert [learning_rate(1.0, "step", epoch, 8) for epoch in range(8)] == pytest.approx([1, 1, 1, 1, 0.1, 0.1, 0.01, 0.01])
+    assert [learning_rate(1.0, "cosine", epoch, 4) for epoch in range(4)] == pytest.approx(
+        [1.0, 0.8536, 0.5, 0.1464], abs=1e-4
+    )
+    assert [learning_rate(1.0, "step", epoch, 8) for epoch in range(8)] == pytest.approx(
+        [1, 1, 1, 1, 0.1, 0.1, 0.01, 0.01]
+    )
     assert [learning_rate(1.0, "step", epoch, 5) for epoch in range(5)] == pytest.approx([1, 1, 1, 0.1, 0.01])
 
 
@@ -167,7 +185,10 @@ def test_hflip_trains_on_mirrored_images_and_is_part_of_the_fingerprint(lab_dir,
     mirrored = params_with({"train": {"epochs": 1, "keep": "last", "hflip": True}})
     run_training(plain, lab_dir, tmp_path / "plain")
     run_training(mirrored, lab_dir, tmp_path / "mirrored")
-    assert ((tmp_path / "plain" / "model" / "model.pt").read_bytes()
-            != (tmp_path / "mirrored" / "model" / "model.pt").read_bytes())
-    fingerprints = [checkpoints.fingerprint(resolve(params, "resnet18"), params, lab_dir) for params in (plain, mirrored)]
+    assert (tmp_path / "plain" / "model" / "model.pt").read_bytes() != (
+        tmp_path / "mirrored" / "model" / "model.pt"
+    ).read_bytes()
+    fingerprints = [
+        checkpoints.fingerprint(resolve(params, "resnet18"), params, lab_dir) for params in (plain, mirrored)
+    ]
     assert checkpoints.differences(*fingerprints) == "with other params"

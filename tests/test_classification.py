@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 from skimage import color as skcolor
 
@@ -54,7 +55,7 @@ def test_soft_encoding_sums_to_1_over_the_5_nearest_bins_with_a_gaussian(srgb_ab
     distances = np.sum((centres[None] - ab[:, None]) ** 2, axis=-1)
     np.testing.assert_array_equal(np.sort(classes, axis=1), np.sort(np.argsort(distances, axis=1)[:, :5], axis=1))
     chosen = np.take_along_axis(distances, classes, axis=1)
-    expected = np.exp(-chosen / (2 * cls.SIGMA ** 2))
+    expected = np.exp(-chosen / (2 * cls.SIGMA**2))
     np.testing.assert_allclose(weights, expected / expected.sum(axis=1, keepdims=True), rtol=1e-4, atol=1e-6)
     dense = cls.dense(classes, weights, len(centres))
     np.testing.assert_allclose(dense.sum(axis=-1), 1.0, atol=1e-6)
@@ -103,8 +104,9 @@ def test_decode_rebalancing_turns_what_one_rebalancing_teaches_into_what_another
         bias = cls.decode_bias(prior, 0.5, decode_rebalance)
         adjusted = np.exp(trained + bias)
         expected = posterior * cls.rebalancing_weights(prior, decode_rebalance)
-        np.testing.assert_allclose(adjusted / adjusted.sum(-1, keepdims=True),
-                                   expected / expected.sum(-1, keepdims=True), rtol=1e-4, atol=1e-9)
+        np.testing.assert_allclose(
+            adjusted / adjusted.sum(-1, keepdims=True), expected / expected.sum(-1, keepdims=True), rtol=1e-4, atol=1e-9
+        )
     unbalanced = cls.annealed_mean(trained, 1.0, cls.decode_bias(prior, 0.5, 1.0))
     np.testing.assert_allclose(unbalanced, posterior @ centres, atol=1e-2)
     rebalanced = cls.annealed_mean(trained, 1.0)
@@ -144,7 +146,7 @@ def test_shard_targets_from_the_integer_table_equal_the_direct_encoding(srgb_ab)
     classes, soft = cls.soft_encode(decode_lab(encoded)[..., 1:])
     k = cls.NEIGHBOURS
     np.testing.assert_array_equal(looked_up[..., :k], classes)
-    np.testing.assert_allclose(looked_up[..., k:2 * k], soft, rtol=1e-6)
+    np.testing.assert_allclose(looked_up[..., k : 2 * k], soft, rtol=1e-6)
     np.testing.assert_allclose(looked_up[..., -1], weights[classes[..., 0]].astype(np.float32))
     direct = cls.Classification(weights).targets(ab_scaled + 0.1 / 128)  # not integral: encoded directly
     assert direct.shape == looked_up.shape and np.isfinite(direct).all()
@@ -155,7 +157,9 @@ def test_the_fused_torch_loss_has_the_value_and_gradient_of_log_softmax_cross_en
 
     rng = np.random.default_rng(0)
     loss = cls.Classification(rng.uniform(0.5, 2.0, len(cls.bin_centres())))
-    target = torch.from_numpy(loss.targets(rng.uniform(-0.6, 0.6, (2, 6, 5, 2)).astype(np.float32)).transpose(0, 3, 1, 2).copy())
+    target = torch.from_numpy(
+        loss.targets(rng.uniform(-0.6, 0.6, (2, 6, 5, 2)).astype(np.float32)).transpose(0, 3, 1, 2).copy()
+    )
     logits = torch.from_numpy(rng.normal(0, 3, (2, loss.channels, 6, 5)).astype(np.float32))
     fused, reference = logits.clone().requires_grad_(), logits.clone().requires_grad_()
     value = loss.torch_loss(fused, target)
@@ -168,12 +172,23 @@ def test_the_fused_torch_loss_has_the_value_and_gradient_of_log_softmax_cross_en
     torch.testing.assert_close(fused.grad, reference.grad, rtol=1e-4, atol=1e-7)
 
 
+def set_loss_args(project, **values) -> None:
+    """Change settings of the `colorful` model's loss in a project's params.yaml."""
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params["models"]["colorful"].setdefault("loss_args", {}).update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
 @pytest.mark.slow
 def test_a_classification_model_trains_evaluates_and_colorizes_through_the_stages(tmp_path):
     """The stage scripts end to end on a tiny copy: prior, then a ResNet18 with `loss: classification`,
     its metrics, and `colorize --model`; a new temperature only re-decodes (the training resumes)."""
-    params = {"data": {"n_images": 40, "image_size": 16, "shard_size": 16}, "train": {"epochs": 2, "batch_size": 8},
-              "models": {"colorful": {"arch": "resnet18", "loss": "classification", "n_train": None}}}
+    params = {
+        "data": {"n_images": 40, "image_size": 16, "shard_size": 16},
+        "train": {"epochs": 2, "batch_size": 8},
+        "models": {"colorful": {"arch": "resnet18", "loss": "classification", "n_train": None}},
+    }
     project = copy_project(tmp_path / "project", params)
     for stage in ("download", "prepare", "prior"):
         run(["python", f"stages/{stage}.py"], cwd=project)
@@ -193,27 +208,37 @@ def test_a_classification_model_trains_evaluates_and_colorizes_through_the_stage
 
     photo = tmp_path / "grey.png"
     Image.fromarray(np.tile(np.arange(64, dtype=np.uint8) * 4, (48, 1))).save(photo)
-    run([sys.executable, "-m", "colorization.colorize", str(photo), "--output", str(tmp_path / "out"),
-         "--model", "colorful"], cwd=project)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "colorization.colorize",
+            str(photo),
+            "--output",
+            str(tmp_path / "out"),
+            "--model",
+            "colorful",
+        ],
+        cwd=project,
+    )
     with Image.open(tmp_path / "out" / "grey.png") as colour:
         assert colour.size == (64, 48) and colour.mode == "RGB"
 
-    params_file = project / "params.yaml"
-    params_file.write_text(params_file.read_text().replace("temperature: 0.38", "temperature: 1.0"))
+    set_loss_args(project, temperature=1.0)
     retrained = run(["python", "stages/train.py", "colorful"], cwd=project)
     assert "colorful: resuming after epoch 2" in retrained.stdout
     config = json.loads((project / "models" / "colorful" / "config.json").read_text())
-    assert config["loss_settings"] == {"temperature": 1.0}
+    assert config["decoding"] == {"temperature": 1.0} and config["loss_args"]["temperature"] == 1.0
     run(["python", "stages/evaluate.py", "colorful"], cwd=project)
     as_trained = json.loads((project / "metrics" / "colorful.json").read_text())
 
-    params_file.write_text(params_file.read_text().replace("decode_rebalance: null", "decode_rebalance: 1.0"))
+    set_loss_args(project, decode_rebalance=1.0)
     redecoded = run(["python", "stages/train.py", "colorful"], cwd=project)
     assert "colorful: resuming after epoch 2" in redecoded.stdout
     config = json.loads((project / "models" / "colorful" / "config.json").read_text())
     prior = cls.smoothed_prior(cls.read_prior(project / "data" / "prior.json"))
-    assert config["loss_settings"]["temperature"] == 1.0
-    np.testing.assert_allclose(config["loss_settings"]["class_bias"], cls.decode_bias(prior, 0.5, 1.0), atol=1e-6)
+    assert config["decoding"]["temperature"] == 1.0
+    np.testing.assert_allclose(config["decoding"]["class_bias"], cls.decode_bias(prior, 0.5, 1.0), atol=1e-6)
     run(["python", "stages/evaluate.py", "colorful"], cwd=project)
     unbalanced = json.loads((project / "metrics" / "colorful.json").read_text())
     assert unbalanced["mse"] != as_trained["mse"] and unbalanced["epoch"] == as_trained["epoch"]

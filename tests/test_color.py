@@ -1,7 +1,14 @@
 import numpy as np
 
 from colorization.core.color import lab_to_rgb, lab_to_rgb_keeping_lightness, rgb_to_lab
-from colorization.core.encoding import decode_lab, encode_lab, encode_rgb, encode_rgb_and_sum_lightness, lab_from_model, model_batch
+from colorization.core.encoding import (
+    decode_lab,
+    encode_lab,
+    encode_rgb,
+    encode_rgb_and_sum_lightness,
+    lab_from_model,
+    model_batch,
+)
 
 
 def all_rgb_colours(step: int = 5) -> np.ndarray:
@@ -60,10 +67,14 @@ def test_fused_rgb_encoding_equals_the_two_step_encoding():
     decoded = decode_lab(encode_rgb(rgb))
     assert np.abs(decoded[..., 1:] - exact[..., 1:]).max() <= 0.5 + 1e-3
 
+
 def test_colours_outside_the_gamut_keep_their_lightness_and_hue_after_8_bit_rounding():
     rng = np.random.default_rng(0)
-    lab = np.stack([rng.uniform(0, 100, 20000), rng.uniform(-128, 128, 20000), rng.uniform(-128, 128, 20000)],
-                   axis=-1).astype(np.float32).reshape(100, 200, 3)
+    lab = (
+        np.stack([rng.uniform(0, 100, 20000), rng.uniform(-128, 128, 20000), rng.uniform(-128, 128, 20000)], axis=-1)
+        .astype(np.float32)
+        .reshape(100, 200, 3)
+    )
     rgb = lab_to_rgb_keeping_lightness(lab)
     assert rgb.shape == lab.shape and rgb.dtype == np.float32
     back = rgb_to_lab(np.rint(rgb * 255).astype(np.uint8))

@@ -143,15 +143,21 @@ def test_odd_files_of_a_folder_are_colorized_or_skipped_and_reported(project, tm
         assert colorfulness(colour) > 5, name
     with Image.open(out / "scans" / "with alpha.png") as image:
         assert image.mode == "RGBA"
-        np.testing.assert_array_equal(np.asarray(image)[..., 3], np.linspace(0, 255, 80).astype(np.uint8)[None].repeat(48, 0))
+        np.testing.assert_array_equal(
+            np.asarray(image)[..., 3], np.linspace(0, 255, 80).astype(np.uint8)[None].repeat(48, 0)
+        )
 
     stamps = {path: path.stat().st_mtime_ns for path in out.rglob("*.*")}
     kept = colorize(folder, "--output", out, "--model", model_file, cwd=tmp_path)
-    assert summary(kept) == (0, len(expected) + 1, f"{len(expected)} already had an output, kept without --overwrite; "
-                                                   "1 unreadable")
+    assert summary(kept) == (
+        0,
+        len(expected) + 1,
+        f"{len(expected)} already had an output, kept without --overwrite; 1 unreadable",
+    )
     assert {path: path.stat().st_mtime_ns for path in out.rglob("*.*")} == stamps
-    replaced = colorize(folder / "grey, scanned 1931.png", "--output", out, "--overwrite", "--model", model_file,
-                        cwd=tmp_path)
+    replaced = colorize(
+        folder / "grey, scanned 1931.png", "--output", out, "--overwrite", "--model", model_file, cwd=tmp_path
+    )
     assert replaced.returncode == 0 and summary(replaced)[:2] == (1, 0)
     assert (out / "grey, scanned 1931.png").stat().st_mtime_ns > stamps[out / "grey, scanned 1931.png"]
 
@@ -171,19 +177,24 @@ def _plant(directory: Path, files: dict[str, str]) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", ["missing path", "not a model file", "no config", "planted model file",
-                                  "architecture not trained"])
+@pytest.mark.parametrize(
+    "case", ["missing path", "not a model file", "no config", "planted model file", "architecture not trained"]
+)
 def test_a_model_that_is_not_ours_is_refused_with_one_line(case, project, tmp_path):
     photo = tmp_path / "photo.png"
     Image.fromarray(np.full((16, 16), 90, dtype=np.uint8)).save(photo)
     planted_config = '{"arch": "resnet18", "image_size": 32}'
     model, expected = {
         "missing path": lambda: (tmp_path / "nowhere", "no such model directory or file"),
-        "not a model file": lambda: (_plant(tmp_path / "m", {"weights.bin": "x"}) / "weights.bin",
-                                     "not a model written by this project"),
+        "not a model file": lambda: (
+            _plant(tmp_path / "m", {"weights.bin": "x"}) / "weights.bin",
+            "not a model written by this project",
+        ),
         "no config": lambda: (_plant(tmp_path / "m", {"model.pt": "x"}), "no config.json"),
-        "planted model file": lambda: (_plant(tmp_path / "m", {"config.json": planted_config, "model.pt": "not a tensor"}),
-                                       "could not be loaded safely"),
+        "planted model file": lambda: (
+            _plant(tmp_path / "m", {"config.json": planted_config, "model.pt": "not a tensor"}),
+            "could not be loaded safely",
+        ),
         "architecture not trained": lambda: ("cnn_v2", "dvc repro train@cnn_v2"),
     }[case]()
     result = colorize(photo, "--output", tmp_path / "out", "--model", model, cwd=project)
@@ -198,9 +209,13 @@ def test_outputs_mirror_folders_and_never_replace_inputs(tmp_path):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"")
     jobs, ignored = plan_jobs([str(tmp_path / "a")], tmp_path / "a" / "out", compare=True)
-    assert [(job.source.relative_to(tmp_path / "a"), job.output.relative_to(tmp_path / "a" / "out"),
-             job.compare.name) for job in jobs] == [(Path("x.jpg"), Path("x.jpg"), "x.compare.jpg"),
-                                                    (Path("sub dir/y, z.png"), Path("sub dir/y, z.png"), "y, z.compare.png")]
+    assert [
+        (job.source.relative_to(tmp_path / "a"), job.output.relative_to(tmp_path / "a" / "out"), job.compare.name)
+        for job in jobs
+    ] == [
+        (Path("x.jpg"), Path("x.jpg"), "x.compare.jpg"),
+        (Path("sub dir/y, z.png"), Path("sub dir/y, z.png"), "y, z.compare.png"),
+    ]
     assert ignored == 0
     with pytest.raises(UserError, match="would both be written to"):
         plan_jobs([str(tmp_path / "a" / "x.jpg"), str(tmp_path / "b" / "x.jpg")], tmp_path / "out", compare=False)
@@ -220,16 +235,20 @@ def test_the_network_sees_the_photo_at_its_own_shape(project, tmp_path, width, h
     assert model.network_shape((width, height), render_size=50) == ((96, 48) if width > height else (48, 384))
     assert model.network_shape((width, height), square=True) == (32, 32)
     rng = np.random.default_rng(0)
-    grey = np.clip(np.add.outer(np.linspace(40, 200, height), np.linspace(0, 40, width))
-                   + rng.normal(0, 4, (height, width)), 0, 255).astype(np.uint8)
+    grey = np.clip(
+        np.add.outer(np.linspace(40, 200, height), np.linspace(0, 40, width)) + rng.normal(0, 4, (height, width)),
+        0,
+        255,
+    ).astype(np.uint8)
     grey_lightness = lightness(np.repeat(grey[..., None], 3, -1))
     small = model.network_lightness(grey_lightness, render_size=50)
     assert small.shape == ((48, 96) if width > height else (384, 48))
     assert model.predict(small).shape == (*small.shape, 2)
     photo = tmp_path / "tall or wide.png"
     Image.fromarray(grey).save(photo)
-    result = colorize(photo, "--output", tmp_path / "out", *(["--render-size", render_size] if render_size else []),
-                      cwd=project)
+    result = colorize(
+        photo, "--output", tmp_path / "out", *(["--render-size", render_size] if render_size else []), cwd=project
+    )
     assert result.returncode == 0, result.stderr
     colour = read_rgb(tmp_path / "out" / photo.name)
     assert colour.shape[:2] == (height, width)
@@ -250,23 +269,37 @@ def film_project(tmp_path_factory) -> Path:
     return colorize_project(tmp_path_factory.mktemp("film project"), ("unet",), steps=0)
 
 
-def _grey_film(path: Path, frames: int = 24, size: tuple[int, int] = (96, 64), fps: int = 12,
-               codec: str = "libx264", pixel_format: str = "yuv420p", audio: bool = True, faststart: bool = False) -> int:
+def _grey_film(
+    path: Path,
+    frames: int = 24,
+    size: tuple[int, int] = (96, 64),
+    fps: int = 12,
+    codec: str = "libx264",
+    pixel_format: str = "yuv420p",
+    audio: bool = True,
+    faststart: bool = False,
+) -> int:
     """A grey film of two shots (a cut half-way) with old film's exposure flicker, gate weave and grain,
     and a stereo tone."""
     photos = [np.asarray(colour_photo(seed, 160, 120)) for seed in (3, 4)]
     shots = panning_frames(photos, frames // 2, size, grain=2.0, exposure=0.1, speeds=(1,))
-    return write_film(path, (grey for _, grey in shots), fps, codec, frames / fps if audio else None, pixel_format,
-                      faststart)
+    return write_film(
+        path, (grey for _, grey in shots), fps, codec, frames / fps if audio else None, pixel_format, faststart
+    )
 
 
 def _film_facts(path: Path) -> dict:
     with av.open(str(path)) as container:
         video = container.streams.video[0]
-        facts = {"size": (video.codec_context.width, video.codec_context.height), "rate": video.average_rate,
-                 "frames": sum(1 for _ in container.decode(video=0))}
+        facts = {
+            "size": (video.codec_context.width, video.codec_context.height),
+            "rate": video.average_rate,
+            "frames": sum(1 for _ in container.decode(video=0)),
+        }
     with av.open(str(path)) as container:
-        facts["audio"] = [(stream.codec_context.name, stream.rate, stream.channels) for stream in container.streams.audio]
+        facts["audio"] = [
+            (stream.codec_context.name, stream.rate, stream.channels) for stream in container.streams.audio
+        ]
         facts["audio_packets"] = sum(1 for packet in container.demux(audio=0) if packet.size) if facts["audio"] else 0
     return facts
 
@@ -299,13 +332,23 @@ def test_a_film_keeps_its_frames_timing_and_sound_and_smoothing_lowers_flicker(f
 
 @pytest.mark.slow
 def test_common_containers_and_codecs_are_read_and_written_alike(film_project, tmp_path):
-    films = {"reel.avi": ("mjpeg", "yuvj420p"), "reel.mov": ("libx264", "yuv420p"),
-             "reel.webm": ("libvpx-vp9", "yuv420p"), "odd size.mkv": ("libx264", "yuv444p")}
+    films = {
+        "reel.avi": ("mjpeg", "yuvj420p"),
+        "reel.mov": ("libx264", "yuv420p"),
+        "reel.webm": ("libvpx-vp9", "yuv420p"),
+        "odd size.mkv": ("libx264", "yuv444p"),
+    }
     (tmp_path / "reels").mkdir()
     for name, (codec, pixel_format) in films.items():
         size = (75, 49) if name.startswith("odd") else (64, 48)
-        _grey_film(tmp_path / "reels" / name, frames=8, size=size, codec=codec, pixel_format=pixel_format,
-                   audio=name != "reel.avi")
+        _grey_film(
+            tmp_path / "reels" / name,
+            frames=8,
+            size=size,
+            codec=codec,
+            pixel_format=pixel_format,
+            audio=name != "reel.avi",
+        )
     result = colorize(tmp_path / "reels", "--output", tmp_path / "out", "--model", "unet", cwd=film_project)
     assert result.returncode == 0, result.stderr
     assert summary(result)[:2] == (4, 0)
@@ -328,8 +371,11 @@ def test_a_damaged_or_truncated_film_is_one_line_and_writes_nothing(film_project
     assert "Traceback" not in result.stderr
     skipped = sorted(line for line in result.stderr.splitlines() if line.startswith("skipped"))
     assert len(skipped) == 3, result.stderr
-    assert re.fullmatch(r"skipped .*index first\.mp4: (truncated film: \d+ of its 24 frames could be decoded|"
-                        r"damaged film: .* after \d+ frames); nothing written", skipped[0]), skipped[0]
+    assert re.fullmatch(
+        r"skipped .*index first\.mp4: (truncated film: \d+ of its 24 frames could be decoded|"
+        r"damaged film: .* after \d+ frames); nothing written",
+        skipped[0],
+    ), skipped[0]
     assert re.fullmatch(r"skipped .*index last\.mp4: not a film FFmpeg can read \(.*\)", skipped[1]), skipped[1]
     assert re.fullmatch(r"skipped .*not a film\.mp4: not a film FFmpeg can read \(.*\)", skipped[2]), skipped[2]
     assert not out.exists() or not any(path.is_file() for path in out.rglob("*"))
@@ -360,7 +406,8 @@ def test_symlink_loops_dangling_links_and_damaged_photos_are_each_one_line_and_t
     assert skipped[:2] + skipped[3:] == [
         f"skipped {folder / 'a.jpg'}: cannot read it: Too many levels of symbolic links",
         f"skipped {folder / 'b.jpg'}: cannot read it: Too many levels of symbolic links",
-        f"skipped {folder / 'gone.jpg'}: cannot read it: No such file or directory"], skipped
+        f"skipped {folder / 'gone.jpg'}: cannot read it: No such file or directory",
+    ], skipped
     assert skipped[2].startswith(f"skipped {folder / 'damaged.jpg'}: damaged or unsupported image ("), skipped[2]
     assert sorted(path.name for path in out.iterdir()) == ["ok.jpg", "png inside.bmp"]
 
@@ -382,8 +429,11 @@ def test_a_photo_without_read_permission_is_one_line_and_the_rest_is_done(projec
         if shutil.which("setpriv") is None:
             pytest.skip("root reads a file of mode 000, and setpriv (util-linux), which drops that, is missing")
         unprivileged = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
-    result = run([*unprivileged, sys.executable, "-m", "colorization.colorize", str(folder), "--output", str(out)],
-                 cwd=project, check=False)
+    result = run(
+        [*unprivileged, sys.executable, "-m", "colorization.colorize", str(folder), "--output", str(out)],
+        cwd=project,
+        check=False,
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert summary(result) == (1, 1, "1 unreadable")
     assert _skipped(result) == [f"skipped {folder / 'locked.jpg'}: cannot read it: Permission denied"]
@@ -405,7 +455,8 @@ def test_a_photo_named_as_a_film_or_a_film_named_as_a_photo_is_refused_in_one_li
     assert summary(result) == (2, 2, "2 unreadable") and "1 film" in result.stdout
     assert _skipped(result) == [
         f"skipped {folder / 'photo in disguise.mp4'}: a JPEG photo, not a film: rename it .jpg to colorize it",
-        f"skipped {folder / 'reel in disguise.png'}: a film (MP4), not a photo: rename it .mp4 to colorize it"]
+        f"skipped {folder / 'reel in disguise.png'}: a film (MP4), not a photo: rename it .mp4 to colorize it",
+    ]
     assert sorted(path.name for path in out.iterdir()) == ["photo.jpg", "reel.mp4"]
 
 

@@ -29,12 +29,15 @@ def test_sixteen_bit_grey_keeps_sixteen_bits_and_scales_to_eight_for_training():
     assert np.asarray(to_rgb(image))[0, :, 0].tolist() == [0, 1, 255, 4]
 
 
-@pytest.mark.parametrize("mode,values,expected", [
-    ("I", [0, 128, 255], [0, 128 * 257, 65535]),           # 32-bit integers in 8-bit range
-    ("I", [0, 1000, 65535], [0, 1000, 65535]),             # ... in 16-bit range
-    ("I", [0, 70000, 140000], [0, 32768, 65535]),          # ... beyond: scaled by the largest value
-    ("F", [0.0, 0.5, 1.0], [0, 32768, 65535]),             # floats in 0-1
-])
+@pytest.mark.parametrize(
+    "mode,values,expected",
+    [
+        ("I", [0, 128, 255], [0, 128 * 257, 65535]),  # 32-bit integers in 8-bit range
+        ("I", [0, 1000, 65535], [0, 1000, 65535]),  # ... in 16-bit range
+        ("I", [0, 70000, 140000], [0, 32768, 65535]),  # ... beyond: scaled by the largest value
+        ("F", [0.0, 0.5, 1.0], [0, 32768, 65535]),  # floats in 0-1
+    ],
+)
 def test_wide_greyscale_is_scaled_never_clipped(mode, values, expected):
     image = Image.fromarray(np.array([values], dtype=np.int32 if mode == "I" else np.float32), mode)
     assert _decoded(image)[1][0].tolist() == expected
@@ -97,13 +100,17 @@ def test_a_folder_is_replaced_only_when_built_whole(tmp_path):
     assert not (tmp_path / "data.tmp").exists()
 
 
-@pytest.mark.parametrize("error,expected", [
-    ("UserError('params.yaml: lr is missing')", "error: params.yaml: lr is missing"),
-    ("PermissionError(13, 'Permission denied', '/out/x.jpg')", "error: Permission denied: /out/x.jpg"),
-])
+@pytest.mark.parametrize(
+    "error,expected",
+    [
+        ("UserError('params.yaml: lr is missing')", "error: params.yaml: lr is missing"),
+        ("PermissionError(13, 'Permission denied', '/out/x.jpg')", "error: Permission denied: /out/x.jpg"),
+    ],
+)
 def test_stages_and_the_command_end_with_one_line_and_status_2(error, expected):
-    code = (f"from colorization.core.errors import UserError, run_main\n"
-            f"def main(argv):\n    raise {error}\nrun_main(main)")
+    code = (
+        f"from colorization.core.errors import UserError, run_main\ndef main(argv):\n    raise {error}\nrun_main(main)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.strip() == expected
 

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from colorization.lab.meta import LabMeta, open_prepared
 from colorization.core.errors import UserError
 from colorization.core.params import DataParams
+from colorization.lab.meta import LabMeta, open_prepared
 from colorization.lab.prepare import prepare, split_by_group
-from colorization.sources.manifest import RawImage, read_manifest, read_skipped, sha256_of
 from colorization.sources import download
+from colorization.sources.manifest import RawImage, read_manifest, read_skipped, sha256_of
 
 
 def sample_params(n_images: int = 24) -> DataParams:
@@ -32,7 +32,9 @@ def test_sample_source_is_deterministic_and_listed_in_the_manifest(tmp_path):
 
 
 def rows(groups: dict[str, int]) -> list[RawImage]:
-    return [RawImage(f"{group}_{i}.jpg", "test", group, 1, "x", 256, 256) for group, n in groups.items() for i in range(n)]
+    return [
+        RawImage(f"{group}_{i}.jpg", "test", group, 1, "x", 256, 256) for group, n in groups.items() for i in range(n)
+    ]
 
 
 def test_split_keeps_every_source_photo_on_one_side():

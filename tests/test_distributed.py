@@ -17,12 +17,15 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
-from conftest import copy_project, project_env, run
 from test_reliability import outputs
 
-DDP_PARAMS = {"data": {"n_images": 96, "image_size": 32, "shard_size": 32}, "models": {"cnn_v1": {"n_train": None}},
-              "train": {"epochs": 3, "batch_size": 8, "devices": 2}}
+from conftest import copy_project, project_env, run
+
+DDP_PARAMS = {
+    "data": {"n_images": 96, "image_size": 32, "shard_size": 32},
+    "models": {"cnn_v1": {"n_train": None}},
+    "train": {"epochs": 3, "batch_size": 8, "devices": 2},
+}
 
 # A test-only architecture without normalisation layers: on CPUs PyTorch has no SyncBatchNorm, so each
 # worker normalises its own half of a batch; without BatchNorm, 2 workers must match 1 process.
@@ -30,7 +33,10 @@ PLAIN_ARCHITECTURE = '''"""Test only: two convolutions, no normalisation."""
 
 from torch import nn
 
+from . import register
 
+
+@register("plain", framework="torch", size_multiple=1)
 def build(l_mean: float, l_std: float, outputs: int = 2) -> nn.Module:
     return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, outputs, 3, padding=1))
 '''
@@ -39,9 +45,9 @@ def build(l_mean: float, l_std: float, outputs: int = 2) -> nn.Module:
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory) -> Path:
     project = copy_project(tmp_path_factory.mktemp("ddp") / "project", DDP_PARAMS)
-    (project / "src/colorization/models/plain.py").write_text(PLAIN_ARCHITECTURE)
-    registry = project / "src/colorization/models/__init__.py"
-    registry.write_text(registry.read_text().replace('    "unet": "torch",\n', '    "unet": "torch",\n    "plain": "torch",\n'))
+    (project / "src/colorization/architectures/plain.py").write_text(PLAIN_ARCHITECTURE)
+    registry = project / "src/colorization/architectures/__init__.py"
+    registry.write_text(registry.read_text() + "from . import plain  # noqa: E402, F401\n")
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["models"]["plain"] = {"n_train": None}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -132,8 +138,15 @@ def test_a_worker_killed_mid_epoch_ends_the_stage_in_one_line_and_the_rerun_resu
     uninterrupted = outputs(prepared, "unet_gan")
     clear_outputs(prepared, "unet_gan")
 
-    stage = subprocess.Popen(command, cwd=prepared, env=project_env(prepared), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    stage = subprocess.Popen(
+        command,
+        cwd=prepared,
+        env=project_env(prepared),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     first = prepared / "checkpoints/unet_gan/epoch_0001/state.json"
     deadline = time.monotonic() + 300
     while not first.exists():
@@ -170,12 +183,34 @@ def test_two_nodes_on_localhost_train_like_two_processes_on_one(prepared, two_wo
         copy = shutil.copytree if (prepared / part).is_dir() else shutil.copy2
         copy(prepared / part, node1 / part)
     endpoint = f"127.0.0.1:{free_port()}"
-    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(rank),
-                               "--nproc-per-node", "1", "--rdzv-backend", "static", "--rdzv-endpoint", endpoint,
-                               "stages/train.py", "resnet18"],
-                              cwd=folder, env=project_env(folder), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, start_new_session=True)
-             for rank, folder in enumerate([prepared, node1])]
+    nodes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes",
+                "2",
+                "--node-rank",
+                str(rank),
+                "--nproc-per-node",
+                "1",
+                "--rdzv-backend",
+                "static",
+                "--rdzv-endpoint",
+                endpoint,
+                "stages/train.py",
+                "resnet18",
+            ],
+            cwd=folder,
+            env=project_env(folder),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        for rank, folder in enumerate([prepared, node1])
+    ]
     try:
         logs = [node.communicate(timeout=300)[0] for node in reversed(nodes)][::-1]
     finally:  # a node that failed leaves the other waiting at the rendezvous
@@ -197,8 +232,10 @@ def test_the_keras_models_train_on_the_pytorch_backend_and_tensorflow_loads_them
     set_train(prepared, devices=2, keras_backend="torch")
     clear_outputs(prepared, "cnn_v1")
     trained = run(["python", "stages/train.py", "cnn_v1"], cwd=prepared)
-    assert ("cnn_v1: a keras model trains in one process; train.devices = 2 applies to the models whose engine "
-            "trains data-parallel") in trained.stdout
+    assert (
+        "cnn_v1: a keras model trains in one process; train.devices = 2 applies to the models whose engine "
+        "trains data-parallel"
+    ) in trained.stdout
     assert "on cpu (Keras on torch) (one process)" in trained.stdout
     assert "cnn_v1 epoch 3/3" in trained.stdout
     evaluated = run(["python", "stages/evaluate.py", "cnn_v1"], cwd=prepared)  # on TensorFlow, the default

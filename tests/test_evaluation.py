@@ -5,7 +5,14 @@ import pytest
 
 from colorization.core.color import lab_to_rgb, rgb_to_lab
 from colorization.core.encoding import encode_lab
-from colorization.evaluation.metrics import MetricAccumulator, colorfulness, evaluate, example_indices, predict_gray, ssim
+from colorization.evaluation.metrics import (
+    MetricAccumulator,
+    colorfulness,
+    evaluate,
+    example_indices,
+    predict_gray,
+    ssim,
+)
 from colorization.lab.shards import LabShards, write_shards
 
 
@@ -42,7 +49,12 @@ def test_a_perfect_prediction_is_capped_at_100_db_and_has_zero_error():
     accumulator.add(np.full((2, 4, 4, 1), 0.3, dtype=np.float32), truth, truth)
     metrics = accumulator.result()
     assert {key: metrics[key] for key in ("mse", "rmse_ab", "psnr", "auc", "n_images")} == {
-        "mse": 0.0, "rmse_ab": 0.0, "psnr": 100.0, "auc": 1.0, "n_images": 2}
+        "mse": 0.0,
+        "rmse_ab": 0.0,
+        "psnr": 100.0,
+        "auc": 1.0,
+        "n_images": 2,
+    }
     assert metrics["ssim"] == pytest.approx(1.0)
     assert metrics["colorfulness"] == metrics["colorfulness_truth"]
 

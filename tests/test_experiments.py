@@ -67,8 +67,14 @@ def test_queued_experiments_run_two_at_a_time_with_the_results_of_one_after_the_
         dvc("exp", "run", "--queue", "-S", f"lr={lr}", "-n", f"queued-{lr}", cwd=project)
     assert queue_states(project) == ["Queued", "Queued"]
     # Not through pipes: the queue's workers, detached, would hold them open until they have finished.
-    subprocess.run([sys.executable, "-m", "dvc", "queue", "start", "-j", "2"], cwd=project, env=project_env(project),
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "queue", "start", "-j", "2"],
+        cwd=project,
+        env=project_env(project),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+    )
     deadline, most_at_once, states = time.monotonic() + 900, 0, []
     while states.count("Success") + states.count("Failed") < 2:
         assert time.monotonic() < deadline, states
@@ -110,6 +116,17 @@ def test_results_pushed_from_one_clone_are_pulled_into_another_without_retrainin
 
     photo = clone / "photo.jpg"
     shutil.copy(next((clone / "data" / "raw").glob("*.jpg")), photo)
-    colorized = run([sys.executable, "-m", "colorization.colorize", str(photo), "--output", str(clone / "out"),
-                     "--model", "resnet18"], cwd=clone)
+    colorized = run(
+        [
+            sys.executable,
+            "-m",
+            "colorization.colorize",
+            str(photo),
+            "--output",
+            str(clone / "out"),
+            "--model",
+            "resnet18",
+        ],
+        cwd=clone,
+    )
     assert list((clone / "out").iterdir()), colorized.stdout

@@ -12,18 +12,19 @@ import numpy as np
 import pytest
 
 from colorization.core.errors import UserError
-from colorization.sources.manifest import read_manifest, read_skipped
 from colorization.core.params import DataParams
 from colorization.lab.prepare import load_square, prepare
 from colorization.sources import download, summary
+from colorization.sources.manifest import read_manifest, read_skipped
 from photo_files import add_member, colour_photo, encode, odd_files, write_files
 
 IMAGE_SIZE = 32
 
 
 def folder_params(path: Path, n_images: int = 1000) -> DataParams:
-    return DataParams(source="folder", n_images=n_images, image_size=IMAGE_SIZE, val_fraction=0.25, shard_size=8,
-                      path=path)
+    return DataParams(
+        source="folder", n_images=n_images, image_size=IMAGE_SIZE, val_fraction=0.25, shard_size=8, path=path
+    )
 
 
 @pytest.fixture
@@ -145,8 +146,10 @@ def test_archive_members_never_land_outside_the_target(tmp_path):
         add_member(archive, "good/photo.jpg", photo)
         for seed, name in enumerate(UNSAFE, start=20):
             add_member(archive, name, encode(colour_photo(seed)))
-        for kind, name, target in ((tarfile.SYMTYPE, "symlink.jpg", "../../outside.jpg"),
-                                   (tarfile.LNKTYPE, "hardlink.jpg", "/etc/hostname")):
+        for kind, name, target in (
+            (tarfile.SYMTYPE, "symlink.jpg", "../../outside.jpg"),
+            (tarfile.LNKTYPE, "hardlink.jpg", "/etc/hostname"),
+        ):
             info = tarfile.TarInfo(name)
             info.type, info.linkname = kind, target
             archive.addfile(info)
@@ -156,7 +159,7 @@ def test_archive_members_never_land_outside_the_target(tmp_path):
         for seed, name in enumerate(UNSAFE, start=20):
             archive.writestr(zipfile.ZipInfo(name), encode(colour_photo(seed)))
         link = zipfile.ZipInfo("symlink.jpg")
-        link.external_attr = (0o120777 << 16)
+        link.external_attr = 0o120777 << 16
         archive.writestr(link, "../../outside.jpg")
 
     for source in (bundle, zipped):
@@ -203,7 +206,9 @@ def test_prepare_refuses_when_every_image_is_too_small(tmp_path):
 
 def test_inspection_reads_the_bytes_it_is_given(tmp_path):
     """A photo whose suffix lies (PNG bytes named .jpg) is still a photo."""
-    folder = write_files(tmp_path / "lying", {"a.jpg": encode(colour_photo(1), "PNG"), "b.jpg": encode(colour_photo(2))})
+    folder = write_files(
+        tmp_path / "lying", {"a.jpg": encode(colour_photo(1), "PNG"), "b.jpg": encode(colour_photo(2))}
+    )
     images = download(folder_params(folder), seed=0, raw_dir=tmp_path / "raw").images
     assert [row.file for row in images] == ["a.jpg", "b.jpg"]
     assert (tmp_path / "raw" / "a.jpg").read_bytes().startswith(b"\x89PNG")

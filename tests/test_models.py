@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from colorization.core.encoding import model_batch
 from colorization.architectures import colorizers
+from colorization.core.encoding import model_batch
 from colorization.engines import create
-from colorization.models import ModelSpec, saved
 from colorization.losses.classification import Classification
 from colorization.losses.gan import GAN
+from colorization.models import ModelSpec, saved
 from conftest import ONE_COLOUR, encoded_batch
 
 CNN_V2_PARAMETERS = 6_894_130  # the count stated in docs/models.md's CNN v2 table
@@ -115,6 +115,7 @@ def test_a_classification_checkpoint_resumes_exactly(arch, tmp_path):
 
 def test_up2_is_nearest_neighbour_upsampling():
     import torch
+
     from colorization.architectures.resnet18 import Up2
 
     features = torch.randn(2, 5, 3, 4, requires_grad=True)
@@ -151,11 +152,12 @@ def test_one_gan_step_changes_both_networks_with_pix2pix_optimizers():
 
 def test_the_patchgan_scores_overlapping_patches_of_l_and_ab():
     import torch
+
     from colorization.architectures.patchgan import PatchDiscriminator
 
     discriminator = PatchDiscriminator()
     assert discriminator(torch.zeros(2, 3, 64, 64)).shape == (2, 1, 6, 6)  # 70x70 patches of 64x64 images
-    assert discriminator(torch.zeros(2, 3, 16, 8)).shape == (2, 1, 2, 2)    # tiny ones are padded
+    assert discriminator(torch.zeros(2, 3, 16, 8)).shape == (2, 1, 2, 2)  # tiny ones are padded
 
 
 def test_the_nogan_warm_up_trains_the_generator_alone_then_the_adversary_joins():
@@ -206,6 +208,7 @@ def test_the_pytorch_engine_converts_encoded_batches_bit_for_bit_as_the_numpy_re
     """Training batches travel as bytes and PyTorch converts them where it computes (a GPU); the numbers
     are those of the shard reader's NumPy path, which Keras and evaluation use."""
     import torch
+
     from colorization.engines.torch_engine import _model_units
 
     batch = encoded_batch(3, 16)

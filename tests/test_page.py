@@ -31,13 +31,21 @@ from photo_files import colour_photo, png_bytes
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Chromium as root in a container with no network: no sandbox, no GPU, no calls home.
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 MAX_UPLOAD_MB = 1
 CLIENT_TIMEOUT = 3
-needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs Debian's chromium at {CHROMIUM} "
-                                                                  "(.ci/run installs it)")
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"needs Debian's chromium at {CHROMIUM} (.ci/run installs it)"
+)
 
 
 class Served(PageClient):
@@ -56,10 +64,28 @@ class Served(PageClient):
 @contextmanager
 def serving(project: Path, *options: str):
     log = open(project / "server.log", "a")
-    process = subprocess.Popen([sys.executable, "-m", "colorization.colorize", "--serve", "--port", "0",
-                                "--output", "page", "--max-upload-mb", str(MAX_UPLOAD_MB),
-                                "--client-timeout", str(CLIENT_TIMEOUT), *options],
-                               cwd=project, env=project_env(), stdout=subprocess.PIPE, stderr=log, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "colorization.colorize",
+            "--serve",
+            "--port",
+            "0",
+            "--output",
+            "page",
+            "--max-upload-mb",
+            str(MAX_UPLOAD_MB),
+            "--client-timeout",
+            str(CLIENT_TIMEOUT),
+            *options,
+        ],
+        cwd=project,
+        env=project_env(),
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+    )
     try:
         line = process.stdout.readline()
         assert "?token=" in line, f"no address in {line!r}: {(project / 'server.log').read_text()}"
@@ -90,8 +116,9 @@ def browser_tab(**context_options):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         try:
-            context = browser.new_context(accept_downloads=True, viewport={"width": 1100, "height": 800},
-                                          **context_options)
+            context = browser.new_context(
+                accept_downloads=True, viewport={"width": 1100, "height": 800}, **context_options
+            )
             yield context.new_page()
         finally:
             browser.close()
@@ -128,8 +155,10 @@ def test_a_person_colorizes_a_photo_in_the_browser(served, tmp_path):
         tab.set_input_files("#files", str(photo))
         card = tab.locator(".card", has_text=photo.name)
         card.locator("a.download").wait_for(timeout=60_000)
-        tab.wait_for_function("() => [...document.querySelectorAll('.compare img')]"
-                              ".every(image => image.complete && image.naturalWidth > 0)")
+        tab.wait_for_function(
+            "() => [...document.querySelectorAll('.compare img')]"
+            ".every(image => image.complete && image.naturalWidth > 0)"
+        )
         assert "300 × 200 with resnet18" in card.locator(".status").inner_text()
         card.locator(".compare input[type=range]").fill("20")
         assert "80%" in card.locator(".compare img.before").get_attribute("style")
@@ -155,8 +184,10 @@ def test_a_person_colorizes_a_photo_in_the_browser(served, tmp_path):
 
 def focused(tab) -> str:
     """What has the keyboard focus: its id, else its tag, type and text."""
-    return tab.evaluate("() => { const e = document.activeElement; return e.id || "
-                        "`${e.tagName.toLowerCase()}:${e.type || ''}:${e.textContent.trim()}`; }")
+    return tab.evaluate(
+        "() => { const e = document.activeElement; return e.id || "
+        "`${e.tagName.toLowerCase()}:${e.type || ''}:${e.textContent.trim()}`; }"
+    )
 
 
 def tab_to(tab, wanted, key: str = "Tab", presses: int = 30) -> None:
@@ -257,9 +288,11 @@ def test_a_film_shows_its_frames_done_while_it_is_colorized(served, tmp_path):
     with browser_tab() as tab:
         tab.goto(served.page)
         tab.wait_for_selector("#model option[value=unet]", state="attached")
-        tab.evaluate("() => { window.seen = []; new MutationObserver(() => document.querySelectorAll('.status')"
-                     ".forEach(status => window.seen.push(status.textContent)))"
-                     ".observe(document.body, {subtree: true, childList: true, characterData: true}); }")
+        tab.evaluate(
+            "() => { window.seen = []; new MutationObserver(() => document.querySelectorAll('.status')"
+            ".forEach(status => window.seen.push(status.textContent)))"
+            ".observe(document.body, {subtree: true, childList: true, characterData: true}); }"
+        )
         tab.set_input_files("#files", str(film))
         card = tab.locator(".card", has_text=film.name)
         card.locator("a.download").wait_for(timeout=120_000)
@@ -364,12 +397,15 @@ def test_slow_clients_are_timed_out_and_leave_nothing(served):
     files = served.files()
     silent, seconds = raw(served, b"", CLIENT_TIMEOUT + 10)
     assert silent.startswith(b"HTTP/1.1 408") and seconds < CLIENT_TIMEOUT + 5, (silent, seconds)
-    half_headers, seconds = raw(served, f"GET /api/models HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Slow: ".encode(),
-                                CLIENT_TIMEOUT + 10)
+    half_headers, seconds = raw(
+        served, f"GET /api/models HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Slow: ".encode(), CLIENT_TIMEOUT + 10
+    )
     assert half_headers.startswith(b"HTTP/1.1 408") and seconds < CLIENT_TIMEOUT + 5, (half_headers, seconds)
-    headers = (f"POST /api/colorize?name=slow.png HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: {served.origin}\r\n"
-               f"X-Colorize-Token: {served.token}\r\nContent-Type: application/octet-stream\r\n"
-               f"Content-Length: 100000\r\n\r\n").encode()
+    headers = (
+        f"POST /api/colorize?name=slow.png HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: {served.origin}\r\n"
+        f"X-Colorize-Token: {served.token}\r\nContent-Type: application/octet-stream\r\n"
+        f"Content-Length: 100000\r\n\r\n"
+    ).encode()
     stalled, seconds = raw(served, headers + b"\x89PNG\r\n\x1a\n", CLIENT_TIMEOUT + 10)
     assert stalled.startswith(b"HTTP/1.1 408") and b"nothing arrived for 3 s" in stalled, stalled
     assert seconds < CLIENT_TIMEOUT + 5
@@ -393,8 +429,12 @@ def test_only_the_page_itself_may_use_the_api(served, tmp_path):
     upload = "api/colorize?name=x.png"
     files = served.files()
     cases = {
-        "another site's name (DNS rebinding)": (upload, body, {"Host": "evil.example", "Origin": "http://evil.example"},
-                                                "Host 'evil.example' refused"),
+        "another site's name (DNS rebinding)": (
+            upload,
+            body,
+            {"Host": "evil.example", "Origin": "http://evil.example"},
+            "Host 'evil.example' refused",
+        ),
         "the right address with another port": (upload, body, {"Host": "127.0.0.1:1"}, "refused"),
         "a LAN name": (upload, body, {"Host": f"192.168.1.20:{port}"}, "refused"),
         "no token": (upload, body, {"X-Colorize-Token": None}, "token"),
@@ -410,8 +450,12 @@ def test_only_the_page_itself_may_use_the_api(served, tmp_path):
         "a film's progress without token": ("api/progress?job=abcdefgh", None, {"X-Colorize-Token": None}, "token"),
         "the page without its token": ("", None, {}, "token"),
         "the page with a wrong token": ("?token=guess", None, {}, "token"),
-        "the page from a link on another site": (f"?token={served.token}", None, {"Sec-Fetch-Site": "cross-site"},
-                                                 "another site"),
+        "the page from a link on another site": (
+            f"?token={served.token}",
+            None,
+            {"Sec-Fetch-Site": "cross-site"},
+            "another site",
+        ),
     }
     for case, (path, data, headers, fragment) in cases.items():
         answer = served.request(path, data, headers)
@@ -419,7 +463,9 @@ def test_only_the_page_itself_may_use_the_api(served, tmp_path):
         assert answer[2].get("x-frame-options") == "DENY", case
     assert served.files() == files  # nothing written for any of them
 
-    status, answer = served.post("x.png", body, headers={"Host": f"localhost:{port}", "Origin": f"http://localhost:{port}"})
+    status, answer = served.post(
+        "x.png", body, headers={"Host": f"localhost:{port}", "Origin": f"http://localhost:{port}"}
+    )
     assert status == 200, answer
     status, answer = served.post("x.png", body, headers={"Origin": None, "Sec-Fetch-Site": "same-origin"})
     assert status == 200, answer
@@ -446,9 +492,11 @@ class AttackerPage(http.server.BaseHTTPRequestHandler):
                                                                      "Content-Type": "application/octet-stream"}}}}),
           ]).then(results => results.map(result => result.status));
           document.forms[0].submit();"""
-        page = (f'<!doctype html><form method="post" enctype="text/plain" target="sink" action="{self.target}'
-                f'api/colorize?name=form.png"><input name="a" value="b"></form><iframe name="sink"></iframe>'
-                f"<script>{script}</script>").encode()
+        page = (
+            f'<!doctype html><form method="post" enctype="text/plain" target="sink" action="{self.target}'
+            f'api/colorize?name=form.png"><input name="a" value="b"></form><iframe name="sink"></iframe>'
+            f"<script>{script}</script>"
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", str(len(page)))

@@ -30,8 +30,12 @@ def test_the_committed_params_are_valid():
     params = parse_params(DEFAULT)
     specs = {name: resolve(params, name) for name in params.models}
     assert {name: (spec.arch, spec.loss) for name, spec in specs.items()} == {
-        "cnn_v1": ("cnn_v1", "mse"), "cnn_v2": ("cnn_v2", "mse"), "resnet18": ("resnet18", "mse"),
-        "resnet18_cls": ("resnet18", "classification"), "unet_gan": ("unet", "gan")}
+        "cnn_v1": ("cnn_v1", "mse"),
+        "cnn_v2": ("cnn_v2", "mse"),
+        "resnet18": ("resnet18", "mse"),
+        "resnet18_cls": ("resnet18", "classification"),
+        "unet_gan": ("unet", "gan"),
+    }
     assert specs["unet_gan"].lr == 0.0002  # pix2pix's
     assert params.data.image_size % 8 == 0
 
@@ -73,21 +77,63 @@ def test_every_source_allowed_by_params_is_implemented():
         ("models.a/b", {"n_train": None}, "models.a/b: a model name is letters, digits"),
         ("models", {}, "models is empty"),
         ("models.cnn_v1.loss", 7, "models.cnn_v1.loss = 7: must be a non-empty string or null"),
-        ("models.resnet18_cls.loss_args.temperature", 0, "models.resnet18_cls.loss_args.temperature = 0: must be a number between 0.0 and 10.0"),
-        ("models.resnet18_cls.loss_args.rebalance", 1.5, "models.resnet18_cls.loss_args.rebalance = 1.5: must be a number between 0.0 and 1.0 (1.0 included)"),
-        ("models.resnet18_cls.loss_args.rebalance", 0, "models.resnet18_cls.loss_args.rebalance = 0: must be a number between 0.0 and 1.0 (1.0 included)"),
-        ("models.resnet18_cls.loss_args.decode_rebalance", "high", "models.resnet18_cls.loss_args.decode_rebalance = 'high': must be a number between 0.0 and 1.0 (1.0 included) or null"),
-        ("models.resnet18_cls.loss_args.tempreature", 0.5, "models.resnet18_cls.loss_args.tempreature: unknown key; allowed: temperature, rebalance, decode_rebalance"),
-        ("models.resnet18_cls.loss_args", [0.38], "models.resnet18_cls.loss_args = [0.38]: must be a mapping of settings"),
-        ("models.cnn_v1.loss_args", {"temperature": 0.5}, "models.cnn_v1.loss_args.temperature: unknown key; allowed: "),
+        (
+            "models.resnet18_cls.loss_args.temperature",
+            0,
+            "models.resnet18_cls.loss_args.temperature = 0: must be a number between 0.0 and 10.0",
+        ),
+        (
+            "models.resnet18_cls.loss_args.rebalance",
+            1.5,
+            "models.resnet18_cls.loss_args.rebalance = 1.5: must be a number between 0.0 and 1.0 (1.0 included)",
+        ),
+        (
+            "models.resnet18_cls.loss_args.rebalance",
+            0,
+            "models.resnet18_cls.loss_args.rebalance = 0: must be a number between 0.0 and 1.0 (1.0 included)",
+        ),
+        (
+            "models.resnet18_cls.loss_args.decode_rebalance",
+            "high",
+            "models.resnet18_cls.loss_args.decode_rebalance = 'high': must be a number between 0.0 and 1.0 "
+            "(1.0 included) or null",
+        ),
+        (
+            "models.resnet18_cls.loss_args.tempreature",
+            0.5,
+            "models.resnet18_cls.loss_args.tempreature: unknown key; allowed: temperature, rebalance, decode_rebalance",
+        ),
+        (
+            "models.resnet18_cls.loss_args",
+            [0.38],
+            "models.resnet18_cls.loss_args = [0.38]: must be a mapping of settings",
+        ),
+        (
+            "models.cnn_v1.loss_args",
+            {"temperature": 0.5},
+            "models.cnn_v1.loss_args.temperature: unknown key; allowed: ",
+        ),
         ("models.cnn_v1.epochs", 3, "models.cnn_v1.epochs: unknown key; allowed: arch, loss, lr, n_train, loss_args"),
         ("train.epoch", 3, "train.epoch: unknown key; allowed: epochs, batch_size"),
-        ("classification", {"temperature": 0.38}, "params.yaml: classification: a loss's settings now belong to each model that uses it, as models.NAME.loss_args"),
+        (
+            "classification",
+            {"temperature": 0.38},
+            "params.yaml: classification: a loss's settings now belong to each model that uses it, as "
+            "models.NAME.loss_args",
+        ),
         ("train.lr_schedule", "linear", "train.lr_schedule = 'linear': allowed values are constant, cosine, step"),
         ("train.keep", "best", "train.keep = 'best': allowed values are val_loss, val_mse, last"),
         ("models.cnn_v1.lr", 2, "models.cnn_v1.lr = 2: must be a number between 0.0 and 1.0 (exclusive) or null"),
-        ("models.unet_gan.loss_args.l1_weight", -1, "models.unet_gan.loss_args.l1_weight = -1: must be a number between 0.0 and 1000000.0"),
-        ("models.unet_gan.loss_args.warmup_epochs", 1.5, "models.unet_gan.loss_args.warmup_epochs = 1.5: must be an integer >= 0"),
+        (
+            "models.unet_gan.loss_args.l1_weight",
+            -1,
+            "models.unet_gan.loss_args.l1_weight = -1: must be a number between 0.0 and 1000000.0",
+        ),
+        (
+            "models.unet_gan.loss_args.warmup_epochs",
+            1.5,
+            "models.unet_gan.loss_args.warmup_epochs = 1.5: must be an integer >= 0",
+        ),
         ("gan", {"l1_weight": 100}, "params.yaml: gan: a loss's settings now belong to each model"),
     ],
 )
@@ -102,10 +148,19 @@ def test_bad_values_give_one_line_naming_key_and_allowed(path, value, expected):
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("entry,expected", [
-    ({"n_train": None}, "params.yaml: models.vgg16.arch: unknown architecture 'vgg16'; allowed: cnn_v1, cnn_v2, resnet18, unet"),
-    ({"arch": "vgg"}, "params.yaml: models.vgg16.arch: unknown architecture 'vgg'; allowed: cnn_v1, cnn_v2, resnet18, unet"),
-])
+@pytest.mark.parametrize(
+    "entry,expected",
+    [
+        (
+            {"n_train": None},
+            "params.yaml: models.vgg16.arch: unknown architecture 'vgg16'; allowed: cnn_v1, cnn_v2, resnet18, unet",
+        ),
+        (
+            {"arch": "vgg"},
+            "params.yaml: models.vgg16.arch: unknown architecture 'vgg'; allowed: cnn_v1, cnn_v2, resnet18, unet",
+        ),
+    ],
+)
 def test_an_unknown_architecture_is_named_when_its_entry_is_resolved(entry, expected):
     params = parse_params(with_change("models.vgg16", entry))
     with pytest.raises(UserError) as caught:
@@ -117,16 +172,19 @@ def test_an_unknown_loss_is_named_when_its_entry_is_resolved():
     params = parse_params(with_change("models.cnn_v1.loss", "perceptual"))
     with pytest.raises(UserError) as caught:
         resolve(params, "cnn_v1")
-    assert str(caught.value) == ("params.yaml: models.cnn_v1.loss = 'perceptual': unknown loss; "
-                                 "allowed: mse, classification, gan")
+    assert str(caught.value) == (
+        "params.yaml: models.cnn_v1.loss = 'perceptual': unknown loss; allowed: mse, classification, gan"
+    )
 
 
 def test_a_loss_for_one_framework_names_the_architectures_it_allows():
     params = parse_params(with_change("models.cnn_v1.loss", "gan"))
     with pytest.raises(UserError) as caught:
         resolve(params, "cnn_v1")
-    assert str(caught.value) == ("params.yaml: models.cnn_v1: loss gan trains torch architectures only, and "
-                                 "cnn_v1 is keras; allowed arch: resnet18, unet")
+    assert str(caught.value) == (
+        "params.yaml: models.cnn_v1: loss gan trains torch architectures only, and "
+        "cnn_v1 is keras; allowed arch: resnet18, unet"
+    )
 
 
 def test_a_model_takes_its_own_learning_rate_or_the_top_level_one():
@@ -139,14 +197,23 @@ def test_an_entry_resolves_once_into_name_architecture_framework_n_train_and_los
     params = parse_params(with_change("models.small", {"arch": "resnet18", "n_train": 100, "loss": "classification"}))
     spec = resolve(params, "small")
     assert (spec.name, spec.arch, spec.framework, spec.n_train, spec.loss) == (
-        "small", "resnet18", "torch", 100, "classification")
+        "small",
+        "resnet18",
+        "torch",
+        100,
+        "classification",
+    )
     assert resolve(params, "cnn_v1").loss == "mse"
     assert {resolve(params, name).framework for name in params.models} == {"keras", "torch"}
 
 
 def test_two_models_may_use_one_loss_with_their_own_settings_and_only_training_ones_change_the_recipe():
-    params = parse_params(with_change("models.warm", {"arch": "resnet18", "loss": "classification",
-                                                      "loss_args": {"temperature": 0.2, "rebalance": 1}}))
+    params = parse_params(
+        with_change(
+            "models.warm",
+            {"arch": "resnet18", "loss": "classification", "loss_args": {"temperature": 0.2, "rebalance": 1}},
+        )
+    )
     warm, default = resolve(params, "warm"), resolve(params, "resnet18_cls")
     assert (warm.loss_args.temperature, warm.loss_args.rebalance) == (0.2, 1.0)
     assert (default.loss_args.temperature, default.loss_args.rebalance) == (0.38, 0.5)
@@ -183,14 +250,16 @@ def test_a_missing_section_is_named():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", ["download.py", "prepare.py", "train.py cnn_v1", "evaluate.py resnet18",
-                                   "baseline.py", "plots.py"])
+@pytest.mark.parametrize(
+    "stage", ["download.py", "prepare.py", "train.py cnn_v1", "evaluate.py resnet18", "baseline.py", "plots.py"]
+)
 def test_a_stage_with_bad_params_prints_one_line_and_no_traceback(stage, tmp_path):
     project = copy_project(tmp_path / "project", {"data": {"image_size": 30}})
     result = run(["python", *f"stages/{stage}".split()], cwd=project, check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
-        "error: params.yaml: data.image_size = 30: must be a multiple of 8 (the networks downsample by 8)")
+        "error: params.yaml: data.image_size = 30: must be a multiple of 8 (the networks downsample by 8)"
+    )
     assert "Traceback" not in result.stderr
 
 
@@ -200,4 +269,6 @@ def test_a_stage_whose_input_is_missing_names_the_stage_that_makes_it(tmp_path):
     result = run(["python", "stages/evaluate.py", "cnn_v1"], cwd=project, check=False)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip() == "error: models/cnn_v1 not found: run the training stage first (dvc repro train@cnn_v1)"
+    assert (
+        result.stderr.strip() == "error: models/cnn_v1 not found: run the training stage first (dvc repro train@cnn_v1)"
+    )

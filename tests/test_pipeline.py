@@ -9,15 +9,29 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from conftest import ROOT, SHARED_DATA, TINY_PARAMS, copy_project, deep_update, dvc, run
 from test_reliability import kill_when, start
 
-MODELS = {"cnn_v1": "model.keras", "cnn_v2": "model.keras", "resnet18": "model.pt", "resnet18_cls": "model.pt",
-          "unet_gan": "model.pt"}  # params.yaml's five, with their weights file
+from conftest import ROOT, SHARED_DATA, TINY_PARAMS, copy_project, deep_update, dvc, run
+
+MODELS = {
+    "cnn_v1": "model.keras",
+    "cnn_v2": "model.keras",
+    "resnet18": "model.pt",
+    "resnet18_cls": "model.pt",
+    "unet_gan": "model.pt",
+}  # params.yaml's five, with their weights file
 ARCHS = list(MODELS)
-METRIC_KEYS = {"mse", "rmse_ab", "psnr", "ssim", "colorfulness", "colorfulness_truth", "colorfulness_ratio", "auc",
-               "n_images"}
+METRIC_KEYS = {
+    "mse",
+    "rmse_ab",
+    "psnr",
+    "ssim",
+    "colorfulness",
+    "colorfulness_truth",
+    "colorfulness_ratio",
+    "auc",
+    "n_images",
+}
 
 
 def ran_stages(output: str) -> set[str]:
@@ -50,8 +64,10 @@ def first_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
     project = copy_project(root / "project", TINY_PARAMS)
     log = root / "imports.jsonl"
-    recording = {"PYTHONPATH": os.pathsep.join([str(project / "src"), str(RECORDER)]),
-                 "COLORIZATION_IMPORT_LOG": str(log)}
+    recording = {
+        "PYTHONPATH": os.pathsep.join([str(project / "src"), str(RECORDER)]),
+        "COLORIZATION_IMPORT_LOG": str(log),
+    }
     result = dvc("repro", cwd=project, env=recording)
     metrics = {path.name: path.read_bytes() for path in (project / "metrics").iterdir()}
     return project, result, output_hashes(project), metrics, recorded_imports(log)
@@ -82,10 +98,12 @@ def test_every_project_module_a_stage_imports_is_one_of_its_deps(first_run):
     lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
     found = stage_imports(project, imports)
     assert set(found) == set(lock), "every stage should have run and been recorded"
-    assert "src/colorization/models/resnet18.py" in found["evaluate@resnet18"]  # loaded with importlib
-    assert "src/colorization/models/torch_engine.py" in found["train@resnet18"]
-    missing = {stage: sorted(path for path in files if not covered(path, [dep["path"] for dep in lock[stage]["deps"]]))
-               for stage, files in found.items()}
+    assert "src/colorization/architectures/resnet18.py" in found["evaluate@resnet18"]
+    assert "src/colorization/engines/torch_engine.py" in found["train@resnet18"]  # imported when first needed
+    missing = {
+        stage: sorted(path for path in files if not covered(path, [dep["path"] for dep in lock[stage]["deps"]]))
+        for stage, files in found.items()
+    }
     assert not any(missing.values()), f"imported but not in the stage's deps: {missing}"
 
 
@@ -110,8 +128,14 @@ def test_killed_runs_resume_to_identical_outputs(first_run, tmp_path):
 @pytest.mark.slow
 def test_pipeline_runs_end_to_end_and_reruns_only_what_a_param_touches(first_run):
     project, first, _, _, _ = first_run
-    assert ran_stages(first.stdout) == {"download", "prepare", "prior", "baseline", "plots",
-                                        *(f"{stage}@{arch}" for stage in ("train", "evaluate") for arch in ARCHS)}
+    assert ran_stages(first.stdout) == {
+        "download",
+        "prepare",
+        "prior",
+        "baseline",
+        "plots",
+        *(f"{stage}@{arch}" for stage in ("train", "evaluate") for arch in ARCHS),
+    }
     for arch, model_file in MODELS.items():
         assert (project / "models" / arch / model_file).is_file()
         for metric in ("train/loss", "val/loss", "val/mse", "lr"):
@@ -139,8 +163,11 @@ def test_pipeline_runs_end_to_end_and_reruns_only_what_a_param_touches(first_run
     experiment = dvc("exp", "run", "-S", "lr=0.001", cwd=project)
     # every training stage depends on lr; the GAN keeps its own (models.unet_gan.lr), so its training
     # resumes after its last epoch and re-saves the same model, and its evaluation is not rerun
-    assert ran_stages(experiment.stdout) == {"plots", *(f"train@{arch}" for arch in ARCHS),
-                                             *(f"evaluate@{arch}" for arch in ARCHS if arch != "unet_gan")}
+    assert ran_stages(experiment.stdout) == {
+        "plots",
+        *(f"train@{arch}" for arch in ARCHS),
+        *(f"evaluate@{arch}" for arch in ARCHS if arch != "unet_gan"),
+    }
     assert "unet_gan: resuming after epoch 2" in experiment.stdout
 
     diff = dvc("metrics", "diff", "--json", cwd=project)
@@ -186,12 +213,20 @@ PLACES_SAMPLE = SHARED_DATA / "places_sample"
 @pytest.mark.slow
 @pytest.mark.skipif(not PLACES_SAMPLE.is_dir(), reason=f"{PLACES_SAMPLE} is not on this machine")
 def test_the_pipeline_runs_on_a_folder_of_real_photos(tmp_path):
-    folder_params = deep_update(copy.deepcopy(TINY_PARAMS), {
-        "data": {"source": "folder", "path": str(PLACES_SAMPLE), "n_images": 60}, "train": {"epochs": 1}})
+    folder_params = deep_update(
+        copy.deepcopy(TINY_PARAMS),
+        {"data": {"source": "folder", "path": str(PLACES_SAMPLE), "n_images": 60}, "train": {"epochs": 1}},
+    )
     project = copy_project(tmp_path / "project", folder_params)
     result = dvc("repro", cwd=project)
-    assert ran_stages(result.stdout) == {"download", "prepare", "prior", "baseline", "plots",
-                                         *(f"{stage}@{arch}" for stage in ("train", "evaluate") for arch in ARCHS)}
+    assert ran_stages(result.stdout) == {
+        "download",
+        "prepare",
+        "prior",
+        "baseline",
+        "plots",
+        *(f"{stage}@{arch}" for stage in ("train", "evaluate") for arch in ARCHS),
+    }
     assert re.search(r"download: 60 images from 60 source photos \(folder .*places_sample\)", result.stdout)
     manifest = (project / "data" / "raw" / "manifest.csv").read_text().splitlines()
     assert len(manifest) == 61 and all(",places_sample:" in line for line in manifest[1:])

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from colorization.sources.downloads import fetch
 from colorization.core.errors import UserError
-from colorization.sources.manifest import read_manifest, read_skipped
 from colorization.core.params import DataParams, Places365Params
-from colorization.sources.selection import selection_key
 from colorization.sources import download, summary
+from colorization.sources.downloads import fetch
+from colorization.sources.manifest import read_manifest, read_skipped
+from colorization.sources.selection import selection_key
 from photo_files import add_member, colour_photo, encode, places_tar
 
 ARCHIVE = "train_256_places365standard.tar"
@@ -31,8 +31,9 @@ class ArchiveServer:
     missing_after_first: answer 404 once a first request was served (a mirror that went away).
     """
 
-    def __init__(self, files: dict[str, bytes], ranges: bool = True, cut_first: int = 0,
-                 missing_after_first: bool = False):
+    def __init__(
+        self, files: dict[str, bytes], ranges: bool = True, cut_first: int = 0, missing_after_first: bool = False
+    ):
         self.files, self.ranges, self.cuts_left = files, ranges, cut_first
         self.missing_after_first = missing_after_first
         self.requests: list[dict[str, str]] = []
@@ -70,7 +71,7 @@ class ArchiveServer:
                 self.end_headers()
                 if server.cuts_left:
                     server.cuts_left -= 1
-                    self.wfile.write(body[start:start + (len(body) - start) // 2])
+                    self.wfile.write(body[start : start + (len(body) - start) // 2])
                     self.wfile.flush()
                     self.close_connection = True
                     return
@@ -100,8 +101,15 @@ def archive(tmp_path_factory) -> tuple[bytes, dict[str, bytes]]:
 
 
 def places_params(url: str, md5: str | None, cache: Path, n_images: int = 6) -> DataParams:
-    return DataParams(source="places365", n_images=n_images, image_size=16, val_fraction=0.25, shard_size=8,
-                      cache_dir=cache, places365=Places365Params(url=url, md5=md5))
+    return DataParams(
+        source="places365",
+        n_images=n_images,
+        image_size=16,
+        val_fraction=0.25,
+        shard_size=8,
+        cache_dir=cache,
+        places365=Places365Params(url=url, md5=md5),
+    )
 
 
 def md5(data: bytes) -> str:
@@ -129,7 +137,10 @@ def test_a_complete_download_is_verified_cached_and_never_downloaded_again(archi
         assert len(read_manifest(tmp_path / "raw")) == 9
         assert len(server.requests) == 1, "another seed or n_images reuses the cached archive"
     assert sorted(path.name for path in (cache / "places365").iterdir()) == [
-        ARCHIVE, f"{ARCHIVE}.lock", f"{ARCHIVE}.md5"]
+        ARCHIVE,
+        f"{ARCHIVE}.lock",
+        f"{ARCHIVE}.md5",
+    ]
 
 
 def test_a_transfer_cut_off_halfway_resumes_with_a_range_request(archive, tmp_path):

@@ -15,14 +15,24 @@ import pytest
 
 from conftest import copy_project, project_env, run
 
-KILL_PARAMS = {"data": {"n_images": 160, "image_size": 32, "shard_size": 32}, "train": {"epochs": 6, "batch_size": 8},
-               "models": {"cnn_v1": {"n_train": None}}}
+KILL_PARAMS = {
+    "data": {"n_images": 160, "image_size": 32, "shard_size": 32},
+    "train": {"epochs": 6, "batch_size": 8},
+    "models": {"cnn_v1": {"n_train": None}},
+}
 
 
 def start(args: list[str], cwd: Path) -> subprocess.Popen:
     """Start a command in its own process group, so a SIGKILL reaches every process it started."""
-    return subprocess.Popen(args, cwd=cwd, env=project_env(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+    return subprocess.Popen(
+        args,
+        cwd=cwd,
+        env=project_env(cwd),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def kill_when(process: subprocess.Popen, path: Path, timeout: float = 600) -> None:
@@ -39,8 +49,11 @@ def kill_when(process: subprocess.Popen, path: Path, timeout: float = 600) -> No
 
 
 def outputs(project: Path, arch: str) -> dict[str, bytes]:
-    files = [*(project / "models" / arch).iterdir(), *(project / "dvclive" / arch).rglob("*.tsv"),
-             project / "dvclive" / arch / "metrics.json"]
+    files = [
+        *(project / "models" / arch).iterdir(),
+        *(project / "dvclive" / arch).rglob("*.tsv"),
+        project / "dvclive" / arch / "metrics.json",
+    ]
     return {str(path.relative_to(project)): path.read_bytes() for path in files if path.is_file()}
 
 
@@ -84,7 +97,7 @@ def test_an_edited_architecture_discards_the_checkpoint_and_trains_from_epoch_1(
     assert "resnet18: resuming after epoch 6" in unchanged.stdout
     assert (prepared / "models" / "resnet18" / "model.pt").read_bytes() == before
 
-    source = prepared / "src" / "colorization" / "models" / "resnet18.py"
+    source = prepared / "src" / "colorization" / "architectures" / "resnet18.py"
     original = source.read_text()
     assert "nn.ReLU()" in original
     source.write_text(original.replace("nn.ReLU()", "nn.LeakyReLU(0.2)"))
@@ -92,7 +105,7 @@ def test_an_edited_architecture_discards_the_checkpoint_and_trains_from_epoch_1(
         edited = run(command, cwd=prepared)
     finally:
         source.write_text(original)
-    assert "was made with other code (models/resnet18.py); starting fresh" in edited.stdout
+    assert "was made with other code (architectures/resnet18.py); starting fresh" in edited.stdout
     assert "resuming" not in edited.stdout and "resnet18 epoch 1/6" in edited.stdout
     assert (prepared / "models" / "resnet18" / "model.pt").read_bytes() != before
 
@@ -144,7 +157,8 @@ from colorization.models import saved
 from colorization.models import ModelSpec
 from colorization.engines.keras_engine import KerasNetwork, keras
 touch = lambda x: (pathlib.Path({str(marker)!r}).touch(), x)[1]
-model = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Lambda(touch), keras.layers.Conv2D(2, 3, padding="same")])
+layers = [keras.Input((None, None, 1)), keras.layers.Lambda(touch), keras.layers.Conv2D(2, 3, padding="same")]
+model = keras.Sequential(layers)
 saved.save(KerasNetwork(model), pathlib.Path({str(model_dir)!r}), ModelSpec(name="cnn_v1", image_size=32))
 """
     run([sys.executable, "-c", script], cwd=tmp_path)
@@ -167,8 +181,14 @@ def test_a_failed_write_names_the_path_and_keeps_the_previous_output(tmp_path):
     for stage in ("download", "prepare", "baseline"):
         run(["python", f"stages/{stage}.py"], cwd=project)
     previous = (project / "metrics" / "gray.json").read_bytes()
-    result = subprocess.run(["python", "stages/baseline.py"], cwd=project, env=project_env(project), capture_output=True,
-                            text=True, preexec_fn=_limit_file_size)
+    result = subprocess.run(
+        ["python", "stages/baseline.py"],
+        cwd=project,
+        env=project_env(project),
+        capture_output=True,
+        text=True,
+        preexec_fn=_limit_file_size,
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == "error: cannot write metrics/gray.json: File too large"
     assert (project / "metrics" / "gray.json").read_bytes() == previous

@@ -17,20 +17,32 @@ PORTRAIT, LANDSCAPE = (270, 480), (480, 270)
 def mosaic(seed: int, columns: int = 6, rows: int = 3, tile: int = 128) -> np.ndarray:
     """A detailed photo: unrelated `colour_photo`s side by side, whose edges made the detector that compared
     frames in place see cuts in a pan across them."""
-    return np.concatenate([np.concatenate([np.asarray(colour_photo(seed * 100 + row * columns + column, tile, tile))
-                                           for column in range(columns)], axis=1) for row in range(rows)])
+    return np.concatenate(
+        [
+            np.concatenate(
+                [
+                    np.asarray(colour_photo(seed * 100 + row * columns + column, tile, tile))
+                    for column in range(columns)
+                ],
+                axis=1,
+            )
+            for row in range(rows)
+        ]
+    )
 
 
-def network_frames(photos: list[np.ndarray], frames_per_shot: int, size: tuple[int, int], share: float,
-                   **old_film) -> list[np.ndarray]:
+def network_frames(
+    photos: list[np.ndarray], frames_per_shot: int, size: tuple[int, int], share: float, **old_film
+) -> list[np.ndarray]:
     """Grey frames of `size` panning `share` of their width a frame across each photo, each frame's L at 64
     pixels on its short side, as `colorize_film` gives it to the smoothing."""
     frames = []
     for _, grey in panning_frames(photos, frames_per_shot, size, speeds=(round(share * size[0]),), **old_film):
         lightness = rgb_lightness(grey)
         scale = 64 / min(lightness.shape)
-        frames.append(resized_lightness(lightness, (round(lightness.shape[1] * scale),
-                                                    round(lightness.shape[0] * scale))))
+        frames.append(
+            resized_lightness(lightness, (round(lightness.shape[1] * scale), round(lightness.shape[0] * scale)))
+        )
     return frames
 
 

@@ -10,8 +10,13 @@ import sys
 
 
 def _record() -> None:
-    files = sorted({module.__file__ for name, module in list(sys.modules.items())
-                    if (name == "colorization" or name.startswith("colorization.")) and getattr(module, "__file__", None)})
+    files = sorted(
+        {
+            module.__file__
+            for name, module in list(sys.modules.items())
+            if (name == "colorization" or name.startswith("colorization.")) and getattr(module, "__file__", None)
+        }
+    )
     line = json.dumps({"argv": sys.argv, "files": files}) + "\n"
     descriptor = os.open(os.environ["COLORIZATION_IMPORT_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:

@@ -25,10 +25,10 @@ from ..core.errors import UserError
 @dataclass(frozen=True)
 class Architecture:
     name: str
-    framework: str                  # the engine that trains it: a key of colorization.engines.ENGINES
-    build: Callable[..., Any]       # build(l_mean, l_std, outputs) -> an untrained network
-    size_multiple: int = 8          # input height and width must be multiples of this
-    inputs: int = 1                 # 1: L, a colorizer; 3: (L, ab), a discriminator
+    framework: str  # the engine that trains it: a key of colorization.engines.ENGINES
+    build: Callable[..., Any]  # build(l_mean, l_std, outputs) -> an untrained network
+    size_multiple: int = 8  # input height and width must be multiples of this
+    inputs: int = 1  # 1: L, a colorizer; 3: (L, ab), a discriminator
 
 
 ARCHITECTURES: dict[str, Architecture] = {}

@@ -16,7 +16,6 @@ def build(l_mean: float, l_std: float, outputs: int = 2):
     import keras
     from keras import layers
 
-
     def conv(filters: int, strides: int = 1, activation: str = "relu"):
         return layers.Conv2D(filters, 3, strides=strides, padding="same", activation=activation)
 

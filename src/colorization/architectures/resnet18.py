@@ -26,8 +26,11 @@ class _Repeat2x2(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         batch, channels, height, width = x.shape
-        return x[:, :, :, None, :, None].expand(batch, channels, height, 2, width, 2).reshape(
-            batch, channels, 2 * height, 2 * width)
+        return (
+            x[:, :, :, None, :, None]
+            .expand(batch, channels, height, 2, width, 2)
+            .reshape(batch, channels, 2 * height, 2 * width)
+        )
 
     @staticmethod
     def backward(ctx, gradient: torch.Tensor) -> torch.Tensor:

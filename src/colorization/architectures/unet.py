@@ -27,8 +27,10 @@ def _down(in_channels: int, out_channels: int, normalize: bool) -> nn.Sequential
 
 
 def _up(in_channels: int, out_channels: int, dropout: bool) -> nn.Sequential:
-    layers = [nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1, bias=False),
-              nn.BatchNorm2d(out_channels)]
+    layers = [
+        nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+    ]
     if dropout:
         layers.append(nn.Dropout(0.5))
     return nn.Sequential(*layers, nn.ReLU())
@@ -41,18 +43,20 @@ class UNet(nn.Module):
         super().__init__()
         self.down = nn.ModuleList(
             _down(in_channels, out_channels, normalize=0 < index < DEPTH - 1)
-            for index, (in_channels, out_channels) in enumerate(zip((1, *WIDTHS[:-1]), WIDTHS)))
+            for index, (in_channels, out_channels) in enumerate(zip((1, *WIDTHS[:-1]), WIDTHS))
+        )
         # Decoder level i (innermost first) takes the level below's output, plus the skip of its scale.
         inner = list(reversed(WIDTHS))
         self.up = nn.ModuleList(
             _up(inner[0] if index == 0 else 2 * inner[index], inner[index + 1], dropout=index < 3)
-            for index in range(DEPTH - 1))
+            for index in range(DEPTH - 1)
+        )
         self.head = nn.ConvTranspose2d(2 * WIDTHS[0], outputs, 4, stride=2, padding=1)
         self.activation = nn.Tanh() if outputs == 2 else nn.Identity()
 
     def forward(self, l_input: torch.Tensor) -> torch.Tensor:
         height, width = l_input.shape[-2:]
-        multiple = 2 ** DEPTH
+        multiple = 2**DEPTH
         pad_h, pad_w = -height % multiple, -width % multiple
         x = functional.pad(l_input, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else l_input
         skips = []

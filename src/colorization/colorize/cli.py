@@ -37,8 +37,11 @@ from .render import MAX_RENDER_SIZE, load_model
 
 DEFAULT_MODEL = "resnet18"
 DEFAULT_PAGE_OUTPUT = Path("colorize-page")
-SKIP_REASONS = {"exists": "already had an output, kept without --overwrite", "unreadable": "unreadable",
-                "not writable": "not writable"}
+SKIP_REASONS = {
+    "exists": "already had an output, kept without --overwrite",
+    "unreadable": "unreadable",
+    "not writable": "not writable",
+}
 
 
 def _fraction(text: str) -> float:
@@ -59,47 +62,93 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="colorize",
         description="Colorize black-and-white photos and films at full resolution with a network trained by this "
-                    "project, or serve a page that does it in the browser (--serve). Run it from the project "
-                    "root to use the models in models/.",
+        "project, or serve a page that does it in the browser (--serve). Run it from the project "
+        "root to use the models in models/.",
         epilog="Exit status: 0 all done (or already there), 1 some files could not be read or written, "
-               "2 nothing done (bad input, model or output).")
-    parser.add_argument("inputs", nargs="*", metavar="INPUT",
-                        help="a photo or film file, or a folder searched recursively")
-    parser.add_argument("-o", "--output", type=Path, metavar="DIR",
-                        help="folder for the results; names and sub-folders mirror the inputs (with --serve: the "
-                             f"page's own folder for uploads and results, default {DEFAULT_PAGE_OUTPUT})")
-    parser.add_argument("-m", "--model", default=DEFAULT_MODEL, metavar="MODEL",
-                        help=f"a model trained in models/ (for example resnet18, cnn_v1, cnn_v2) or the path of a "
-                             f"model directory or its model file (default: {DEFAULT_MODEL})")
-    parser.add_argument("--render-size", type=int, metavar="N",
-                        help=f"the short side, in pixels, of the lightness the network sees, the photo's aspect "
-                             f"ratio kept (8 to {MAX_RENDER_SIZE}, rounded to what the architecture needs; "
-                             f"default: the size the model was trained at)")
-    parser.add_argument("--square", action="store_true",
-                        help="let the network see a render-size square instead (the photo squeezed), as the "
-                             "networks were trained; BENCHMARKS.md compares the two per model")
-    parser.add_argument("--compare", action="store_true",
-                        help="also write NAME.compare.EXT for photos: input | each model available in models/")
+        "2 nothing done (bad input, model or output).",
+    )
+    parser.add_argument(
+        "inputs", nargs="*", metavar="INPUT", help="a photo or film file, or a folder searched recursively"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="DIR",
+        help="folder for the results; names and sub-folders mirror the inputs (with --serve: the "
+        f"page's own folder for uploads and results, default {DEFAULT_PAGE_OUTPUT})",
+    )
+    parser.add_argument(
+        "-m",
+        "--model",
+        default=DEFAULT_MODEL,
+        metavar="MODEL",
+        help=f"a model trained in models/ (for example resnet18, cnn_v1, cnn_v2) or the path of a "
+        f"model directory or its model file (default: {DEFAULT_MODEL})",
+    )
+    parser.add_argument(
+        "--render-size",
+        type=int,
+        metavar="N",
+        help=f"the short side, in pixels, of the lightness the network sees, the photo's aspect "
+        f"ratio kept (8 to {MAX_RENDER_SIZE}, rounded to what the architecture needs; "
+        f"default: the size the model was trained at)",
+    )
+    parser.add_argument(
+        "--square",
+        action="store_true",
+        help="let the network see a render-size square instead (the photo squeezed), as the "
+        "networks were trained; BENCHMARKS.md compares the two per model",
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also write NAME.compare.EXT for photos: input | each model available in models/",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: keep them)")
     films = parser.add_argument_group("films")
-    films.add_argument("--smoothing", type=_fraction, default=Settings.smoothing, metavar="W",
-                       help="share of the running average of the colours kept from frame to frame, against "
-                            f"flicker; 0 colours each frame alone (default: {Settings.smoothing})")
-    films.add_argument("--scene-cut", type=_positive, default=Settings.scene_cut, metavar="D",
-                       help="mean lightness change between two frames, once aligned so that a pan does not "
-                            "count (L units, 0-100), that starts a new scene, "
-                            f"whose colours are not mixed with the previous one's (default: {Settings.scene_cut})")
+    films.add_argument(
+        "--smoothing",
+        type=_fraction,
+        default=Settings.smoothing,
+        metavar="W",
+        help="share of the running average of the colours kept from frame to frame, against "
+        f"flicker; 0 colours each frame alone (default: {Settings.smoothing})",
+    )
+    films.add_argument(
+        "--scene-cut",
+        type=_positive,
+        default=Settings.scene_cut,
+        metavar="D",
+        help="mean lightness change between two frames, once aligned so that a pan does not "
+        "count (L units, 0-100), that starts a new scene, "
+        f"whose colours are not mixed with the previous one's (default: {Settings.scene_cut})",
+    )
     page = parser.add_argument_group("the page (--serve)")
     page.add_argument("--serve", action="store_true", help="start the page on http://127.0.0.1:PORT instead")
     page.add_argument("--port", type=int, default=8000, help="its port; 0 picks a free one (default: 8000)")
-    page.add_argument("--max-upload-mb", type=_positive, default=200.0, metavar="M",
-                      help="the largest upload the page accepts, in megabytes (default: 200)")
-    page.add_argument("--max-output-mb", type=_positive, default=2000.0, metavar="M",
-                      help="the most the page's --output folder keeps, in megabytes: the oldest results are "
-                           "removed beyond it (default: 2000)")
-    page.add_argument("--client-timeout", type=_positive, default=30.0, metavar="S",
-                      help="seconds a browser may stay silent while sending a request before the page gives up "
-                           "on it (default: 30)")
+    page.add_argument(
+        "--max-upload-mb",
+        type=_positive,
+        default=200.0,
+        metavar="M",
+        help="the largest upload the page accepts, in megabytes (default: 200)",
+    )
+    page.add_argument(
+        "--max-output-mb",
+        type=_positive,
+        default=2000.0,
+        metavar="M",
+        help="the most the page's --output folder keeps, in megabytes: the oldest results are "
+        "removed beyond it (default: 2000)",
+    )
+    page.add_argument(
+        "--client-timeout",
+        type=_positive,
+        default=30.0,
+        metavar="S",
+        help="seconds a browser may stay silent while sending a request before the page gives up on it (default: 30)",
+    )
     return parser
 
 
@@ -113,10 +162,16 @@ def run(argv: list[str]) -> int:
             parser.error("--serve takes no INPUT: pick the files in the page")
         from .server import serve  # the web stack is imported only for the page
 
-        return serve(project, args.output or DEFAULT_PAGE_OUTPUT, args.model, args.port,
-                     int(args.max_upload_mb * 1e6),
-                     Settings(args.render_size, args.square, args.smoothing, args.scene_cut),
-                     int(args.max_output_mb * 1e6), args.client_timeout)
+        return serve(
+            project,
+            args.output or DEFAULT_PAGE_OUTPUT,
+            args.model,
+            args.port,
+            int(args.max_upload_mb * 1e6),
+            Settings(args.render_size, args.square, args.smoothing, args.scene_cut),
+            int(args.max_output_mb * 1e6),
+            args.client_timeout,
+        )
     if not args.inputs or args.output is None:
         parser.error("give INPUT files or folders and --output DIR (or --serve)")
     jobs, ignored = plan_jobs(args.inputs, args.output, args.compare)
@@ -147,8 +202,10 @@ def run(argv: list[str]) -> int:
             continue
         elapsed = time.perf_counter() - started
         if job.film:
-            report(f"{job.output}: {result.frames} frames at {result.frames / elapsed:.1f} frames/s, "
-                   f"{result.scene_cuts} scene cuts")
+            report(
+                f"{job.output}: {result.frames} frames at {result.frames / elapsed:.1f} frames/s, "
+                f"{result.scene_cuts} scene cuts"
+            )
             films += 1
         else:
             done += 1
@@ -157,8 +214,7 @@ def run(argv: list[str]) -> int:
     return 1 if skipped["unreadable"] or skipped["not writable"] else 0
 
 
-def summary(done: int, skipped: Counter, seconds: float, ignored: int, model: str, output: Path,
-            films: int = 0) -> str:
+def summary(done: int, skipped: Counter, seconds: float, ignored: int, model: str, output: Path, films: int = 0) -> str:
     """The closing line: photos and films done, skipped with reasons (each unreadable or unwritable file
     has had its own line), seconds per photo."""
     line = f"colorize: {done + films} done, {sum(skipped.values())} skipped"

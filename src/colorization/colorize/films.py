@@ -34,8 +34,7 @@ from .render import Model, colour, resize_plane
 # Film suffix (any case) -> the FFmpeg container written for it.
 FILM_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".webm": "webm"}
 ENCODERS = {"h264": "libx264", "mjpeg": "mjpeg", "vp8": "libvpx", "vp9": "libvpx-vp9", "mpeg4": "mpeg4"}
-CONTAINER_ENCODER = {"mp4": "libx264", "mov": "libx264", "matroska": "libx264", "avi": "mjpeg",
-                     "webm": "libvpx-vp9"}
+CONTAINER_ENCODER = {"mp4": "libx264", "mov": "libx264", "matroska": "libx264", "avi": "mjpeg", "webm": "libvpx-vp9"}
 ENCODER_SETTINGS = {  # codec options (visually lossless) and pixel format
     "libx264": ({"crf": "16", "preset": "medium"}, "yuv420p"),
     "libvpx-vp9": ({"crf": "18", "b": "0", "row-mt": "1"}, "yuv420p"),
@@ -43,12 +42,12 @@ ENCODER_SETTINGS = {  # codec options (visually lossless) and pixel format
     "mjpeg": ({"qmin": "1", "qmax": "3"}, "yuvj420p"),
     "mpeg4": ({"qmin": "1", "qmax": "3"}, "yuv420p"),
 }
-DEFAULT_SMOOTHING = 0.8     # share of the running average of ab kept at each frame (a time constant of 5 frames)
-DEFAULT_SCENE_CUT = 6.0     # mean |delta L| between consecutive frames' aligned thumbnails (L units)
-THUMBNAIL_SIDE = 24         # scene cuts compare frames shrunk to this many pixels on their short side
-MAX_SHIFT = 0.1             # ... aligned by shifts up to this share of each side first: a pan is not a cut
-SUBPIXEL_LEVELS = 2         # ... to a quarter of a pixel (each level halves the step around the best shift)
-EXPOSURE_FLICKER = 15.0     # ... and a change of the whole frame's mean L up to this (L units) set aside
+DEFAULT_SMOOTHING = 0.8  # share of the running average of ab kept at each frame (a time constant of 5 frames)
+DEFAULT_SCENE_CUT = 6.0  # mean |delta L| between consecutive frames' aligned thumbnails (L units)
+THUMBNAIL_SIDE = 24  # scene cuts compare frames shrunk to this many pixels on their short side
+MAX_SHIFT = 0.1  # ... aligned by shifts up to this share of each side first: a pan is not a cut
+SUBPIXEL_LEVELS = 2  # ... to a quarter of a pixel (each level halves the step around the best shift)
+EXPOSURE_FLICKER = 15.0  # ... and a change of the whole frame's mean L up to this (L units) set aside
 
 
 def is_film(path: Path) -> bool:
@@ -144,8 +143,12 @@ class TemporalSmoothing:
     def __call__(self, lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
         """The smoothed ab for a frame's network-sized L (h, w) and its predicted ab (h, w, 2)."""
         thumbnail = self.thumbnail(lightness)
-        new_scene = (self._lightness is None or self._lightness.shape != thumbnail.shape
-                     or self._ab.shape != ab.shape or self.change(self._lightness, thumbnail) > self.scene_cut)
+        new_scene = (
+            self._lightness is None
+            or self._lightness.shape != thumbnail.shape
+            or self._ab.shape != ab.shape
+            or self.change(self._lightness, thumbnail) > self.scene_cut
+        )
         if new_scene and self._lightness is not None:
             self.cuts += 1
         self._lightness = thumbnail
@@ -189,9 +192,15 @@ def film_encoder(source_codec: str, container: str) -> str:
     return encoder
 
 
-def colorize_film(source: Path, target: Path, model: Model, render_size: int | None = None,
-                  smoothing: TemporalSmoothing | None = None,
-                  on_frame: Callable[[int, int | None], None] | None = None, square: bool = False) -> FilmReport:
+def colorize_film(
+    source: Path,
+    target: Path,
+    model: Model,
+    render_size: int | None = None,
+    smoothing: TemporalSmoothing | None = None,
+    on_frame: Callable[[int, int | None], None] | None = None,
+    square: bool = False,
+) -> FilmReport:
     """Write `target` (complete, or not at all): `source` colorized by `model`, its audio copied.
 
     `on_frame(frames_done, frames_declared)` is called after each frame (for a progress bar). Raises
@@ -233,7 +242,8 @@ def colorize_film(source: Path, target: Path, model: Model, render_size: int | N
                             lightness = rgb_lightness(rgb)
                             small = model.network_lightness(lightness, render_size, square)
                             coloured = av.VideoFrame.from_ndarray(
-                                colour(lightness, smoothing(small, model.predict(small))), format="rgb24")
+                                colour(lightness, smoothing(small, model.predict(small))), format="rgb24"
+                            )
                             coloured.pts, coloured.time_base = frame.pts, frame.time_base
                             output.mux(out_video.encode(coloured))
                             written += 1
@@ -241,11 +251,13 @@ def colorize_film(source: Path, target: Path, model: Model, render_size: int | N
                                 on_frame(written, declared)
                     output.mux(out_video.encode())
             except av.FFmpegError as error:
-                raise UnreadableImage(f"damaged film: {_reason(error)} after {written} frames; nothing written") \
-                    from None
+                raise UnreadableImage(
+                    f"damaged film: {_reason(error)} after {written} frames; nothing written"
+                ) from None
             if written == 0:
                 raise UnreadableImage("no frame could be decoded; nothing written")
             if declared and written < declared:
-                raise UnreadableImage(f"truncated film: {written} of its {declared} frames could be decoded; "
-                                      f"nothing written")
+                raise UnreadableImage(
+                    f"truncated film: {written} of its {declared} frames could be decoded; nothing written"
+                )
     return FilmReport(written, smoothing.cuts)

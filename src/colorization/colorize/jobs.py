@@ -15,11 +15,11 @@ from ..core.errors import UserError
 from ..core.paths import Project
 from ..core.photo import FORMATS, output_format, walk_files
 from .films import FILM_FORMATS, FilmReport, TemporalSmoothing, colorize_film, is_film
-from .photos import UnreadableImage, read_photo, write_image
+from .photos import Photo, UnreadableImage, read_photo, write_image
 from .render import Model, colour, load_model, resized_lightness, trained_models
 
-COMPARE_HEIGHT = 768            # panel height of --compare images (smaller photos keep their size)
-COMPARE_GAP = 8                 # white pixels between panels
+COMPARE_HEIGHT = 768  # panel height of --compare images (smaller photos keep their size)
+COMPARE_GAP = 8  # white pixels between panels
 COMPARE_JPEG_QUALITY = 90
 SUPPORTED = ", ".join(sorted(FORMATS) + sorted(FILM_FORMATS))
 
@@ -30,11 +30,11 @@ class Settings:
     and, for films, the temporal smoothing (`films.TemporalSmoothing`)."""
 
     render_size: int | None = None
-    square: bool = False     # the network sees a square, as before aspect-kept rendering
+    square: bool = False  # the network sees a square, as before aspect-kept rendering
     smoothing: float = TemporalSmoothing.weight
     scene_cut: float = TemporalSmoothing.scene_cut
     overwrite: bool = False
-    progress: bool = False   # a progress bar per film on stderr
+    progress: bool = False  # a progress bar per film on stderr
 
 
 @dataclass
@@ -109,8 +109,9 @@ def plan_jobs(inputs: list[str], output_dir: Path, compare: bool) -> tuple[list[
             if real in seen:
                 continue
             seen.add(real)
-            compare_path = output.with_name(f"{output.stem}.compare{output.suffix}") \
-                if compare and not is_film(source) else None
+            compare_path = (
+                output.with_name(f"{output.stem}.compare{output.suffix}") if compare and not is_film(source) else None
+            )
             jobs.append(Job(source, output, compare_path))
     if not jobs:
         raise UserError(f"no photos or films found in {', '.join(inputs)} (supported: {SUPPORTED})")
@@ -121,8 +122,10 @@ def plan_jobs(inputs: list[str], output_dir: Path, compare: bool) -> tuple[list[
             if key in seen:
                 raise UserError(f"{target} would replace an input image: choose another --output folder")
             if key in writers:
-                raise UserError(f"{job.source} and {writers[key]} would both be written to {target}: "
-                                f"colorize them into different --output folders")
+                raise UserError(
+                    f"{job.source} and {writers[key]} would both be written to {target}: "
+                    f"colorize them into different --output folders"
+                )
             writers[key] = job.source
     return jobs, ignored
 
@@ -146,8 +149,9 @@ def comparison_image(lightness: np.ndarray, models: list[Model], predictions: li
     return np.asarray(canvas)
 
 
-def colorize_job(job: Job, models: list[Model], settings: Settings,
-                 on_frame: Callable[[int, int | None], None] | None = None) -> FilmReport | None:
+def colorize_job(
+    job: Job, models: list[Model], settings: Settings, on_frame: Callable[[int, int | None], None] | None = None
+) -> FilmReport | None:
     """Write the outputs of one job that are missing (all with `settings.overwrite`); None if none was due,
     else what was written (frames and scene cuts of a film; zero for a photo). A film calls
     `on_frame(frames_done, frames_declared)` after each frame (the page's progress).
@@ -155,32 +159,41 @@ def colorize_job(job: Job, models: list[Model], settings: Settings,
     Raises UnreadableImage for an input that cannot be used and OSError for an output that cannot be
     written; an output is complete or absent, never half-written.
     """
-    targets = [target for target in (job.output, job.compare)
-               if target and (settings.overwrite or not target.exists())]
+    targets = [target for target in (job.output, job.compare) if target and (settings.overwrite or not target.exists())]
     if not targets:
         return None
     if job.film:
         return _colorize_film(job, models[0], settings, on_frame)
     if output_format(job.source) is None:
         raise UnreadableImage(f"unsupported file type {job.source.suffix!r} (supported: {SUPPORTED})")
-    photo = read_photo(job.source)
-    predictions = [model.predict_ab(photo.lightness, settings.render_size, settings.square)
-                   for model in (models if job.compare in targets else models[:1])]
-    if job.output in targets:
-        rgb = colour(photo.lightness, predictions[0])
-        write_image(job.output, rgb, photo.alpha, photo.info)
-        del rgb
+    photo, ab = colorize_photo(job.source, job.output if job.output in targets else None, models[0], settings)
     if job.compare in targets:
+        predictions = [ab] + [
+            model.predict_ab(photo.lightness, settings.render_size, settings.square) for model in models[1:]
+        ]
         write_image(job.compare, comparison_image(photo.lightness, models, predictions), quality=COMPARE_JPEG_QUALITY)
     return FilmReport(frames=0, scene_cuts=0)
 
 
-def _colorize_film(job: Job, model: Model, settings: Settings,
-                   on_frame: Callable[[int, int | None], None] | None = None) -> FilmReport:
+def colorize_photo(source: Path, output: Path | None, model: Model, settings: Settings) -> tuple[Photo, np.ndarray]:
+    """The one path of a photo, for the command line and the page: read it, predict its colour at the
+    render size, and write it at its own size, lightness, alpha and metadata to `output` (None: write
+    nothing). Returns the photo and the predicted ab (at the network's input shape), for comparisons and
+    previews. Raises UnreadableImage for a photo that cannot be used."""
+    photo = read_photo(source)
+    ab = model.predict_ab(photo.lightness, settings.render_size, settings.square)
+    if output is not None:
+        write_image(output, colour(photo.lightness, ab), photo.alpha, photo.info)
+    return photo, ab
+
+
+def _colorize_film(
+    job: Job, model: Model, settings: Settings, on_frame: Callable[[int, int | None], None] | None = None
+) -> FilmReport:
     """One film, with a progress bar of frames and frames per second when `settings.progress`."""
     smoothing = TemporalSmoothing(settings.smoothing, settings.scene_cut)
-    with tqdm(desc=job.source.name, unit="frame", file=sys.stderr, disable=not settings.progress,
-              leave=False) as bar:
+    with tqdm(desc=job.source.name, unit="frame", file=sys.stderr, disable=not settings.progress, leave=False) as bar:
+
         def advance(done: int, declared: int | None) -> None:
             bar.total = declared
             bar.update(done - bar.n)

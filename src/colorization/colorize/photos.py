@@ -24,8 +24,13 @@ from ..core.color import rgb_to_lab
 from ..core.files import atomic_path
 from ..core.photo import decode, open_image, output_format
 
-SAVE_OPTIONS = {"JPEG": {"quality": 100, "subsampling": 0}, "PNG": {}, "TIFF": {"compression": "tiff_lzw"},
-                "BMP": {}, "WEBP": {"lossless": True, "quality": 100}}
+SAVE_OPTIONS = {
+    "JPEG": {"quality": 100, "subsampling": 0},
+    "PNG": {},
+    "TIFF": {"compression": "tiff_lzw"},
+    "BMP": {},
+    "WEBP": {"lossless": True, "quality": 100},
+}
 KEEPS_EXIF = {"JPEG", "PNG", "WEBP"}
 STRIP_PIXELS = 1 << 20  # pixels converted at a time: bounds the float temporaries of rgb2lab
 ORIENTATION_TAG = 0x0112
@@ -118,8 +123,9 @@ def read_photo(path: Path) -> Photo:
             raise UnreadableImage(f"damaged or unsupported image ({_reason(error)})") from None
 
 
-def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, info: dict | None = None,
-                quality: int | None = None) -> None:
+def write_image(
+    path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, info: dict | None = None, quality: int | None = None
+) -> None:
     """Write uint8 RGB (H, W, 3), plus alpha where the format has one, in the format of `path`'s
     extension, via a temporary file renamed into place."""
     fmt = output_format(path)

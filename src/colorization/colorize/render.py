@@ -23,8 +23,8 @@ from ..core.paths import Project
 from ..engines import Network
 from ..models import saved
 
-STRIP_PIXELS = 1 << 20   # pixels converted from LAB to RGB at a time
-MAX_RENDER_SIZE = 2048   # a larger short side only costs time: the networks were trained on small images
+STRIP_PIXELS = 1 << 20  # pixels converted from LAB to RGB at a time
+MAX_RENDER_SIZE = 2048  # a larger short side only costs time: the networks were trained on small images
 
 
 @dataclass
@@ -34,8 +34,8 @@ class Model:
     label: str
     directory: Path
     network: Network
-    image_size: int     # the side of the square images it was trained on
-    multiple: int       # network input sides are multiples of this
+    image_size: int  # the side of the square images it was trained on
+    multiple: int  # network input sides are multiples of this
 
     @property
     def default_render_size(self) -> int:
@@ -48,11 +48,14 @@ class Model:
         if requested is None:
             return self.default_render_size
         if isinstance(requested, bool) or not isinstance(requested, int) or not 8 <= requested <= MAX_RENDER_SIZE:
-            raise UserError(f"--render-size {requested!r}: must be a whole number of pixels from 8 to {MAX_RENDER_SIZE}")
+            raise UserError(
+                f"--render-size {requested!r}: must be a whole number of pixels from 8 to {MAX_RENDER_SIZE}"
+            )
         return max(self.multiple, round(requested / self.multiple) * self.multiple)
 
-    def network_shape(self, size: tuple[int, int], render_size: int | None = None,
-                      square: bool = False) -> tuple[int, int]:
+    def network_shape(
+        self, size: tuple[int, int], render_size: int | None = None, square: bool = False
+    ) -> tuple[int, int]:
         """(width, height) of the network's input for a photo of `size` = (width, height): its short side
         at the render size and its aspect ratio kept, each side rounded to the multiple; `square` gives the
         render size by the render size instead (how `colorize` did it before aspect-kept rendering)."""
@@ -61,14 +64,17 @@ class Model:
             return side, side
         width, height = size
         scale = side / min(width, height)
-        return tuple(max(self.multiple, round(length * scale / self.multiple) * self.multiple)
-                     for length in (width, height))
+        return tuple(
+            max(self.multiple, round(length * scale / self.multiple) * self.multiple) for length in (width, height)
+        )
 
-    def network_lightness(self, lightness: np.ndarray, render_size: int | None = None,
-                          square: bool = False) -> np.ndarray:
+    def network_lightness(
+        self, lightness: np.ndarray, render_size: int | None = None, square: bool = False
+    ) -> np.ndarray:
         """The full-resolution L (H, W) resized to the network's input shape: float32, 0-100."""
-        return resized_lightness(lightness, self.network_shape((lightness.shape[1], lightness.shape[0]),
-                                                               render_size, square))
+        return resized_lightness(
+            lightness, self.network_shape((lightness.shape[1], lightness.shape[0]), render_size, square)
+        )
 
     def predict(self, small_lightness: np.ndarray) -> np.ndarray:
         """ab in LAB units, float32 (h, w, 2), for the network-sized L (h, w) of `network_lightness`."""
@@ -120,8 +126,11 @@ def colour(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
 def trained_models(project: Path) -> list[str]:
     """The names of the model folders in `project`/models (those holding a config.json), sorted."""
     folder = Project(project).models
-    return sorted(path.name for path in folder.iterdir() if (path / saved.CONFIG_FILE).is_file()) \
-        if folder.is_dir() else []
+    return (
+        sorted(path.name for path in folder.iterdir() if (path / saved.CONFIG_FILE).is_file())
+        if folder.is_dir()
+        else []
+    )
 
 
 def model_directory(spec: str, project: Path) -> tuple[Path, str | None]:
@@ -134,14 +143,18 @@ def model_directory(spec: str, project: Path) -> tuple[Path, str | None]:
     if not path.exists():
         trained = ", ".join(trained_models(project)) or "none"
         if len(path.parts) == 1:
-            raise UserError(f"--model {spec}: no trained model {spec} in {project / 'models'} (trained: {trained}): "
-                            f"run `dvc repro train@{spec}` in the project root first, or pass --model PATH")
+            raise UserError(
+                f"--model {spec}: no trained model {spec} in {project / 'models'} (trained: {trained}): "
+                f"run `dvc repro train@{spec}` in the project root first, or pass --model PATH"
+            )
         raise UserError(f"--model {spec}: no such model directory or file (trained in {project / 'models'}: {trained})")
     if path.is_dir():
         return path, None
     if not (path.parent / saved.CONFIG_FILE).is_file():
-        raise UserError(f"--model {spec} is not a model written by this project: expected a models/NAME directory "
-                        f"with {saved.CONFIG_FILE}, or the model file inside one")
+        raise UserError(
+            f"--model {spec} is not a model written by this project: expected a models/NAME directory "
+            f"with {saved.CONFIG_FILE}, or the model file inside one"
+        )
     return path.parent, path.name
 
 
@@ -151,9 +164,16 @@ def load_model(spec: str, project: Path) -> Model:
     recipe = saved.read_config(directory)
     expected = saved.model_file(directory, recipe)
     if file_name is not None and file_name != expected.name:
-        raise UserError(f"--model {spec}: {directory / saved.CONFIG_FILE} describes a {recipe.arch} model, "
-                        f"whose file is {expected.name}")
+        raise UserError(
+            f"--model {spec}: {directory / saved.CONFIG_FILE} describes a {recipe.arch} model, "
+            f"whose file is {expected.name}"
+        )
     network, _ = saved.load(directory)
     label = spec if directory == Project(project).model(spec) else f"{recipe.arch} ({directory})"
-    return Model(label=label, directory=directory, network=network, image_size=recipe.image_size,
-                 multiple=recipe.architecture.size_multiple)
+    return Model(
+        label=label,
+        directory=directory,
+        network=network,
+        image_size=recipe.image_size,
+        multiple=recipe.architecture.size_multiple,
+    )

@@ -53,30 +53,36 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from ..core.errors import UserError
 from ..core.photo import FORMATS, open_image, output_format
 from .films import FILM_FORMATS, is_film, misnamed
-from .jobs import SUPPORTED, Job, Settings, colorize_job
-from .photos import UnreadableImage, read_photo, write_image
+from .jobs import SUPPORTED, Job, Settings, colorize_job, colorize_photo
+from .photos import UnreadableImage, write_image
 from .render import Model, colour, load_model, resized_lightness, trained_models
 
 PAGE = Path(__file__).with_name("page.html")
-MAX_MEGAPIXELS = 50          # photos larger than this are refused before decoding (a decompression bomb)
-PREVIEW_SIDE = 1600          # the previews shown in the page: long side at most this
+MAX_MEGAPIXELS = 50  # photos larger than this are refused before decoding (a decompression bomb)
+PREVIEW_SIDE = 1600  # the previews shown in the page: long side at most this
 PREVIEW_QUALITY = 90
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 JOB_ID = re.compile(r"^[0-9a-zA-Z_-]{8,64}$")
 PREVIEWS = ("input.jpg", "result.jpg")
-NAME_BYTES = 200             # a cleaned name's UTF-8 length at most: room for the atomic writes' prefix
+NAME_BYTES = 200  # a cleaned name's UTF-8 length at most: room for the atomic writes' prefix
 # Uncompressed formats: their results are written as PNG (lossless), so a small upload of a large,
 # simple picture cannot write hundreds of megabytes.
 RESULT_FORMAT = {"BMP": ".png", "TIFF": ".png"}
-RESULT_BYTES_PER_PIXEL = 5   # a photo's result may not exceed this much a pixel (quality-100 JPEG of noise
+RESULT_BYTES_PER_PIXEL = 5  # a photo's result may not exceed this much a pixel (quality-100 JPEG of noise
 RESULT_SLACK_BYTES = 1 << 20  # comes near it; PNG and WebP stay under an RGBA image) plus headers and metadata
 TOKEN_HEADER = "x-colorize-token"
 UPLOAD_TYPE = "application/octet-stream"
-SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
-                    (b"x-frame-options", b"DENY"), (b"cross-origin-resource-policy", b"same-origin")]
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+]
 # The page runs only its own inline script (a nonce per answer) and reaches only its own server.
-PAGE_POLICY = ("default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src 'self'; "
-               "media-src 'self'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src 'self'; "
+    "media-src 'self'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 class BadUpload(Exception):
@@ -136,8 +142,16 @@ def _folder_bytes(folder: Path) -> int:
 class Page:
     """The page's state: where it writes, which models it offers (loaded on first use) and its limits."""
 
-    def __init__(self, project: Path, output: Path, default_model: str, max_upload_bytes: int, settings: Settings,
-                 max_output_bytes: int, client_timeout: float):
+    def __init__(
+        self,
+        project: Path,
+        output: Path,
+        default_model: str,
+        max_upload_bytes: int,
+        settings: Settings,
+        max_output_bytes: int,
+        client_timeout: float,
+    ):
         self.project = project
         self.output = output.resolve()
         self.output.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -182,11 +196,17 @@ class Page:
         is over RESULT_BYTES_PER_PIXEL for its `pixels` (None: a film, bounded by the budget alone)."""
         size = _folder_bytes(folder)
         if size > self.max_output_bytes:
-            raise BadUpload(f"the result would take {size / 1e6:.1f} MB, over this page's budget of "
-                            f"{self.max_output_bytes / 1e6:g} MB (colorize --serve --max-output-mb)", 507)
+            raise BadUpload(
+                f"the result would take {size / 1e6:.1f} MB, over this page's budget of "
+                f"{self.max_output_bytes / 1e6:g} MB (colorize --serve --max-output-mb)",
+                507,
+            )
         if pixels is not None and result.stat().st_size > RESULT_BYTES_PER_PIXEL * pixels + RESULT_SLACK_BYTES:
-            raise BadUpload(f"the result would take {result.stat().st_size / 1e6:.1f} MB, over this page's "
-                            f"limit of {RESULT_BYTES_PER_PIXEL} bytes a pixel", 507)
+            raise BadUpload(
+                f"the result would take {result.stat().st_size / 1e6:.1f} MB, over this page's "
+                f"limit of {RESULT_BYTES_PER_PIXEL} bytes a pixel",
+                507,
+            )
 
     def colorize(self, folder: Path, upload: Path, model_name: str, job: str | None = None) -> dict:
         """Colorize an upload saved as `upload` into `folder`; the answer's fields for the page. A film's
@@ -197,29 +217,37 @@ class Page:
                 with open_image(upload) as image:
                     width, height = image.size
             except Image.DecompressionBombError:
-                raise BadUpload(f"{upload.name}: over this page's limit of {MAX_MEGAPIXELS} megapixels, and over "
-                                f"Pillow's own limit for a decompression bomb") from None
+                raise BadUpload(
+                    f"{upload.name}: over this page's limit of {MAX_MEGAPIXELS} megapixels, and over "
+                    f"Pillow's own limit for a decompression bomb"
+                ) from None
             except Exception:  # noqa: BLE001 - any decoder failure is a bad upload, said in one line
-                raise BadUpload(f"{upload.name}: {misnamed(upload) or 'not an image file this page can read'}") \
-                    from None
+                raise BadUpload(
+                    f"{upload.name}: {misnamed(upload) or 'not an image file this page can read'}"
+                ) from None
             if width * height > MAX_MEGAPIXELS * 1_000_000:
-                raise BadUpload(f"{upload.name}: {width} x {height} pixels is over this page's limit of "
-                                f"{MAX_MEGAPIXELS} megapixels")
+                raise BadUpload(
+                    f"{upload.name}: {width} x {height} pixels is over this page's limit of {MAX_MEGAPIXELS} megapixels"
+                )
         started = time.perf_counter()
         result = folder / result_name(upload.name)
         with self.turn:
             model = self.model(model_name)
-            answer = {"name": upload.name, "kind": "film" if film else "photo", "model": model_name,
-                      "download": f"results/{folder.name}/{quote(result.name)}", "result_name": result.name}
+            answer = {
+                "name": upload.name,
+                "kind": "film" if film else "photo",
+                "model": model_name,
+                "download": f"results/{folder.name}/{quote(result.name)}",
+                "result_name": result.name,
+            }
             try:
                 if film:
-                    answer["frames"] = colorize_job(Job(upload, result, None), [model], self.settings,
-                                                    self._film_progress(job)).frames
+                    answer["frames"] = colorize_job(
+                        Job(upload, result, None), [model], self.settings, self._film_progress(job)
+                    ).frames
                     self.check_result(folder, result, None)
                 else:
-                    photo = read_photo(upload)
-                    ab = model.predict_ab(photo.lightness, self.settings.render_size, self.settings.square)
-                    write_image(result, colour(photo.lightness, ab), photo.alpha, photo.info)
+                    photo, ab = colorize_photo(upload, result, model, self.settings)
                     answer["width"], answer["height"] = photo.size
                     previews = folder / "preview"
                     _preview(photo.lightness, None, previews / "input.jpg")
@@ -256,8 +284,11 @@ class Page:
                 try:
                     message = await asyncio.wait_for(request.receive(), self.client_timeout)
                 except TimeoutError:
-                    raise BadUpload(f"the upload stopped: nothing arrived for {self.client_timeout:g} s "
-                                    f"(colorize --serve --client-timeout)", 408) from None
+                    raise BadUpload(
+                        f"the upload stopped: nothing arrived for {self.client_timeout:g} s "
+                        f"(colorize --serve --client-timeout)",
+                        408,
+                    ) from None
                 if message["type"] == "http.disconnect":
                     raise ClientDisconnect()
                 chunk = message.get("body", b"")
@@ -269,8 +300,10 @@ class Page:
                     return size
 
     def _too_large(self, size: int, at_least: bool = False) -> str:
-        return (f"the file is {'over ' if at_least else ''}{size / 1e6:.1f} MB; this page takes up to "
-                f"{self.max_upload_bytes / 1e6:g} MB (colorize --serve --max-upload-mb)")
+        return (
+            f"the file is {'over ' if at_least else ''}{size / 1e6:.1f} MB; this page takes up to "
+            f"{self.max_upload_bytes / 1e6:g} MB (colorize --serve --max-upload-mb)"
+        )
 
 
 class Guard:
@@ -289,8 +322,10 @@ class Guard:
         """Why this request is refused, or None."""
         host = headers.get("host", "")
         if host.lower() not in self.hosts:
-            return (f"Host {host[:100]!r} refused: this page answers only at http://127.0.0.1:{self.port}/ "
-                    f"(or localhost:{self.port})")
+            return (
+                f"Host {host[:100]!r} refused: this page answers only at http://127.0.0.1:{self.port}/ "
+                f"(or localhost:{self.port})"
+            )
         fetch_site = headers.get("sec-fetch-site")
         if fetch_site is not None and fetch_site not in ("same-origin", "none"):
             return f"a request from another site refused (Sec-Fetch-Site: {fetch_site[:40]})"
@@ -323,9 +358,14 @@ class Guard:
         reason = self.refusal(scope, Headers(scope=scope))
         if reason is None:
             return await self.app(scope, receive, secured)
-        print(f"colorize --serve: refused {scope['method']} {scope['path'][:100]}: {reason}", file=sys.stderr, flush=True)
-        response = JSONResponse({"error": reason}, 403) if scope["path"].startswith("/api/") \
+        print(
+            f"colorize --serve: refused {scope['method']} {scope['path'][:100]}: {reason}", file=sys.stderr, flush=True
+        )
+        response = (
+            JSONResponse({"error": reason}, 403)
+            if scope["path"].startswith("/api/")
             else PlainTextResponse(reason + "\n", 403)
+        )
         await response(scope, receive, secured)
 
 
@@ -337,13 +377,21 @@ def create_app(page: Page, port: int, token: str) -> Guard:
     async def index(request: Request) -> Response:
         nonce = secrets.token_urlsafe(16)
         html = template.replace("__TOKEN__", token).replace("__NONCE__", nonce)
-        return HTMLResponse(html, headers={"content-security-policy": PAGE_POLICY.format(nonce=nonce),
-                                           "cache-control": "no-store"})
+        return HTMLResponse(
+            html, headers={"content-security-policy": PAGE_POLICY.format(nonce=nonce), "cache-control": "no-store"}
+        )
 
     async def models(request: Request) -> Response:
-        return JSONResponse({"models": trained_models(page.project), "default": page.default_model,
-                             "max_upload_mb": page.max_upload_bytes / 1e6, "max_megapixels": MAX_MEGAPIXELS,
-                             "photos": sorted(FORMATS), "films": sorted(FILM_FORMATS)})
+        return JSONResponse(
+            {
+                "models": trained_models(page.project),
+                "default": page.default_model,
+                "max_upload_mb": page.max_upload_bytes / 1e6,
+                "max_megapixels": MAX_MEGAPIXELS,
+                "photos": sorted(FORMATS),
+                "films": sorted(FILM_FORMATS),
+            }
+        )
 
     async def progress(request: Request) -> Response:
         return JSONResponse(page.progress.get(request.query_params.get("job", ""), {"done": None, "total": None}))
@@ -378,8 +426,9 @@ def create_app(page: Page, port: int, token: str) -> Guard:
             return Response(status_code=400)
         except Exception as error:  # noqa: BLE001 - one upload failing must not stop the page
             shutil.rmtree(folder, ignore_errors=True)
-            print(f"colorize --serve: {request.query_params.get('name', '')[:100]!r} failed: {error!r}",
-                  file=sys.stderr)
+            print(
+                f"colorize --serve: {request.query_params.get('name', '')[:100]!r} failed: {error!r}", file=sys.stderr
+            )
             return JSONResponse({"error": f"could not colorize this file ({type(error).__name__})"}, status_code=500)
         finally:
             page.busy.discard(folder)
@@ -405,10 +454,16 @@ def create_app(page: Page, port: int, token: str) -> Guard:
             return JSONResponse({"error": "no such preview"}, status_code=404)
         return FileResponse(path, media_type="image/jpeg")
 
-    app = Starlette(routes=[Route("/", index), Route("/api/models", models), Route("/api/progress", progress),
-                            Route("/api/colorize", upload, methods=["POST"]),
-                            Route("/results/{upload}/{name}", result),
-                            Route("/previews/{upload}/{name}", preview)])
+    app = Starlette(
+        routes=[
+            Route("/", index),
+            Route("/api/models", models),
+            Route("/api/progress", progress),
+            Route("/api/colorize", upload, methods=["POST"]),
+            Route("/results/{upload}/{name}", result),
+            Route("/previews/{upload}/{name}", preview),
+        ]
+    )
     return Guard(app, port, token)
 
 
@@ -447,13 +502,23 @@ class TimedHTTP(H11Protocol):
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
             if self.conn.our_state is h11.IDLE:
                 reason = f"the request did not arrive within {self.timeout:g} s\n".encode()
-                self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\n"
-                                     b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(reason), reason))
+                self.transport.write(
+                    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\n"
+                    b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(reason), reason)
+                )
             self.transport.close()
 
 
-def serve(project: Path, output: Path, model: str, port: int, max_upload_bytes: int, settings: Settings,
-          max_output_bytes: int, client_timeout: float) -> int:
+def serve(
+    project: Path,
+    output: Path,
+    model: str,
+    port: int,
+    max_upload_bytes: int,
+    settings: Settings,
+    max_output_bytes: int,
+    client_timeout: float,
+) -> int:
     """Serve the page on 127.0.0.1:`port` (0: a free port) until interrupted; prints its address, with this
     launch's token, first. Everything it writes is readable by its owner only."""
     import uvicorn
@@ -469,11 +534,15 @@ def serve(project: Path, output: Path, model: str, port: int, max_upload_bytes: 
         raise UserError(f"--port {port}: cannot listen on 127.0.0.1:{port} ({error.strerror or error})") from None
     port = listener.getsockname()[1]
     token = secrets.token_urlsafe(32)
-    print(f"colorize: the page is at http://127.0.0.1:{port}/?token={token} (models: "
-          f"{', '.join(trained_models(project))}; results in {page.output}, at most "
-          f"{max_output_bytes / 1e6:g} MB); Ctrl-C stops it", flush=True)
+    print(
+        f"colorize: the page is at http://127.0.0.1:{port}/?token={token} (models: "
+        f"{', '.join(trained_models(project))}; results in {page.output}, at most "
+        f"{max_output_bytes / 1e6:g} MB); Ctrl-C stops it",
+        flush=True,
+    )
     protocol = type("TimedHTTP", (TimedHTTP,), {"timeout": client_timeout})
-    server = uvicorn.Server(uvicorn.Config(create_app(page, port, token), log_level="warning", lifespan="off",
-                                           http=protocol))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(page, port, token), log_level="warning", lifespan="off", http=protocol)
+    )
     server.run(sockets=[listener])
     return 0

@@ -15,9 +15,9 @@ from skimage.color.colorconv import rgb_from_xyz
 # sRGB -> XYZ (D65) -> LAB with scikit-image's constants, so both paths give the same numbers.
 _LEVELS = np.arange(256) / 255.0
 LINEAR_OF_LEVEL = np.where(_LEVELS > 0.04045, ((_LEVELS + 0.055) / 1.055) ** 2.4, _LEVELS / 12.92).astype(np.float32)
-_XYZ_FROM_RGB = np.array([[0.412453, 0.357580, 0.180423],
-                          [0.212671, 0.715160, 0.072169],
-                          [0.019334, 0.119193, 0.950227]])
+_XYZ_FROM_RGB = np.array(
+    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
+)
 _D65_WHITE = np.array([0.95047, 1.0, 1.08883])
 WHITE_XYZ_FROM_RGB_T = np.ascontiguousarray((_XYZ_FROM_RGB / _D65_WHITE[:, None]).T, dtype=np.float32)
 # LAB from the companded (fx, fy, fz): L = 116 fy - 16, a = 500 (fx - fy), b = 200 (fy - fz).
@@ -25,7 +25,6 @@ LAB_FROM_F = np.array([[0, 500, 0], [116, -500, 200], [0, 0, -200]], dtype=np.fl
 LAB_OFFSET = np.array([-16, 0, 0], dtype=np.float32)
 # CIE f(t) is the cube root above TOE_END and the line TOE_SLOPE * t + TOE_OFFSET below it.
 _TOE_END, _TOE_SLOPE, _TOE_OFFSET = np.float32(0.008856), np.float32(7.787), np.float32(16 / 116)
-
 
 
 def _companded_xyz(rgb: np.ndarray) -> np.ndarray:
@@ -70,7 +69,6 @@ def cie_f(t):
     return root * scale if t > _TOE_END else toe
 
 
-
 def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
     """LAB of shape (..., 3) to float32 sRGB in [0, 1], clipping colours outside the gamut.
 
@@ -83,9 +81,8 @@ def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
     return np.clip(rgb, 0.0, 1.0).astype(np.float32)
 
 
-
 GAMUT_TOLERANCE = 0.5 / 255.0  # half an 8-bit step: clipping this much changes L by under 0.2
-GAMUT_SEARCH_STEPS = 8         # bisection steps on the chroma factor: within 1/256 (under 0.5 in chroma) of the edge
+GAMUT_SEARCH_STEPS = 8  # bisection steps on the chroma factor: within 1/256 (under 0.5 in chroma) of the edge
 # The gamut [-tolerance, 1 + tolerance] of sRGB values, in linear RGB (the sRGB curve is monotonic), so
 # the search needs no gamma curve.
 _LINEAR_LOW = -GAMUT_TOLERANCE / 12.92

@@ -57,7 +57,6 @@ def encode_rgb_and_sum_lightness(pixels: np.ndarray) -> tuple[np.ndarray, int, i
 _KERNEL_CHUNK = 2048  # pixels converted per step: the scratch planes stay in the CPU's first-level caches
 
 
-
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _encode_kernel(words, encoded):
     """RGBX pixels, one little-endian uint32 each, to the (N, 3) encoding; returns the sum and the sum
@@ -81,16 +80,22 @@ def _encode_kernel(words, encoded):
             green = LINEAR_OF_LEVEL[(word >> np.uint32(8)) & byte]
             blue = LINEAR_OF_LEVEL[(word >> np.uint32(16)) & byte]
             for channel in range(3):
-                planes[channel, i] = (red * WHITE_XYZ_FROM_RGB_T[0, channel]
-                                      + green * WHITE_XYZ_FROM_RGB_T[1, channel]
-                                      + blue * WHITE_XYZ_FROM_RGB_T[2, channel])
+                planes[channel, i] = (
+                    red * WHITE_XYZ_FROM_RGB_T[0, channel]
+                    + green * WHITE_XYZ_FROM_RGB_T[1, channel]
+                    + blue * WHITE_XYZ_FROM_RGB_T[2, channel]
+                )
         for channel in range(3):
             for i in range(size):
                 planes[channel, i] = cie_f(planes[channel, i])
         for i in range(size):
             for channel in range(3):
-                value = (planes[0, i] * _ENCODED_FROM_F[0, channel] + planes[1, i] * _ENCODED_FROM_F[1, channel]
-                         + planes[2, i] * _ENCODED_FROM_F[2, channel] + _ENCODED_OFFSET[channel])
+                value = (
+                    planes[0, i] * _ENCODED_FROM_F[0, channel]
+                    + planes[1, i] * _ENCODED_FROM_F[1, channel]
+                    + planes[2, i] * _ENCODED_FROM_F[2, channel]
+                    + _ENCODED_OFFSET[channel]
+                )
                 rounded[channel, i] = np.uint8(min(max(value, np.float32(0)), np.float32(255)))
         for i in range(size):
             lightness = np.int64(rounded[0, i])

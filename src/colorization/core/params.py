@@ -62,8 +62,9 @@ def read(cls, section: "Section", strict: bool = True) -> dict[str, Any]:
     if strict:
         unknown = [key for key in section.values if key not in known]
         if unknown:
-            raise UserError(f"{section.source}: {section.key(str(unknown[0]))}: unknown key; allowed: "
-                            f"{', '.join(known)}")
+            raise UserError(
+                f"{section.source}: {section.key(str(unknown[0]))}: unknown key; allowed: {', '.join(known)}"
+            )
     values = {}
     for name, item in known.items():
         has_default = item.default is not MISSING or item.default_factory is not MISSING
@@ -79,14 +80,15 @@ def _devices(section: "Section", name: str) -> int | str:
     try:
         return section.integer(name)
     except UserError:
-        raise UserError(f"{section.source}: {section.key(name)} = {section.values[name]!r}: must be an integer "
-                        ">= 1 or auto") from None
+        raise UserError(
+            f"{section.source}: {section.key(name)} = {section.values[name]!r}: must be an integer >= 1 or auto"
+        ) from None
 
 
 @dataclass(frozen=True)
 class Places365Params:
-    url: str            # http(s) URL, file:// URL or local path of a tar of Places365 images
-    md5: str | None     # lower-case hex; None: not verified
+    url: str  # http(s) URL, file:// URL or local path of a tar of Places365 images
+    md5: str | None  # lower-case hex; None: not verified
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,8 @@ class DataParams:
     image_size: int
     val_fraction: float
     shard_size: int
-    path: Path | None = None            # folder source: a folder or a .tar/.tar.gz/.zip of photos
-    cache_dir: Path | None = None       # where downloads are kept; None: the user's cache dir
+    path: Path | None = None  # folder source: a folder or a .tar/.tar.gz/.zip of photos
+    cache_dir: Path | None = None  # where downloads are kept; None: the user's cache dir
     places365: Places365Params | None = None
 
 
@@ -106,11 +108,11 @@ class TrainParams:
     epochs: int = setting(integer())
     batch_size: int = setting(integer())
     mixed_precision: bool = setting(boolean())
-    lr_schedule: str = setting(choice(LR_SCHEDULES), "constant")   # per epoch
-    keep: str = setting(choice(tuple(KEEP)), "val_loss")            # which epoch's weights become the model
-    devices: int | str = setting(_devices, 1)   # data-parallel processes; "auto": one per GPU
+    lr_schedule: str = setting(choice(LR_SCHEDULES), "constant")  # per epoch
+    keep: str = setting(choice(tuple(KEEP)), "val_loss")  # which epoch's weights become the model
+    devices: int | str = setting(_devices, 1)  # data-parallel processes; "auto": one per GPU
     keras_backend: str = setting(choice(KERAS_BACKENDS), "tensorflow")  # what the Keras models train on
-    hflip: bool = setting(boolean(), False)     # mirror a random half of the training images each epoch
+    hflip: bool = setting(boolean(), False)  # mirror a random half of the training images each epoch
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ class Params:
     lr: float
     data: DataParams
     train: TrainParams
-    models: dict[str, dict]     # each entry as written; `colorization.models.resolve` makes it a ModelSpec
+    models: dict[str, dict]  # each entry as written; `colorization.models.resolve` makes it a ModelSpec
     evaluate: EvaluateParams
 
 
@@ -137,7 +139,7 @@ class Section:
             raise UserError(f"{source}: {prefix or 'the file'} must be a mapping, got {values!r}")
         self.values = values
         self.prefix = prefix
-        self.source = source    # the file the values come from, which every message names
+        self.source = source  # the file the values come from, which every message names
 
     def key(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else name
@@ -159,13 +161,17 @@ class Section:
             raise UserError(f"{self.source}: {self.key(name)} = {value!r}: must be {allowed}")
         return value
 
-    def number(self, name: str, low: float, high: float, optional: bool = False,
-               high_included: bool = False) -> float | None:
+    def number(
+        self, name: str, low: float, high: float, optional: bool = False, high_included: bool = False
+    ) -> float | None:
         value = self.values.get(name) if optional else self.get(name)
         if value is None and optional:
             return None
-        if (isinstance(value, bool) or not isinstance(value, (int, float))
-                or not (low < value <= high if high_included else low < value < high)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not (low < value <= high if high_included else low < value < high)
+        ):
             bounds = f"({high} included)" if high_included else "(exclusive)"
             allowed = f"a number between {low} and {high} {bounds}" + (" or null" if optional else "")
             raise UserError(f"{self.source}: {self.key(name)} = {value!r}: must be {allowed}")
@@ -182,8 +188,10 @@ class Section:
         if value is None and optional:
             return None
         if not isinstance(value, str) or not value.strip():
-            raise UserError(f"{self.source}: {self.key(name)} = {value!r}: must be a non-empty string"
-                            + (" or null" if optional else ""))
+            raise UserError(
+                f"{self.source}: {self.key(name)} = {value!r}: must be a non-empty string"
+                + (" or null" if optional else "")
+            )
         return value.strip()
 
     def path(self, name: str, base: Path) -> Path | None:
@@ -212,12 +220,16 @@ def _places365(data: Section, required: bool) -> Places365Params | None:
 def _data(data: Section, base: Path) -> DataParams:
     image_size = data.integer("image_size", minimum=8)
     if image_size % 8:
-        raise UserError(f"params.yaml: data.image_size = {image_size}: must be a multiple of 8 (the networks downsample by 8)")
+        raise UserError(
+            f"params.yaml: data.image_size = {image_size}: must be a multiple of 8 (the networks downsample by 8)"
+        )
     source = data.choice("source", DATA_SOURCES)
     path = data.path("path", base)
     if source == "folder" and path is None:
-        raise UserError("params.yaml: data.path is null: data.source = folder needs a folder of photos "
-                        "or a .tar/.tar.gz/.zip of them")
+        raise UserError(
+            "params.yaml: data.path is null: data.source = folder needs a folder of photos "
+            "or a .tar/.tar.gz/.zip of them"
+        )
     return DataParams(
         source=source,
         n_images=data.integer("n_images", minimum=2),
@@ -239,8 +251,10 @@ def parse_params(raw: Any, base: Path | str = ".") -> Params:
     data = _data(top.section("data"), Path(base))
     moved = [name for name in MOVED_SECTIONS if name in top.values]
     if moved:
-        raise UserError(f"params.yaml: {moved[0]}: a loss's settings now belong to each model that uses it, as "
-                        f"models.NAME.loss_args (README, \"Add a model, a loss or an architecture\")")
+        raise UserError(
+            f"params.yaml: {moved[0]}: a loss's settings now belong to each model that uses it, as "
+            f'models.NAME.loss_args (README, "Add a model, a loss or an architecture")'
+        )
     models = top.section("models")
     if not models.values:
         raise UserError("params.yaml: models is empty: list at least one model to train")

@@ -17,8 +17,15 @@ import numpy as np
 from PIL import Image, ImageOps
 
 # The photo file types read and written everywhere: suffix (any case) -> Pillow format.
-FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
-           ".tiff": "TIFF"}
+FORMATS = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
 IMAGE_SUFFIXES = tuple(FORMATS)
 # The decoders a photo may reach; anything else (a text file that looks like PPM, say) is not an image.
 DECODERS = tuple(dict.fromkeys(FORMATS.values()))  # JPEG includes multi-picture (MPO) files
@@ -99,8 +106,11 @@ def walk_files(root: Path, skip: Path | None = None) -> Iterator[Path]:
     symlinked folders and the folder `skip` are left out."""
     skip = skip.resolve() if skip is not None else None
     for directory, folders, files in os.walk(root):
-        folders[:] = sorted(name for name in folders if not name.startswith(".")
-                            and (skip is None or Path(directory, name).resolve() != skip))
+        folders[:] = sorted(
+            name
+            for name in folders
+            if not name.startswith(".") and (skip is None or Path(directory, name).resolve() != skip)
+        )
         for name in sorted(files):
             if not name.startswith("."):
                 yield Path(directory, name)

@@ -71,8 +71,16 @@ class Engine(Protocol):
     def versions(self) -> dict[str, str]:
         """The versions of the framework packages whose numerics a trained model depends on."""
 
-    def create(self, architecture: architectures.Architecture, lr: float, l_mean: float, l_std: float,
-               seed_value: int, mixed_precision: bool, loss=None) -> Network:
+    def create(
+        self,
+        architecture: architectures.Architecture,
+        lr: float,
+        l_mean: float,
+        l_std: float,
+        seed_value: int,
+        mixed_precision: bool,
+        loss=None,
+    ) -> Network:
         """A seeded, freshly initialised network of `architecture` with its optimizer, deterministic
         kernels, and bfloat16 compute with float32 weights and loss if `mixed_precision`; its head has the
         output channels `loss` (a `colorization.losses` object, default MSE) needs."""
@@ -85,8 +93,8 @@ class Engine(Protocol):
 class EngineInfo:
     """What the training needs to know about an engine before its module is imported."""
 
-    module: str                     # the module that implements `Engine`
-    data_parallel: bool = False     # trains as one of several processes under torchrun (`training.distributed`)
+    module: str  # the module that implements `Engine`
+    data_parallel: bool = False  # trains as one of several processes under torchrun (`training.distributed`)
     before_import: Callable[[TrainParams], None] | None = None  # told the training's params first
 
 
@@ -112,8 +120,9 @@ def prepare(framework: str, train: TrainParams) -> None:
         hook(train)
 
 
-def create(arch: str, lr: float, l_mean: float, l_std: float, seed: int, mixed_precision: bool = False,
-           loss=None) -> Network:
+def create(
+    arch: str, lr: float, l_mean: float, l_std: float, seed: int, mixed_precision: bool = False, loss=None
+) -> Network:
     """A seeded, freshly initialised network of the architecture registered as `arch` with its optimizer
     and `loss` (default MSE), made by its framework's engine."""
     architecture = architectures.get(arch)
@@ -132,8 +141,10 @@ def _use_keras_backend(train: TrainParams) -> None:
     backend = train.keras_backend
     loaded = sys.modules.get("keras")
     if loaded is not None and loaded.backend.backend() != backend:
-        raise UserError(f"Keras is already running on {loaded.backend.backend()} in this process; "
-                        f"train.keras_backend = {backend} needs a new one")
+        raise UserError(
+            f"Keras is already running on {loaded.backend.backend()} in this process; "
+            f"train.keras_backend = {backend} needs a new one"
+        )
     os.environ["KERAS_BACKEND"] = backend
 
 

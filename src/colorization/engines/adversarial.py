@@ -13,7 +13,7 @@ class Adversary:
     def __init__(self, loss, lr: float, device: torch.device):
         self.loss = loss
         self.module = ARCHITECTURES[loss.info.adversary].build(l_mean=0.0, l_std=1.0, outputs=1).to(device)
-        self.forward = self.module   # what the discriminator's steps call: the module, or its DDP wrapper
+        self.forward = self.module  # what the discriminator's steps call: the module, or its DDP wrapper
         self.optimizer = torch.optim.Adam(self.module.parameters(), lr=lr, betas=loss.info.betas)
 
     def discriminator_step(self, l_input: torch.Tensor, fake_ab: torch.Tensor, real_ab: torch.Tensor) -> float:
@@ -28,8 +28,9 @@ class Adversary:
         self.optimizer.step()
         return float(loss.detach())
 
-    def generator_objective(self, l_input: torch.Tensor, fake_ab: torch.Tensor,
-                            reconstruction: torch.Tensor) -> tuple[torch.Tensor, float]:
+    def generator_objective(
+        self, l_input: torch.Tensor, fake_ab: torch.Tensor, reconstruction: torch.Tensor
+    ) -> tuple[torch.Tensor, float]:
         """The generator's loss given its `reconstruction` term, and the adversarial part. Its gradient
         flows to the generator only (so it calls the module itself: its DDP wrapper would wait for its
         gradients)."""

@@ -21,10 +21,10 @@ import torch._dynamo  # noqa: F401  isort: skip
 
 import numpy as np
 
+from ..architectures import Architecture
 from ..core.encoding import model_batch
 from ..core.errors import UserError
 from ..core.files import atomic_path
-from ..architectures import Architecture
 from ..losses.mse import MSE
 
 MODEL_FILE = "model.keras"
@@ -54,7 +54,7 @@ def _start_up_logs_hidden():
 with _start_up_logs_hidden():
     import keras
 
-    BACKEND = keras.backend.backend()   # "tensorflow" or "torch"
+    BACKEND = keras.backend.backend()  # "tensorflow" or "torch"
     if BACKEND == "tensorflow":
         import tensorflow as tf
 
@@ -78,6 +78,7 @@ def seed(value: int) -> None:
         tf.config.experimental.enable_op_determinism()
     else:
         from .torch_engine import seed as seed_torch
+
         seed_torch(value)
 
 
@@ -124,8 +125,10 @@ class KerasNetwork:
         l_input, ab_target = model_batch(encoded)
         output = self._output(l_input)
         loss = keras.losses.get(self.keras_loss)(self.loss.targets(ab_target), output)
-        return (float(keras.ops.convert_to_numpy(keras.ops.mean(loss))),
-                self.loss.decode(keras.ops.convert_to_numpy(output)))
+        return (
+            float(keras.ops.convert_to_numpy(keras.ops.mean(loss))),
+            self.loss.decode(keras.ops.convert_to_numpy(output)),
+        )
 
     def parameter_count(self) -> int:
         return int(sum(np.prod(weight.shape) for weight in self.model.trainable_weights))
@@ -172,8 +175,15 @@ def _save_without_timestamps(model: keras.Model, path: Path) -> None:
                 target.writestr(fixed, data)
 
 
-def create(architecture: Architecture, lr: float, l_mean: float, l_std: float, seed_value: int,
-           mixed_precision: bool, loss=None) -> KerasNetwork:
+def create(
+    architecture: Architecture,
+    lr: float,
+    l_mean: float,
+    l_std: float,
+    seed_value: int,
+    mixed_precision: bool,
+    loss=None,
+) -> KerasNetwork:
     """A seeded, freshly initialised network, compiled with Adam and its loss (see `engines.Engine.create`); with
     `mixed_precision` its layers compute in bfloat16 and keep float32 weights."""
     seed(seed_value)
@@ -194,5 +204,7 @@ def load(directory: Path, architecture: Architecture, loss=None) -> KerasNetwork
     except ValueError as error:
         if "safe_mode" not in str(error):
             raise
-        raise UserError(f"{path} could not be loaded safely: it carries Python code (a Lambda layer); "
-                        "refused, nothing in it was run") from None
+        raise UserError(
+            f"{path} could not be loaded safely: it carries Python code (a Lambda layer); "
+            "refused, nothing in it was run"
+        ) from None

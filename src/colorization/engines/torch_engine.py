@@ -14,10 +14,10 @@ import numpy as np
 import torch
 import torchvision
 
+from ..architectures import Architecture
 from ..core.encoding import AB_OFFSET, AB_SCALE, L_STEPS
 from ..core.errors import UserError
 from ..core.files import atomic_path
-from ..architectures import Architecture
 from ..losses.mse import MSE
 from .adversarial import Adversary
 
@@ -76,10 +76,9 @@ class TorchNetwork:
     stay float32.
     """
 
-    def __init__(self, module: torch.nn.Module, lr: float | None = None, mixed_precision: bool = False,
-                 loss=None):
+    def __init__(self, module: torch.nn.Module, lr: float | None = None, mixed_precision: bool = False, loss=None):
         self.module = module.to(DEVICE)
-        self.forward = self.module   # what training steps call: the module, or its DDP wrapper
+        self.forward = self.module  # what training steps call: the module, or its DDP wrapper
         self.loss = loss or MSE()
         self.optimizer = None
         self.adversary = None
@@ -170,8 +169,11 @@ class TorchNetwork:
     def checkpoint_state(self) -> dict:
         """Weights, optimizer state (the adversary's too) and PyTorch's generator state: tensors and plain
         containers, so loadable with weights_only=True."""
-        state = {"model": self.module.state_dict(), "optimizer": _canonical(self.optimizer.state_dict()),
-                 "torch_rng": torch.get_rng_state()}
+        state = {
+            "model": self.module.state_dict(),
+            "optimizer": _canonical(self.optimizer.state_dict()),
+            "torch_rng": torch.get_rng_state(),
+        }
         if self.adversary is not None:
             adversary = self.adversary.state_dict()
             state["adversary"] = {"module": adversary["module"], "optimizer": _canonical(adversary["optimizer"])}
@@ -223,12 +225,21 @@ def _load_weights(path: Path) -> dict:
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError:
-            raise UserError(f"{path} could not be loaded safely: it holds objects other than weights "
-                            "(refused, nothing in it was run)") from None
+            raise UserError(
+                f"{path} could not be loaded safely: it holds objects other than weights "
+                "(refused, nothing in it was run)"
+            ) from None
 
 
-def create(architecture: Architecture, lr: float, l_mean: float, l_std: float, seed_value: int,
-           mixed_precision: bool, loss=None) -> TorchNetwork:
+def create(
+    architecture: Architecture,
+    lr: float,
+    l_mean: float,
+    l_std: float,
+    seed_value: int,
+    mixed_precision: bool,
+    loss=None,
+) -> TorchNetwork:
     """A seeded, freshly initialised network with its Adam optimizer (see `engines.Engine.create`)."""
     seed(seed_value)
     loss = loss or MSE()

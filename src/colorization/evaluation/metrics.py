@@ -41,8 +41,11 @@ def ssim(rgb_true: np.ndarray, rgb_predicted: np.ndarray) -> float:
     """SSIM of one predicted RGB image (H, W, 3) in [0, 1] against the truth; window as documented above."""
     shorter = min(rgb_true.shape[:2])
     window = min(SSIM_WINDOW, shorter if shorter % 2 else shorter - 1)
-    return float(structural_similarity(rgb_true, rgb_predicted, channel_axis=-1, data_range=1.0,
-                                       win_size=window, use_sample_covariance=window > 1))
+    return float(
+        structural_similarity(
+            rgb_true, rgb_predicted, channel_axis=-1, data_range=1.0, win_size=window, use_sample_covariance=window > 1
+        )
+    )
 
 
 def colorfulness(rgb: np.ndarray) -> np.ndarray:
@@ -152,11 +155,13 @@ def predict_examples(predict, val: LabShards, n_examples: int) -> np.ndarray:
 
 def format_metrics(metrics: dict) -> str:
     """One summary line of a metrics dict, for the stages' output."""
-    return ", ".join(f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}" for key, value in metrics.items())
+    return ", ".join(
+        f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}" for key, value in metrics.items()
+    )
 
 
 STILL_LIGHTNESS = 4.0  # mean |delta L| (L units) under which two consecutive film frames show the same picture
-FLICKER_BLOCK = 16     # pixels: flicker compares colour averaged over blocks of this side, not film grain
+FLICKER_BLOCK = 16  # pixels: flicker compares colour averaged over blocks of this side, not film grain
 
 
 def _block_means(plane: np.ndarray, block: int) -> np.ndarray:
@@ -167,13 +172,16 @@ def _block_means(plane: np.ndarray, block: int) -> np.ndarray:
     return plane[: rows * tall, : columns * wide].reshape(rows, tall, columns, wide, -1).mean(axis=(1, 3))
 
 
-def flicker(lightness: list[np.ndarray], ab: list[np.ndarray], still: float = STILL_LIGHTNESS,
-            block: int = FLICKER_BLOCK) -> tuple[float, int]:
+def flicker(
+    lightness: list[np.ndarray], ab: list[np.ndarray], still: float = STILL_LIGHTNESS, block: int = FLICKER_BLOCK
+) -> tuple[float, int]:
     """Colour that changes where the picture does not: the mean |delta ab| (LAB units, both channels)
     between consecutive frames of a film, of the colour averaged over `block` x `block` pixels (grain-sized
     changes are not flicker), over the pairs of frames whose input lightness (H, W) barely changes (mean
     |delta L| <= `still`). Returns it and the number of such pairs (nan, 0 if none)."""
-    changes = [float(np.mean(np.abs(_block_means(ab[index], block) - _block_means(ab[index - 1], block))))
-               for index in range(1, len(ab))
-               if float(np.mean(np.abs(lightness[index] - lightness[index - 1]))) <= still]
+    changes = [
+        float(np.mean(np.abs(_block_means(ab[index], block) - _block_means(ab[index - 1], block))))
+        for index in range(1, len(ab))
+        if float(np.mean(np.abs(lightness[index] - lightness[index - 1]))) <= still
+    ]
     return (float(np.mean(changes)), len(changes)) if changes else (float("nan"), 0)

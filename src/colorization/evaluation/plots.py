@@ -15,10 +15,14 @@ from ..core.color import lab_to_rgb  # noqa: E402
 from ..core.encoding import decode_lab  # noqa: E402
 from ..core.files import atomic_path  # noqa: E402
 
-BAR_METRICS = {"mse": "MSE (ab/128), lower is better", "rmse_ab": "RMSE ab (LAB units), lower is better",
-               "psnr": "PSNR RGB (dB), higher is better", "ssim": "SSIM RGB, higher is better",
-               "auc": "AUC of ab error (0-150), higher is better",
-               "colorfulness_ratio": "colourfulness / truth's, 1 is ideal"}
+BAR_METRICS = {
+    "mse": "MSE (ab/128), lower is better",
+    "rmse_ab": "RMSE ab (LAB units), lower is better",
+    "psnr": "PSNR RGB (dB), higher is better",
+    "ssim": "SSIM RGB, higher is better",
+    "auc": "AUC of ab error (0-150), higher is better",
+    "colorfulness_ratio": "colourfulness / truth's, 1 is ideal",
+}
 
 
 def _save(figure, path: Path) -> None:
@@ -27,8 +31,11 @@ def _save(figure, path: Path) -> None:
     plt.close(figure)
 
 
-LOSS_PANELS = {"train/loss": "training loss (each model's own)", "val/loss": "validation loss (each model's own)",
-               "val/mse": "validation MSE (ab/128, every model)"}
+LOSS_PANELS = {
+    "train/loss": "training loss (each model's own)",
+    "val/loss": "validation loss (each model's own)",
+    "val/mse": "validation MSE (ab/128, every model)",
+}
 
 
 def loss_curves(live_dirs: dict[str, Path], path: Path) -> None:
@@ -78,8 +85,11 @@ def mse_vs_colorfulness(metric_files: dict[str, Path], path: Path) -> None:
         ratio = values["colorfulness_ratio"] or 0.0
         axis.scatter(values["mse"], ratio, s=60, color=f"C{index}", zorder=3)
         axis.annotate(name, (values["mse"], ratio), textcoords="offset points", xytext=(6, 6), fontsize=9)
-    axis.set(title="MSE against colourfulness (validation images)", xlabel="MSE of ab/128 (lower is better)",
-             ylabel="colourfulness / colourfulness of the truth")
+    axis.set(
+        title="MSE against colourfulness (validation images)",
+        xlabel="MSE of ab/128 (lower is better)",
+        ylabel="colourfulness / colourfulness of the truth",
+    )
     axis.set_ylim(bottom=0, top=max(1.2, *((v["colorfulness_ratio"] or 0.0) * 1.1 for v in metrics.values())))
     axis.grid(alpha=0.3)
     axis.legend(loc="upper right", fontsize=8)
@@ -92,7 +102,9 @@ def example_grid(gray_encoded: np.ndarray, predictions: dict[str, np.ndarray], p
 
     `gray_encoded` holds the true encoded LAB images; `predictions` the encoded (true L, predicted ab).
     """
-    columns = {"input (B&W)": gray_encoded * np.array([1, 0, 0], dtype=np.uint8) + np.array([0, 128, 128], dtype=np.uint8)}
+    columns = {
+        "input (B&W)": gray_encoded * np.array([1, 0, 0], dtype=np.uint8) + np.array([0, 128, 128], dtype=np.uint8)
+    }
     columns.update(predictions)
     columns["ground truth"] = gray_encoded
     rows = len(gray_encoded)

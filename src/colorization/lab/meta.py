@@ -18,10 +18,10 @@ class LabMeta:
     """What prepare made: image size, split sizes, validation groups and the training set's L/100 statistics."""
 
     image_size: int
-    counts: dict[str, int]          # {"train": n, "val": n}
+    counts: dict[str, int]  # {"train": n, "val": n}
     val_groups: list[str]
-    l_mean: float                   # mean of L/100 over every training pixel
-    l_std: float                    # its standard deviation
+    l_mean: float  # mean of L/100 over every training pixel
+    l_std: float  # its standard deviation
     skipped_smaller_than_image_size: int
     encoding: str = ENCODING
 
@@ -37,8 +37,10 @@ class LabMeta:
             values = json.loads(path.read_text())
             return cls(**{field.name: values[field.name] for field in fields(cls)})
         except (ValueError, KeyError, TypeError) as error:
-            raise UserError(f"{path} is not a meta.json written by this version ({error!r}): "
-                            "run the prepare stage again (dvc repro -f prepare)") from None
+            raise UserError(
+                f"{path} is not a meta.json written by this version ({error!r}): "
+                "run the prepare stage again (dvc repro -f prepare)"
+            ) from None
 
 
 @dataclass

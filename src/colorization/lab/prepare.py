@@ -106,23 +106,38 @@ def _write_index(path: Path, rows: list[RawImage]) -> None:
         writer.writerows((position, row.file, row.group) for position, row in enumerate(rows))
 
 
-def prepare(raw_dir: Path, lab_dir: Path, image_size: int, val_fraction: float, shard_size: int, seed: int,
-            workers: int | None = None) -> LabMeta:
+def prepare(
+    raw_dir: Path,
+    lab_dir: Path,
+    image_size: int,
+    val_fraction: float,
+    shard_size: int,
+    seed: int,
+    workers: int | None = None,
+) -> LabMeta:
     """Write data/lab/{train,val}/shard_*.npy, index.csv per split and meta.json; return the metadata."""
     raw_dir, lab_dir = Path(raw_dir), Path(lab_dir)
     rows, too_small = large_enough(read_manifest(raw_dir), image_size)
     if not rows:
         example = too_small[0] if too_small else None
-        raise UserError(f"no image in {raw_dir} is at least {image_size}x{image_size} (data.image_size)"
-                        + (f"; all {len(too_small)} are smaller, e.g. {example.file} at {example.width}x{example.height}"
-                           if example else ""))
+        raise UserError(
+            f"no image in {raw_dir} is at least {image_size}x{image_size} (data.image_size)"
+            + (
+                f"; all {len(too_small)} are smaller, e.g. {example.file} at {example.width}x{example.height}"
+                if example
+                else ""
+            )
+        )
     train_rows, val_rows = split_by_group(rows, val_fraction, seed)
     splits = (("train", train_rows), ("val", val_rows))
     shape = (image_size, image_size, 3)
     with atomic_directory(lab_dir) as temporary:
         writers = {split: ShardWriter(temporary / split, len(rows), shape, shard_size) for split, rows in splits}
-        jobs = [(raw_dir / row.file, image_size, writers[split].slot(index))
-                for split, rows in splits for index, row in enumerate(rows)]
+        jobs = [
+            (raw_dir / row.file, image_size, writers[split].slot(index))
+            for split, rows in splits
+            for index, row in enumerate(rows)
+        ]
         train_sums = np.zeros(2, dtype=np.int64)
         load_kernels()
         with Pool(workers or os.cpu_count()) as pool:
@@ -134,9 +149,14 @@ def prepare(raw_dir: Path, lab_dir: Path, image_size: int, val_fraction: float, 
             writers[split].commit()
             _write_index(temporary / split / "index.csv", rows)
         l_mean, l_std = l_statistics(len(train_rows) * image_size**2, *map(int, train_sums))
-        meta = LabMeta(image_size=image_size, counts={"train": len(train_rows), "val": len(val_rows)},
-                       val_groups=sorted({row.group for row in val_rows}), l_mean=l_mean, l_std=l_std,
-                       skipped_smaller_than_image_size=len(too_small))
+        meta = LabMeta(
+            image_size=image_size,
+            counts={"train": len(train_rows), "val": len(val_rows)},
+            val_groups=sorted({row.group for row in val_rows}),
+            l_mean=l_mean,
+            l_std=l_std,
+            skipped_smaller_than_image_size=len(too_small),
+        )
         _write_too_small(temporary / SKIPPED_FILE, too_small, image_size)
         meta.write(temporary)
     return meta

@@ -153,8 +153,15 @@ class LabShards:
         scaled = scaled.reshape(len(indices), *self.image_shape)
         return scaled[..., :1], scaled[..., 1:]
 
-    def batches(self, batch_size: int, order: np.ndarray | None = None, prefetch: int = 0,
-                part: tuple[int, int] = (0, 1), encoded: bool = False, mirror: np.ndarray | None = None):
+    def batches(
+        self,
+        batch_size: int,
+        order: np.ndarray | None = None,
+        prefetch: int = 0,
+        part: tuple[int, int] = (0, 1),
+        encoded: bool = False,
+        mirror: np.ndarray | None = None,
+    ):
         """Yield (L, ab) batches over all images, in `order` if given, else in stored order; with `encoded`,
         the encoded uint8 images themselves (`read`), for an engine to convert where it computes.
         `mirror`, a bool per image, marks the images that come out mirrored left-right (augmentation).
@@ -169,8 +176,11 @@ class LabShards:
         """
         order = np.arange(self._length) if order is None else np.asarray(order)
         share, shares = part
-        chunks = (np.array_split(order[start : start + batch_size], shares)[share]
-                  for start in range(0, len(order), batch_size) if len(order) - start >= shares)
+        chunks = (
+            np.array_split(order[start : start + batch_size], shares)[share]
+            for start in range(0, len(order), batch_size)
+            if len(order) - start >= shares
+        )
         load = self.read if encoded else self.batch
         if mirror is not None:
             load = partial(_mirrored, load, np.asarray(mirror, dtype=bool))

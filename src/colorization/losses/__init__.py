@@ -26,9 +26,9 @@ from ..core.errors import UserError
 class LossInfo:
     """What a loss needs from the engines."""
 
-    frameworks: tuple[str, ...] = ("keras", "torch")   # the engines whose architectures it can train
-    adversary: str | None = None        # the architecture of a discriminator trained beside the network
-    betas: tuple[float, float] = (0.9, 0.999)   # Adam's (its defaults; the GAN's are pix2pix's)
+    frameworks: tuple[str, ...] = ("keras", "torch")  # the engines whose architectures it can train
+    adversary: str | None = None  # the architecture of a discriminator trained beside the network
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam's (its defaults; the GAN's are pix2pix's)
 
 
 LOSSES: dict[str, type] = {}

@@ -2,10 +2,11 @@
 
 The ab plane is cut into square cells of GRID units centred on multiples of GRID; the Q cells that some
 sRGB colour falls into, exactly or after the shards' rounding of a and b to integers, are the classes
-(computed here from every one of the 2^24 sRGB colours, never downloaded). A target pixel is soft-encoded over its NEIGHBOURS nearest class centres with a Gaussian of
-SIGMA; each pixel's loss is weighted by class rebalancing, w ~ ((1 - lambda) p + lambda / Q)^-1 with p
-the Gaussian-smoothed ab prior of the training images, scaled so that E_p[w] = 1; and a predicted
-distribution is decoded with the annealed mean, softmax(logits / T) . centres.
+(computed here from every one of the 2^24 sRGB colours, never downloaded). A target pixel is
+soft-encoded over its NEIGHBOURS nearest class centres with a Gaussian of SIGMA; each pixel's loss is
+weighted by class rebalancing, w ~ ((1 - lambda) p + lambda / Q)^-1 with p the Gaussian-smoothed ab
+prior of the training images, scaled so that E_p[w] = 1; and a predicted distribution is decoded with
+the annealed mean, softmax(logits / T) . centres.
 
 Rebalancing can also be moved after training (`decode_rebalance`). A network trained with weights w
 learns about q(c) ~ w(c) p(c | L), so adding log(w'(c) / w(c)) to its logits gives what weights w' would
@@ -32,13 +33,13 @@ from ..core.files import write_json
 from ..core.params import number, setting
 from . import register
 
-GRID = 10.0         # ab units per cell side
-SIGMA = 5.0         # ab units: the soft-encoding and prior-smoothing Gaussian
-NEIGHBOURS = 5      # class centres each target pixel is spread over
-REBALANCE = 0.5     # lambda: the share of the uniform distribution mixed into the prior
+GRID = 10.0  # ab units per cell side
+SIGMA = 5.0  # ab units: the soft-encoding and prior-smoothing Gaussian
+NEIGHBOURS = 5  # class centres each target pixel is spread over
+REBALANCE = 0.5  # lambda: the share of the uniform distribution mixed into the prior
 TEMPERATURE = 0.38  # the annealed mean's T: 1 is the mean, towards 0 the mode
 
-_CELL_SPAN = 13                   # cells -13..13 cover a, b in [-135, 135]: all of sRGB with room
+_CELL_SPAN = 13  # cells -13..13 cover a, b in [-135, 135]: all of sRGB with room
 _SEARCH = np.array([(da, db) for da in range(-2, 3) for db in range(-2, 3)])  # the 5x5 cells around a pixel
 
 
@@ -104,7 +105,7 @@ def soft_encode(ab: np.ndarray, sigma: float = SIGMA, neighbours: int = NEIGHBOU
         everywhere = np.sum((bin_centres()[None] - flat[far, None, :]) ** 2, axis=-1, dtype=np.float32)
         classes[far] = np.argsort(everywhere, axis=1, kind="stable")[:, :neighbours]
         nearest[far] = np.take_along_axis(everywhere, classes[far], axis=1)
-    weights = np.exp(-(nearest - nearest[:, :1]) / (2 * sigma ** 2))  # relative to the nearest: no underflow
+    weights = np.exp(-(nearest - nearest[:, :1]) / (2 * sigma**2))  # relative to the nearest: no underflow
     weights /= weights.sum(axis=1, keepdims=True)
     shape = ab.shape[:-1] + (neighbours,)
     return classes.reshape(shape), weights.astype(np.float32).reshape(shape)
@@ -144,8 +145,14 @@ def class_counts(encoded_batches: Iterable[np.ndarray]) -> np.ndarray:
 
 def write_prior(path: Path, counts: np.ndarray) -> None:
     """data/prior.json: the class centres and the training images' pixel count per class (atomically)."""
-    write_json(Path(path), {"grid": GRID, "centres": bin_centres().astype(int).tolist(),
-                            "counts": np.asarray(counts).astype(int).tolist()})
+    write_json(
+        Path(path),
+        {
+            "grid": GRID,
+            "centres": bin_centres().astype(int).tolist(),
+            "counts": np.asarray(counts).astype(int).tolist(),
+        },
+    )
 
 
 def read_prior(path: Path) -> np.ndarray:
@@ -164,7 +171,7 @@ def smoothed_prior(counts: np.ndarray, sigma: float = SIGMA) -> np.ndarray:
     over the class centres; sums to 1."""
     centres = bin_centres().astype(np.float64)
     squared = np.sum((centres[:, None, :] - centres[None, :, :]) ** 2, axis=-1)
-    kernel = np.exp(-squared / (2 * sigma ** 2))
+    kernel = np.exp(-squared / (2 * sigma**2))
     empirical = np.asarray(counts, dtype=np.float64) / max(float(np.sum(counts)), 1.0)
     prior = kernel @ empirical
     return prior / prior.sum()
@@ -214,14 +221,22 @@ class Classification:
         # lambda: weights ((1 - lambda) prior + lambda / Q)^-1 favour rare colours; 1: no rebalancing
         rebalance: float = setting(number(0.0, 1.0, high_included=True), REBALANCE)
         # re-weight the trained network's colours to this lambda when decoding; None: as trained
-        decode_rebalance: float | None = setting(number(0.0, 1.0, optional=True, high_included=True), None,
-                                                 decode_only=True)
+        decode_rebalance: float | None = setting(
+            number(0.0, 1.0, optional=True, high_included=True), None, decode_only=True
+        )
 
-    def __init__(self, class_weights: np.ndarray | None = None, temperature: float = TEMPERATURE,
-                 class_bias: np.ndarray | None = None):
+    def __init__(
+        self,
+        class_weights: np.ndarray | None = None,
+        temperature: float = TEMPERATURE,
+        class_bias: np.ndarray | None = None,
+    ):
         self.channels = len(bin_centres())
-        self.class_weights = (np.ones(self.channels, dtype=np.float32) if class_weights is None
-                              else np.asarray(class_weights, dtype=np.float32))
+        self.class_weights = (
+            np.ones(self.channels, dtype=np.float32)
+            if class_weights is None
+            else np.asarray(class_weights, dtype=np.float32)
+        )
         self.temperature = temperature
         self.class_bias = None if class_bias is None else np.asarray(class_bias, dtype=np.float32)
         if self.class_bias is not None and self.class_bias.shape != (self.channels,):
@@ -233,14 +248,19 @@ class Classification:
         """Weighted by the training images' prior (data/prior.json), decoded at the args' temperature and
         re-weighted to their decode_rebalance."""
         prior = smoothed_prior(read_prior(prior_path))
-        return cls(rebalancing_weights(prior, args.rebalance), args.temperature,
-                   decode_bias(prior, args.rebalance, args.decode_rebalance))
+        return cls(
+            rebalancing_weights(prior, args.rebalance),
+            args.temperature,
+            decode_bias(prior, args.rebalance, args.decode_rebalance),
+        )
 
     @classmethod
     def from_decoding(cls, decoding: dict) -> "Classification":
         bias = decoding.get("class_bias")
-        return cls(temperature=float(decoding.get("temperature", TEMPERATURE)),
-                   class_bias=None if bias is None else np.asarray(bias, dtype=np.float32))
+        return cls(
+            temperature=float(decoding.get("temperature", TEMPERATURE)),
+            class_bias=None if bias is None else np.asarray(bias, dtype=np.float32),
+        )
 
     def decoding(self) -> dict:
         """What decoding needs: the temperature, and the logit offsets when there are any (6 decimals)."""
@@ -271,9 +291,12 @@ class Classification:
 
         if self._device_tables is None or self._device_tables[0] != ab.device:
             classes, weights = _integer_encodings()
-            self._device_tables = (ab.device, torch.from_numpy(classes.astype(np.int64)).to(ab.device),
-                                   torch.from_numpy(weights).float().to(ab.device),
-                                   torch.from_numpy(self.class_weights).to(ab.device))
+            self._device_tables = (
+                ab.device,
+                torch.from_numpy(classes.astype(np.int64)).to(ab.device),
+                torch.from_numpy(weights).float().to(ab.device),
+                torch.from_numpy(self.class_weights).to(ab.device),
+            )
         _, class_table, weight_table, class_weights = self._device_tables
         integral = torch.round(ab * AB_SCALE).long() + int(AB_OFFSET)
         pair = integral[:, 0] * 256 + integral[:, 1]

@@ -41,8 +41,8 @@ class GAN:
 
     @dataclass(frozen=True)
     class Args:
-        l1_weight: float = setting(number(0.0, 1e6), L1_WEIGHT)   # the generator's loss: adversarial + l1_weight x L1
-        warmup_epochs: int = setting(integer(minimum=0), 0)      # epochs of L1 alone before the adversary joins
+        l1_weight: float = setting(number(0.0, 1e6), L1_WEIGHT)  # the generator's loss: adversarial + l1_weight x L1
+        warmup_epochs: int = setting(integer(minimum=0), 0)  # epochs of L1 alone before the adversary joins
 
     def __init__(self, l1_weight: float = L1_WEIGHT, warmup_epochs: int = 0):
         self.l1_weight = l1_weight
@@ -68,7 +68,9 @@ class GAN:
         discriminator learns at half the generator's pace."""
         return 0.5 * (_adversarial(real_logits, True) + _adversarial(fake_logits, False))
 
-    def generator_objective(self, fake_logits: torch.Tensor, reconstruction: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def generator_objective(
+        self, fake_logits: torch.Tensor, reconstruction: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The generator's loss, adversarial + l1_weight x `reconstruction`, and its adversarial part:
         how far the discriminator is from taking the generated colours for real."""
         adversarial = _adversarial(fake_logits, True)

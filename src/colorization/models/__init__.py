@@ -35,18 +35,20 @@ def _image_size(section: Section, name: str) -> int | None:
 class ModelSpec:
     """Everything a training needs to know about a model, and what it wrote about the result."""
 
-    name: str   # the entry's key: the stages train@NAME and evaluate@NAME, the folder models/NAME
-    arch: str = setting(text(optional=True), None)      # a registered architecture; none: the entry's name
-    loss: str = setting(text(optional=True), "mse")     # a registered loss; none: mse
+    name: str  # the entry's key: the stages train@NAME and evaluate@NAME, the folder models/NAME
+    arch: str = setting(text(optional=True), None)  # a registered architecture; none: the entry's name
+    loss: str = setting(text(optional=True), "mse")  # a registered loss; none: mse
     lr: float | None = setting(number(0.0, 1.0, optional=True), None)  # Adam's; none: the top-level lr
-    n_train: int | None = setting(integer(optional=True), None)  # training images (a prefix of the shuffled order); none: all
-    loss_args: Any = setting(_mapping, None)            # the loss's settings: a mapping, or its Args
+    n_train: int | None = setting(
+        integer(optional=True), None
+    )  # training images (a prefix of the shuffled order); none: all
+    loss_args: Any = setting(_mapping, None)  # the loss's settings: a mapping, or its Args
     # What the training wrote (config.json only; not settable in params.yaml):
-    image_size: int | None = setting(_image_size, None, trained=True)   # side of the square training images
+    image_size: int | None = setting(_image_size, None, trained=True)  # side of the square training images
     epochs: int | None = setting(integer(optional=True), None, trained=True)
     epoch: int | None = setting(integer(optional=True), None, trained=True)  # the kept epoch, 1-based
     train_images: int | None = setting(integer(optional=True), None, trained=True)
-    decoding: dict | None = setting(_mapping, None, trained=True)   # what the loss needs to decode (`decoding()`)
+    decoding: dict | None = setting(_mapping, None, trained=True)  # what the loss needs to decode (`decoding()`)
 
     def __post_init__(self):
         if self.arch is None:
@@ -57,28 +59,38 @@ class ModelSpec:
             object.__setattr__(self, "loss_args", args_type(**read(args_type, section)))
 
     @classmethod
-    def parse(cls, name: str, values: dict, source: str, prefix: str, lr: float | None = None,
-              trained: bool = False) -> "ModelSpec":
+    def parse(
+        cls, name: str, values: dict, source: str, prefix: str, lr: float | None = None, trained: bool = False
+    ) -> "ModelSpec":
         """The spec of `values`, a models entry (`trained`: a config.json, with what the training wrote),
         checked field by field; every message names `source` and the key under `prefix`. `lr` is the
         learning rate of an entry that names none."""
         section = Section(values, prefix, source)
-        allowed = [item for item in fields(cls) if "check" in item.metadata and (trained or not item.metadata.get("trained"))]
+        allowed = [
+            item for item in fields(cls) if "check" in item.metadata and (trained or not item.metadata.get("trained"))
+        ]
         if not trained:
             unknown = [key for key in values if key not in {item.name for item in allowed}]
             if unknown:
-                raise UserError(f"{source}: {section.key(str(unknown[0]))}: unknown key; allowed: "
-                                f"{', '.join(item.name for item in allowed)}")
+                raise UserError(
+                    f"{source}: {section.key(str(unknown[0]))}: unknown key; allowed: "
+                    f"{', '.join(item.name for item in allowed)}"
+                )
         given = read(cls, section, strict=False)
         given = {key: value for key, value in given.items() if key in {item.name for item in allowed}}
         arch = given.get("arch") or name
         architecture = architectures.get(arch, f"{source}: {section.key('arch')}")
         loss = losses.get(given.get("loss") or "mse", f"{source}: {section.key('loss')}")
         if architecture.framework not in loss.info.frameworks:
-            usable = [other for other in architectures.colorizers()
-                      if architectures.ARCHITECTURES[other].framework in loss.info.frameworks]
-            raise UserError(f"{source}: {prefix or name}: loss {loss.name} trains {' or '.join(loss.info.frameworks)} "
-                            f"architectures only, and {arch} is {architecture.framework}; allowed arch: {', '.join(usable)}")
+            usable = [
+                other
+                for other in architectures.colorizers()
+                if architectures.ARCHITECTURES[other].framework in loss.info.frameworks
+            ]
+            raise UserError(
+                f"{source}: {prefix or name}: loss {loss.name} trains {' or '.join(loss.info.frameworks)} "
+                f"architectures only, and {arch} is {architecture.framework}; allowed arch: {', '.join(usable)}"
+            )
         args = Section(given.get("loss_args") or {}, section.key("loss_args"), source)
         given["loss_args"] = loss.Args(**read(loss.Args, args))
         if given.get("lr") is None:

@@ -35,16 +35,20 @@ def summary(gathered: Gathered, data: DataParams, raw_dir: Path) -> str:
     """The download stage's one-line report: images, source photos, near-duplicates, skipped by reason."""
     images = gathered.images
     origin = {"folder": f"folder {data.path}", "places365": f"places365 {data.places365.url if data.places365 else ''}"}
-    line = (f"download: {len(images)} images from {len({row.group for row in images})} source photos "
-            f"({origin.get(data.source, data.source)}) in {raw_dir}")
+    line = (
+        f"download: {len(images)} images from {len({row.group for row in images})} source photos "
+        f"({origin.get(data.source, data.source)}) in {raw_dir}"
+    )
     grouped = sum(1 for row in images if row.near_duplicate_of)
     if grouped:
         line += f"; {grouped} near-duplicates grouped with their originals (column near_duplicate_of)"
     if gathered.skipped:
         reasons = Counter(skipped.reason for skipped in gathered.skipped)
-        line += (f"; skipped {len(gathered.skipped)}: "
-                 f"{', '.join(f'{count} {reason}' for reason, count in reasons.most_common())} "
-                 f"(listed in {Path(raw_dir) / SKIPPED})")
+        line += (
+            f"; skipped {len(gathered.skipped)}: "
+            f"{', '.join(f'{count} {reason}' for reason, count in reasons.most_common())} "
+            f"(listed in {Path(raw_dir) / SKIPPED})"
+        )
     if len(images) < data.n_images:
         line += f"; only {len(images)} usable images of the {data.n_images} asked for (data.n_images)"
     return line

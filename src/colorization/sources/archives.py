@@ -116,12 +116,21 @@ class ProgressReader:
 def progress_bar(total: int | None, description: str, initial: int = 0) -> tqdm:
     """A byte counter with rate on stderr; in a log file (no terminal) it writes a line every 30 s."""
     interactive = sys.stderr.isatty()
-    return tqdm(total=total, initial=initial, desc=description, unit="B", unit_scale=True, unit_divisor=1024,
-                mininterval=0.5 if interactive else 30, dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=description,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        mininterval=0.5 if interactive else 30,
+        dynamic_ncols=True,
+    )
 
 
 def stream_tar(handle, label: str, listing: Listing) -> Iterator[Entry]:
     """Image-named members of a tar read as a stream, in archive order; the member list is not kept."""
+
     def read_member(member: tarfile.TarInfo) -> bytes:
         try:
             return archive.extractfile(member).read()

@@ -100,8 +100,10 @@ def fetch(url: str, md5: str | None, directory: Path, param: str = "data.places3
         if md5 is not None and actual != md5:
             part.unlink()
             state.unlink(missing_ok=True)
-            raise UserError(f"{url}: downloaded file has MD5 {actual}, expected {md5} ({param}.md5); "
-                            f"the corrupt download was deleted, nothing was kept")
+            raise UserError(
+                f"{url}: downloaded file has MD5 {actual}, expected {md5} ({param}.md5); "
+                f"the corrupt download was deleted, nothing was kept"
+            )
         write_json(record, {"md5": actual, "size": part.stat().st_size, "url": url})
         os.replace(part, final)
         state.unlink(missing_ok=True)
@@ -122,8 +124,10 @@ def _cached(final: Path, record: Path, md5: str | None, param: str) -> Path:
         if recorded == md5:
             write_json(record, {"md5": recorded, "size": final.stat().st_size})
             return final
-    raise UserError(f"{final} has MD5 {recorded}, but {param}.md5 is {md5}: if the MD5 is right, "
-                    f"delete that file to download it again")
+    raise UserError(
+        f"{final} has MD5 {recorded}, but {param}.md5 is {md5}: if the MD5 is right, "
+        f"delete that file to download it again"
+    )
 
 
 def _resume_state(part: Path, state_path: Path) -> dict:
@@ -160,13 +164,20 @@ def _download(url: str, part: Path, state_path: Path, param: str) -> str:
                     mode = "ab"
                 else:
                     if offset:
-                        print(f"{url}: the server sent the whole file (it does not support ranges, or the file "
-                              "changed): downloading from the start", file=sys.stderr)
+                        print(
+                            f"{url}: the server sent the whole file (it does not support ranges, or the file "
+                            "changed): downloading from the start",
+                            file=sys.stderr,
+                        )
                     offset, mode, digest = 0, "wb", hashlib.md5(usedforsecurity=False)
                 length = response.headers.get("Content-Length")
                 total = offset + int(length) if length and length.isdigit() else None
-                state = {"url": url, "etag": response.headers.get("ETag"),
-                         "last_modified": response.headers.get("Last-Modified"), "total": total}
+                state = {
+                    "url": url,
+                    "etag": response.headers.get("ETag"),
+                    "last_modified": response.headers.get("Last-Modified"),
+                    "total": total,
+                }
                 write_json(state_path, state)
                 _check_space(part, total, offset)
                 with open(part, mode) as out, progress_bar(total, f"downloading {part.name[:-5]}", offset) as bar:
@@ -234,5 +245,7 @@ def _check_space(part: Path, total: int | None, offset: int) -> None:
         return
     free = shutil.disk_usage(part.parent).free
     if total - offset > free:
-        raise UserError(f"downloading {part.name[:-5]} needs {(total - offset) / 1e9:.1f} GB more in {part.parent}, "
-                        f"only {free / 1e9:.1f} GB are free: free some space or set data.cache_dir")
+        raise UserError(
+            f"downloading {part.name[:-5]} needs {(total - offset) / 1e9:.1f} GB more in {part.parent}, "
+            f"only {free / 1e9:.1f} GB are free: free some space or set data.cache_dir"
+        )

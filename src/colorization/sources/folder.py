@@ -25,7 +25,9 @@ def gather_folder(data: DataParams, seed: int, out_dir: Path) -> Gathered:
     if not path.exists():
         raise UserError(f"params.yaml: data.path = '{path}': no such folder or file")
     if path.is_file() and not path.name.lower().endswith(ARCHIVE_SUFFIXES):
-        raise UserError(f"params.yaml: data.path = '{path}': must be a folder or a {'/'.join(ARCHIVE_SUFFIXES)} archive")
+        raise UserError(
+            f"params.yaml: data.path = '{path}': must be a folder or a {'/'.join(ARCHIVE_SUFFIXES)} archive"
+        )
     listing = Listing()
     label = path.resolve().name
     with open_collection(path, listing) as entries:
@@ -33,11 +35,16 @@ def gather_folder(data: DataParams, seed: int, out_dir: Path) -> Gathered:
             entries = tqdm(entries, desc=f"reading {label}", unit=" files", mininterval=1, leave=False)
         gathered = select_images(entries, data.n_images, seed, out_dir, label)
     if gathered.examined == 0:
-        others = f"; it holds {listing.other_files} other files, e.g. {', '.join(listing.other_examples)}" \
-            if listing.other_files else ""
+        others = (
+            f"; it holds {listing.other_files} other files, e.g. {', '.join(listing.other_examples)}"
+            if listing.other_files
+            else ""
+        )
         raise UserError(f"{path}: no image files ({', '.join(suffix[1:] for suffix in IMAGE_SUFFIXES)}){others}")
     if not gathered.images:
         reasons = Counter(skipped.reason for skipped in gathered.skipped)
-        raise UserError(f"{path}: no usable image among its {gathered.examined} image files "
-                        f"({', '.join(f'{count} {reason}' for reason, count in reasons.most_common())})")
+        raise UserError(
+            f"{path}: no usable image among its {gathered.examined} image files "
+            f"({', '.join(f'{count} {reason}' for reason, count in reasons.most_common())})"
+        )
     return gathered

@@ -91,8 +91,11 @@ def inspect_image(data: bytes) -> Inspection:
     with image:
         width, height = image.size
         if width * height > MAX_PIXELS:
-            return Inspection("decompression bomb", f"header declares {width}x{height} = "
-                              f"{width * height / 1e6:.0f} MP, over the {MAX_PIXELS / 1e6:.0f} MP limit")
+            return Inspection(
+                "decompression bomb",
+                f"header declares {width}x{height} = "
+                f"{width * height / 1e6:.0f} MP, over the {MAX_PIXELS / 1e6:.0f} MP limit",
+            )
         mode = image.mode
         try:
             width, height = upright_size(image)
@@ -105,11 +108,17 @@ def inspect_image(data: bytes) -> Inspection:
         return Inspection("greyscale", f"mode {mode}: no colour to learn from", width, height)
     chroma = mean_chroma(rgb)
     if chroma < GREYSCALE_MAX_CHROMA:
-        return Inspection("greyscale", f"mean chroma {chroma:.2f} < {GREYSCALE_MAX_CHROMA}: no colour to learn from",
-                          width, height)
+        return Inspection(
+            "greyscale", f"mean chroma {chroma:.2f} < {GREYSCALE_MAX_CHROMA}: no colour to learn from", width, height
+        )
     thumbnail = rgb.resize((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.BOX).tobytes()
-    return Inspection(width=width, height=height, sha256=hashlib.sha256(data).hexdigest(), dhash=difference_hash(rgb),
-                      thumbnail=thumbnail)
+    return Inspection(
+        width=width,
+        height=height,
+        sha256=hashlib.sha256(data).hexdigest(),
+        dhash=difference_hash(rgb),
+        thumbnail=thumbnail,
+    )
 
 
 def near_duplicate_representatives(inspections: list[Inspection], block: int = 64) -> list[int]:
@@ -123,8 +132,10 @@ def near_duplicate_representatives(inspections: list[Inspection], block: int = 6
     if n == 0:
         return []
     words = HASH_SIDE * HASH_SIDE // 64
-    packed = np.array([[(item.dhash >> (64 * (words - 1 - w))) & 0xFFFFFFFFFFFFFFFF for w in range(words)]
-                       for item in inspections], dtype=np.uint64)
+    packed = np.array(
+        [[(item.dhash >> (64 * (words - 1 - w))) & 0xFFFFFFFFFFFFFFFF for w in range(words)] for item in inspections],
+        dtype=np.uint64,
+    )
     parent = list(range(n))
 
     def root(i: int) -> int:

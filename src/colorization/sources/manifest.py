@@ -75,10 +75,23 @@ def read_manifest(directory: Path) -> list[RawImage]:
         reader = csv.DictReader(handle)
         missing = [field.name for field in fields(RawImage) if field.name not in (reader.fieldnames or [])]
         if missing:
-            raise UserError(f"{path} lacks column(s) {', '.join(missing)}: it was written by an older version; "
-                            "run the download stage again (dvc repro -f download)")
-        return [RawImage(row["file"], row["source"], row["group"], int(row["size"]), row["sha256"],
-                         int(row["width"]), int(row["height"]), row["near_duplicate_of"]) for row in reader]
+            raise UserError(
+                f"{path} lacks column(s) {', '.join(missing)}: it was written by an older version; "
+                "run the download stage again (dvc repro -f download)"
+            )
+        return [
+            RawImage(
+                row["file"],
+                row["source"],
+                row["group"],
+                int(row["size"]),
+                row["sha256"],
+                int(row["width"]),
+                int(row["height"]),
+                row["near_duplicate_of"],
+            )
+            for row in reader
+        ]
 
 
 def read_skipped(directory: Path) -> list[SkippedFile]:

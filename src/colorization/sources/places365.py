@@ -38,15 +38,18 @@ def gather_places365(data: DataParams, seed: int, out_dir: Path) -> Gathered:
     with open(archive, "rb") as handle:
         reader = ProgressReader(handle, archive.stat().st_size, f"selecting from {archive.name}", hash_md5=verify)
         try:
-            gathered = select_images(stream_tar(reader, str(archive), Listing()), data.n_images, seed, out_dir,
-                                     archive.name)
+            gathered = select_images(
+                stream_tar(reader, str(archive), Listing()), data.n_images, seed, out_dir, archive.name
+            )
             if verify:
                 reader.drain()
         finally:
             reader.close()
     if verify and reader.md5.hexdigest() != data.places365.md5:
-        raise UserError(f"{archive}: MD5 is {reader.md5.hexdigest()}, expected {data.places365.md5} "
-                        "(data.places365.md5): nothing was kept")
+        raise UserError(
+            f"{archive}: MD5 is {reader.md5.hexdigest()}, expected {data.places365.md5} "
+            "(data.places365.md5): nothing was kept"
+        )
     if not gathered.images:
         raise UserError(f"{archive}: no usable image among its {gathered.examined} image files")
     return gathered

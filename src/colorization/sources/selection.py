@@ -36,8 +36,7 @@ class _Chosen:
 
 def selection_key(name: str, seed: int) -> int:
     """A 64-bit pseudo-random key for a file name, fixed by the seed."""
-    digest = hashlib.blake2b(name.encode("utf-8", "surrogateescape"), digest_size=8,
-                             key=str(seed).encode()).digest()
+    digest = hashlib.blake2b(name.encode("utf-8", "surrogateescape"), digest_size=8, key=str(seed).encode()).digest()
     return int.from_bytes(digest, "big")
 
 
@@ -123,8 +122,9 @@ def select_images(entries: Iterable[Entry], n: int, seed: int, out_dir: Path, la
     cutoff = best.cutoff() if len(best.chosen) == n else float("inf")
     skipped = [record for key, record in sorted(rejected, key=lambda pair: pair[0]) if key <= cutoff]
     _remove_empty_folders(out_dir)
-    return Gathered(_group_near_duplicates(sorted(best.chosen.values(), key=lambda item: item.key), label),
-                     skipped, examined)
+    return Gathered(
+        _group_near_duplicates(sorted(best.chosen.values(), key=lambda item: item.key), label), skipped, examined
+    )
 
 
 def _group_near_duplicates(chosen: list[_Chosen], label: str) -> list[RawImage]:
@@ -133,14 +133,22 @@ def _group_near_duplicates(chosen: list[_Chosen], label: str) -> list[RawImage]:
     rows = []
     for item, first in zip(chosen, representatives):
         group = chosen[first].name
-        rows.append(RawImage(item.name, f"{label}:{item.name}", group, item.size, item.inspection.sha256,
-                             item.inspection.width, item.inspection.height,
-                             group if group != item.name else ""))
+        rows.append(
+            RawImage(
+                item.name,
+                f"{label}:{item.name}",
+                group,
+                item.size,
+                item.inspection.sha256,
+                item.inspection.width,
+                item.inspection.height,
+                group if group != item.name else "",
+            )
+        )
     return sorted(rows, key=lambda row: row.file)
 
 
 def _remove_empty_folders(root: Path) -> None:
-    for folder in sorted((path for path in root.rglob("*") if path.is_dir()), key=lambda p: len(p.parts),
-                         reverse=True):
+    for folder in sorted((path for path in root.rglob("*") if path.is_dir()), key=lambda p: len(p.parts), reverse=True):
         if not any(folder.iterdir()):
             folder.rmdir()

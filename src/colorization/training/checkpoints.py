@@ -25,7 +25,7 @@ from ..models import ModelSpec, saved
 STATE_FILE = "state.json"
 BEST = "best"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-NUMERIC_PACKAGES = ("numpy", "numba")   # the batch conversion; each engine names its framework's own
+NUMERIC_PACKAGES = ("numpy", "numba")  # the batch conversion; each engine names its framework's own
 
 
 @dataclass
@@ -71,13 +71,21 @@ def fingerprint(spec: ModelSpec, params: Params, lab_dir: Path, world_size: int 
     """Everything a training's result depends on, in four parts that `differences` can name. How many
     workers share each batch is one of them: on CPUs each normalises its own share."""
     # what counts is how many workers share a batch, not what train.devices asked
-    settings = {"model": spec.recipe(), "seed": params.seed, "train": asdict(params.train) | {"devices": None},
-                "workers": world_size}
+    settings = {
+        "model": spec.recipe(),
+        "seed": params.seed,
+        "train": asdict(params.train) | {"devices": None},
+        "workers": world_size,
+    }
     versions = {name: metadata.version(name) for name in NUMERIC_PACKAGES} | engine(spec.framework).versions()
     # A cap on oneDNN's instruction set picks other convolution kernels, so it changes the trained weights.
     versions["ONEDNN_MAX_CPU_ISA"] = os.environ.get("ONEDNN_MAX_CPU_ISA", "DEFAULT")
-    return {"params": _digest(json.dumps(settings, sort_keys=True).encode()), "data": data_digest(lab_dir),
-            "code": code_digests(), "versions": versions}
+    return {
+        "params": _digest(json.dumps(settings, sort_keys=True).encode()),
+        "data": data_digest(lab_dir),
+        "code": code_digests(),
+        "versions": versions,
+    }
 
 
 def differences(saved: dict, current: dict) -> str:
@@ -87,13 +95,17 @@ def differences(saved: dict, current: dict) -> str:
         return "by an older version of this project"
     found = [part for part in ("params", "data") if saved.get(part) != current[part]]
     saved_code = saved.get("code") or {}
-    changed = sorted(path for path in saved_code.keys() | current["code"].keys()
-                     if saved_code.get(path) != current["code"].get(path))
+    changed = sorted(
+        path for path in saved_code.keys() | current["code"].keys() if saved_code.get(path) != current["code"].get(path)
+    )
     if changed:
         found.append(f"code ({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''})")
     saved_versions = saved.get("versions") or {}
-    moved = [f"{name} {saved_versions.get(name)} -> {version}" for name, version in current["versions"].items()
-             if saved_versions.get(name) != version]
+    moved = [
+        f"{name} {saved_versions.get(name)} -> {version}"
+        for name, version in current["versions"].items()
+        if saved_versions.get(name) != version
+    ]
     if moved:
         found.append(f"package versions ({', '.join(moved)})")
     return f"with other {', '.join(found)}" if found else ""
@@ -106,7 +118,9 @@ def latest(root: Path) -> Checkpoint | None:
         return None
     state_path = complete[-1]
     state = json.loads(state_path.read_text())
-    return Checkpoint(state_path.parent, state["epochs_done"], state["history"], state["rng_state"], state["fingerprint"])
+    return Checkpoint(
+        state_path.parent, state["epochs_done"], state["history"], state["rng_state"], state["fingerprint"]
+    )
 
 
 def save(root: Path, network, history: list[dict], rng_state: dict, fingerprint: dict) -> Path:
@@ -115,8 +129,10 @@ def save(root: Path, network, history: list[dict], rng_state: dict, fingerprint:
     final = root / f"epoch_{len(history):04d}"
     with atomic_directory(final) as temporary:
         network.save_checkpoint(temporary)
-        write_json(temporary / STATE_FILE, {"epochs_done": len(history), "history": history, "rng_state": rng_state,
-                                            "fingerprint": fingerprint})
+        write_json(
+            temporary / STATE_FILE,
+            {"epochs_done": len(history), "history": history, "rng_state": rng_state, "fingerprint": fingerprint},
+        )
     for old in root.iterdir():
         if old not in (final, best_directory(root)):
             shutil.rmtree(old, ignore_errors=True)

@@ -52,8 +52,10 @@ def processes(devices: int | str) -> int:
     if devices == "auto":
         return max(1, gpus)
     if 0 < gpus < int(devices):
-        raise UserError(f"params.yaml: train.devices = {devices}, but PyTorch sees {gpus} GPU(s): one worker "
-                        "per GPU, so at most that many (or auto)")
+        raise UserError(
+            f"params.yaml: train.devices = {devices}, but PyTorch sees {gpus} GPU(s): one worker "
+            "per GPU, so at most that many (or auto)"
+        )
     return int(devices)
 
 
@@ -118,19 +120,37 @@ def launch(script: str, name: str, workers: int) -> None:
     for logger in ("torch.distributed.run", "torch.distributed.elastic", "torch.distributed.launcher"):
         logging.getLogger(logger).setLevel(logging.CRITICAL)  # its report would repeat the line below
     log_dir = Path(tempfile.mkdtemp(prefix=f"torchrun-{name}-"))
-    args = get_args_parser().parse_args(["--standalone", "--nproc-per-node", str(workers), "--max-restarts", "0",
-                                         "--log-dir", str(log_dir), "--redirects", "2", script, name])
-    print(f"{name}: data-parallel training in {workers} processes (torchrun, "
-          f"{'NCCL, one GPU each' if torch.cuda.is_available() else 'gloo on the CPU'})", flush=True)
+    args = get_args_parser().parse_args(
+        [
+            "--standalone",
+            "--nproc-per-node",
+            str(workers),
+            "--max-restarts",
+            "0",
+            "--log-dir",
+            str(log_dir),
+            "--redirects",
+            "2",
+            script,
+            name,
+        ]
+    )
+    print(
+        f"{name}: data-parallel training in {workers} processes (torchrun, "
+        f"{'NCCL, one GPU each' if torch.cuda.is_available() else 'gloo on the CPU'})",
+        flush=True,
+    )
     try:
         run(args)
     except ChildFailedError as error:
         # A worker killed by a signal is the cause; the others' errors (a lost peer) are its echo.
         rank, failure = min(error.failures.items(), key=lambda item: (item[1].exitcode >= 0, item[1].timestamp))
-        raise UserError(f"train@{name}: worker {rank} of {workers} (pid {failure.pid}) "
-                        f"{_ending(failure.exitcode, _error_line(log_dir, failure.local_rank))}; torchrun "
-                        f"stopped the others (their error output: {log_dir}). Rerun to resume from the last "
-                        "complete checkpoint") from None
+        raise UserError(
+            f"train@{name}: worker {rank} of {workers} (pid {failure.pid}) "
+            f"{_ending(failure.exitcode, _error_line(log_dir, failure.local_rank))}; torchrun "
+            f"stopped the others (their error output: {log_dir}). Rerun to resume from the last "
+            "complete checkpoint"
+        ) from None
     shutil.rmtree(log_dir, ignore_errors=True)
 
 

@@ -1,16 +1,19 @@
-"""The training loop shared by every model: random batches from the memory-mapped shards.
+"""The training loop shared by every model, in named phases: `setup` (workers, shards, the seeded
+network and its loss, a resumed checkpoint), `fit` (each epoch: `train_epoch`, then validation, the best
+weights and a checkpoint), `save_model`; `train` runs them in order.
 
 Each epoch visits the first `n_train` training images once in a seeded random order at the learning
 rate of the schedule (with `train.hflip`, a random half of them mirrored left-right), then measures on
 the validation images, in inference mode, the model's own loss and the MSE of its ab/128 (comparable
-across models). Both go to dvclive, one step per epoch. The
-weights of the best epoch by `train.keep` (the own validation loss unless params say otherwise) are
-kept beside the checkpoints and become the saved model. After every epoch a checkpoint is written; a
-restarted training with the same params, data and code continues from the newest one and ends with
-exactly the result of an uninterrupted run.
+across models, `validation_losses`). Both go to dvclive, one step per epoch. The weights of the best
+epoch by `train.keep` (the own validation loss unless params say otherwise) are kept beside the
+checkpoints and become the saved model. After every epoch a checkpoint is written; a restarted
+training with the same params, data and code continues from the newest one and ends with exactly the
+result of an uninterrupted run.
 
-Under torchrun (see `distributed`) every worker runs this loop on its share of each batch; rank 0
-alone validates and writes, and hands a resumed checkpoint to the others.
+Under torchrun (see `distributed`; an engine that trains data-parallel) every worker runs this loop on
+its share of each batch; rank 0 alone validates and writes, and hands a resumed checkpoint to the
+others.
 """
 
 import contextlib
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from dvclive import Live
 
 from ..core.encoding import model_batch
@@ -36,15 +40,15 @@ from . import checkpoints, distributed
 class Training:
     """What `setup` prepares for one model's training and the phases after it share."""
 
-    spec: ModelSpec             # the recipe, with what the training will write (`trained`)
+    spec: ModelSpec  # the recipe, with what the training will write (`trained`)
     params: Params
     project: Project
     group: distributed.Group
     data: PreparedData
     network: Network
-    rng: np.random.Generator    # the batch order's and the mirroring's
+    rng: np.random.Generator  # the batch order's and the mirroring's
     fingerprint: dict
-    history: list[dict]         # each finished epoch's losses
+    history: list[dict]  # each finished epoch's losses
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -117,7 +121,8 @@ def _resume_everywhere(training: Training) -> list[dict]:
     if group.world_size == 1:
         return history
     state = distributed.broadcast(
-        (history, rng.bit_generator.state, network.checkpoint_state() if history else None), group)
+        (history, rng.bit_generator.state, network.checkpoint_state() if history else None), group
+    )
     if not group.is_main:
         history, rng.bit_generator.state, checkpoint = state
         if checkpoint is not None:
@@ -142,26 +147,41 @@ def setup(spec: ModelSpec, params: Params, project: Project = PROJECT) -> Traini
     if spec.engine.data_parallel:
         group = distributed.join()
     elif distributed.under_torchrun():
-        raise UserError(f"train@{spec.name}: {spec.arch} is a {spec.framework} model, trained in one process; "
-                        "run it without torchrun")
+        raise UserError(
+            f"train@{spec.name}: {spec.arch} is a {spec.framework} model, trained in one process; "
+            "run it without torchrun"
+        )
     else:
         group = distributed.SINGLE
     data = open_prepared(project.lab, spec.n_train)
     meta = data.meta
     loss = spec.training_loss(project.prior)
     network = create(spec.arch, spec.lr, meta.l_mean, meta.l_std, params.seed, params.train.mixed_precision, loss)
-    spec = spec.trained(image_size=meta.image_size, epochs=params.train.epochs, train_images=len(data.train),
-                        decoding=loss.decoding())
-    training = Training(spec, params, project, group, data, network, np.random.default_rng(params.seed),
-                        checkpoints.fingerprint(spec, params, project.lab, group.world_size), [])
+    spec = spec.trained(
+        image_size=meta.image_size, epochs=params.train.epochs, train_images=len(data.train), decoding=loss.decoding()
+    )
+    training = Training(
+        spec,
+        params,
+        project,
+        group,
+        data,
+        network,
+        np.random.default_rng(params.seed),
+        checkpoints.fingerprint(spec, params, project.lab, group.world_size),
+        [],
+    )
     training.history = _resume_everywhere(training)
     if group.world_size > 1:
         network.distribute()
     if group.is_main:
         workers = f"{group.world_size} workers, rank 0" if group.world_size > 1 else "one process"
-        print(f"{spec.name}: {spec.arch} ({spec.framework}) with loss {spec.loss}, {network.parameter_count():,} "
-              f"parameters, {spec.train_images} training and {len(data.val)} validation images; keeping "
-              f"{KEEP[params.train.keep]}'s weights; on {network.device} ({workers})", flush=True)
+        print(
+            f"{spec.name}: {spec.arch} ({spec.framework}) with loss {spec.loss}, {network.parameter_count():,} "
+            f"parameters, {spec.train_images} training and {len(data.val)} validation images; keeping "
+            f"{KEEP[params.train.keep]}'s weights; on {network.device} ({workers})",
+            flush=True,
+        )
     return training
 
 
@@ -176,8 +196,14 @@ def train_epoch(training: Training, epoch: int) -> dict[str, float]:
     order = training.rng.permutation(spec.train_images)
     # drawn only with hflip: runs without it keep their order
     mirror = training.rng.random(spec.train_images) < 0.5 if train.hflip else None
-    batches = training.data.train.batches(train.batch_size, order, prefetch_threads(training.network),
-                                          (group.rank, group.world_size), encoded=True, mirror=mirror)
+    batches = training.data.train.batches(
+        train.batch_size,
+        order,
+        prefetch_threads(training.network),
+        (group.rank, group.world_size),
+        encoded=True,
+        mirror=mirror,
+    )
     for encoded in batches:
         for key, value in training.network.train_step(encoded).items():
             totals[key] = totals.get(key, 0.0) + value * len(encoded)
@@ -205,13 +231,17 @@ def fit(training: Training, live: Live | None) -> int:
         if keep != "last" and best_epoch(history, keep) == epoch:
             # Before the checkpoint: a run killed between the two redoes this epoch identically.
             checkpoints.save_best(training.checkpoint_dir, training.network, spec)
-        checkpoints.save(training.checkpoint_dir, training.network, history, training.rng.bit_generator.state,
-                         training.fingerprint)
+        checkpoints.save(
+            training.checkpoint_dir, training.network, history, training.rng.bit_generator.state, training.fingerprint
+        )
         _log(live, losses)
         seconds = time.perf_counter() - started
-        print(f"{spec.name} epoch {epoch + 1}/{spec.epochs}: " + ", ".join(
-            f"{key.replace('_', ' ')} {value:.5g}" for key, value in losses.items())
-            + f" ({seconds:.1f} s, {spec.train_images / seconds:.0f} images/s)", flush=True)
+        print(
+            f"{spec.name} epoch {epoch + 1}/{spec.epochs}: "
+            + ", ".join(f"{key.replace('_', ' ')} {value:.5g}" for key, value in losses.items())
+            + f" ({seconds:.1f} s, {spec.train_images / seconds:.0f} images/s)",
+            flush=True,
+        )
     return best_epoch(history, keep) if training.group.is_main else -1
 
 
@@ -232,14 +262,26 @@ def train(spec: ModelSpec, params: Params, project: Project = PROJECT) -> dict:
     "epoch" (on rank 0; other workers return {})."""
     training = setup(spec, params, project)
     main = training.group.is_main
-    with (Live(str(project.live(spec.name)), dvcyaml=None, save_dvc_exp=False) if main
-          else contextlib.nullcontext()) as live:
+    with (
+        Live(str(project.live(spec.name)), dvcyaml=None, save_dvc_exp=False) if main else contextlib.nullcontext()
+    ) as live:
         if live is not None:
             train_params = params.train
-            live.log_params({"name": spec.name, "arch": spec.arch, "framework": spec.framework, "loss": spec.loss,
-                             "lr": spec.lr, "lr_schedule": train_params.lr_schedule, "keep": train_params.keep,
-                             "n_train": spec.train_images, "epochs": spec.epochs, "batch_size": train_params.batch_size,
-                             "seed": params.seed})
+            live.log_params(
+                {
+                    "name": spec.name,
+                    "arch": spec.arch,
+                    "framework": spec.framework,
+                    "loss": spec.loss,
+                    "lr": spec.lr,
+                    "lr_schedule": train_params.lr_schedule,
+                    "keep": train_params.keep,
+                    "n_train": spec.train_images,
+                    "epochs": spec.epochs,
+                    "batch_size": train_params.batch_size,
+                    "seed": params.seed,
+                }
+            )
         kept = fit(training, live)
         if live is not None:
             live.summary["best_epoch"] = kept + 1

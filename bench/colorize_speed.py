@@ -1,0 +1,134 @@
+"""Benchmarks of `colorize`: a 12-megapixel photo through the command and through the page, and films."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .workloads import (
+    ROOT,
+    PageClient,
+    make_images,
+    panning_frames,
+    peak_rss_mb,
+    write_film,
+)
+
+COLORIZE_CODE = """
+import numpy as np
+from PIL import Image
+from colorization.engines import create
+from colorization.models import ModelSpec, saved
+network = create("resnet18", 0.001, 0.5, 0.25, seed=0)
+saved.save(network, __import__("pathlib").Path({model!r}), ModelSpec(name="resnet18", image_size={size}))
+"""
+
+
+def bench_colorize(work: Path) -> dict:
+    """Seconds and peak RSS of the colorize command on a 4000x3000 photo (ResNet18 at 256x256)."""
+    from PIL import Image
+
+    model = work / "colorize_model"
+    peak_rss_mb(COLORIZE_CODE.format(model=str(model), size=256))
+    photo = work / "photo 4000x3000.jpg"
+    gradient = (
+        np.linspace(0, 255, 4000, dtype=np.float32)[None, :] * np.linspace(0.2, 1, 3000, dtype=np.float32)[:, None]
+    )
+    Image.fromarray(gradient.astype(np.uint8), "L").save(photo, quality=95)
+    code = (
+        f"from colorization.colorize.cli import run; "
+        f"run([{str(photo)!r}, '--output', {str(work / 'colorized')!r}, '--model', {str(model)!r}, '--overwrite'])"
+    )
+    started = time.perf_counter()
+    peak = peak_rss_mb(code)
+    return {
+        "figures": {"colorize_4000x3000_s_with_startup": time.perf_counter() - started, "colorize_4000x3000_mb": peak}
+    }
+
+
+FILM_CODE = """
+from pathlib import Path
+from colorization.colorize.films import colorize_film
+from colorization.colorize.render import load_model
+colorize_film(Path({film!r}), Path({output!r}), load_model({model!r}, Path.cwd()))
+"""
+
+
+def bench_film(work: Path, seconds: tuple[int, ...] = (10, 40), fps: int = 24) -> dict:
+    """Frames per second and peak RSS of colorizing a 640x480 grey film with ResNet18 trained at 64x64 (the
+    pipeline's default size), for two film lengths: memory should not grow with the length."""
+    from PIL import Image
+
+    model = work / "film_model"
+    peak_rss_mb(COLORIZE_CODE.format(model=str(model), size=64))
+    photos = [np.asarray(Image.open(path).convert("RGB")) for path in make_images(work / "raw_film", 8)[:4]]
+    figures = {}
+    for length in seconds:
+        film = work / f"film {length} s.mp4"
+        frames = length * fps
+        write_film(
+            film,
+            (grey for _, grey in panning_frames(photos, frames // len(photos), (640, 480))),
+            fps,
+            audio_seconds=length,
+        )
+        started = time.perf_counter()
+        peak = peak_rss_mb(FILM_CODE.format(film=str(film), output=str(work / "coloured.mp4"), model=str(model)))
+        elapsed = time.perf_counter() - started
+        figures[f"film_640x480_{length}s_frames_per_s_with_startup"] = frames / elapsed
+        figures[f"film_640x480_{length}s_mb"] = peak
+    return {"figures": figures}
+
+
+PAGE_PHOTO_REPEATS = 3
+
+
+def bench_page(work: Path) -> dict:
+    """Seconds from the upload of a 12-megapixel (4000x3000) photo to the page's answer, and to the
+    downloaded result, through a real `colorize --serve` on 127.0.0.1 (ResNet18 at 256x256)."""
+    photo = work / "photo 4000x3000.jpg"
+    if not photo.exists():
+        bench_colorize(work)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "colorization.colorize",
+            "--serve",
+            "--port",
+            "0",
+            "--model",
+            str(work / "colorize_model"),
+            "--output",
+            str(work / "page"),
+        ],
+        cwd=work,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    try:
+        page = PageClient(server.stdout.readline())
+        answers, downloads = [], []
+        for _ in range(PAGE_PHOTO_REPEATS):
+            started = time.perf_counter()
+            status, answer = page.post("photo.jpg", photo.read_bytes())
+            if status != 200:
+                raise RuntimeError(f"the page answered {status}: {answer}")
+            answers.append(time.perf_counter() - started)
+            page.get(answer["download"])
+            downloads.append(time.perf_counter() - started)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {
+        "figures": {
+            "page_12mp_answer_s_first": answers[0],
+            "page_12mp_answer_s_best": min(answers),
+            "page_12mp_with_download_s_best": min(downloads),
+        }
+    }
