@@ -8,24 +8,9 @@ import time
 from pathlib import Path
 
 from .colorize_speed import bench_colorize, bench_film, bench_page
-from .data import (
-    bench_encoding,
-    bench_loader,
-    bench_memory,
-    bench_prepare,
-    bench_prepare_profile,
-)
-from .training import (
-    bench_data_parallel,
-    bench_gpu,
-    bench_keras_backends,
-    bench_losses,
-    bench_train_overhead,
-)
-from .workloads import (
-    ROOT,
-    make_images,
-)
+from .data import bench_encoding, bench_loader, bench_memory, bench_prepare, bench_prepare_profile
+from .training import bench_data_parallel, bench_gpu, bench_keras_backends, bench_losses, bench_train_overhead
+from .workloads import ROOT, make_images
 
 TARGETS = {
     "prepare_speedup_vs_naive": (">=", 4),

@@ -8,14 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .workloads import (
-    ROOT,
-    PageClient,
-    make_images,
-    panning_frames,
-    peak_rss_mb,
-    write_film,
-)
+from .workloads import ROOT, PageClient, make_images, panning_frames, peak_rss_mb, write_film
 
 COLORIZE_CODE = """
 import numpy as np

@@ -13,14 +13,7 @@ from colorization.core.encoding import decode_lab, encode_rgb
 from colorization.lab.prepare import prepare
 from colorization.lab.shards import LabShards
 
-from .workloads import (
-    decode_bound,
-    make_images,
-    naive_prepare,
-    peak_rss_mb,
-    per_item_image,
-    timed,
-)
+from .workloads import decode_bound, make_images, naive_prepare, peak_rss_mb, per_item_image, timed
 
 
 def bench_prepare(raw: Path, work: Path, n_images: int, workers: int, rounds: int = 3) -> dict:
