@@ -1,5 +1,7 @@
 """Architecture tests: exact parameter counts, output shapes, and that a few training steps learn."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -69,6 +71,48 @@ def test_saved_model_loads_back_and_predicts_the_same(arch, tmp_path):
     saved.save(network, tmp_path, ModelSpec(name=arch, image_size=16))
     loaded, spec = saved.load(tmp_path)
     assert spec.arch == arch
+    np.testing.assert_allclose(loaded.predict(l_input), network.predict(l_input), atol=1e-5)
+
+
+def test_a_config_json_is_the_spec_and_one_written_before_it_still_loads(tmp_path):
+    """config.json is the model's ModelSpec with what its training wrote, read back as the same type; a
+    folder saved by the version before (its decoding settings named loss_settings) loads as it did."""
+    network = create("resnet18", lr=0.001, l_mean=0.5, l_std=0.25, seed=0, loss=Classification(temperature=0.2))
+    written = ModelSpec(
+        name="warm",
+        arch="resnet18",
+        loss="classification",
+        loss_args={"temperature": 0.2},
+        image_size=16,
+        epochs=3,
+        epoch=2,
+        train_images=40,
+        decoding={"temperature": 0.2},
+    )
+    saved.save(network, tmp_path / "new", written)
+    assert saved.read_config(tmp_path / "new") == written
+    config = json.loads((tmp_path / "new" / "config.json").read_text())
+    assert config["loss_args"] == {"temperature": 0.2, "rebalance": 0.5, "decode_rebalance": None}
+    old = {
+        "arch": "resnet18",
+        "image_size": 16,
+        "name": "warm",
+        "framework": "torch",
+        "epochs": 3,
+        "epoch": 2,
+        "lr": 0.001,
+        "n_train": 40,
+        "input": "L/100",
+        "output": "ab/128",
+        "loss": "classification",
+        "loss_settings": {"temperature": 0.2},
+    }
+    network.save(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    loaded, spec = saved.load(tmp_path)
+    assert (spec.name, spec.loss, spec.decoding, spec.epoch) == ("warm", "classification", {"temperature": 0.2}, 2)
+    assert loaded.loss.temperature == 0.2
+    l_input = np.random.default_rng(0).random((1, 16, 16, 1), dtype=np.float32)
     np.testing.assert_allclose(loaded.predict(l_input), network.predict(l_input), atol=1e-5)
 
 

@@ -54,11 +54,12 @@ def text(optional: bool = False):
     return lambda section, name: section.text(name, optional)
 
 
-def read(cls, section: "Section", strict: bool = True) -> dict[str, Any]:
-    """The values of `cls`'s checked fields given in `section`, checked (a missing required one is an
-    error; a missing optional one is left to the dataclass's default). `strict`: a key that is no field
-    of `cls` is an error too, so a misspelt setting is never silently ignored."""
-    known = {item.name: item for item in fields(cls) if "check" in item.metadata}
+def read(cls, section: "Section", strict: bool = True, include: Callable[[Any], bool] | None = None) -> dict[str, Any]:
+    """The values of `cls`'s checked fields given in `section` (those `include` accepts, if given), checked
+    (a missing required one is an error; a missing optional one is left to the dataclass's default).
+    `strict`: a key that is no such field is an error too, so a misspelt setting is never silently
+    ignored; otherwise it is left out."""
+    known = {item.name: item for item in fields(cls) if "check" in item.metadata and (include is None or include(item))}
     if strict:
         unknown = [key for key in section.values if key not in known]
         if unknown:

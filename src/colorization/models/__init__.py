@@ -39,9 +39,8 @@ class ModelSpec:
     arch: str = setting(text(optional=True), None)  # a registered architecture; none: the entry's name
     loss: str = setting(text(optional=True), "mse")  # a registered loss; none: mse
     lr: float | None = setting(number(0.0, 1.0, optional=True), None)  # Adam's; none: the top-level lr
-    n_train: int | None = setting(
-        integer(optional=True), None
-    )  # training images (a prefix of the shuffled order); none: all
+    # training images, a prefix of the shuffled order; none: all
+    n_train: int | None = setting(integer(optional=True), None)
     loss_args: Any = setting(_mapping, None)  # the loss's settings: a mapping, or its Args
     # What the training wrote (config.json only; not settable in params.yaml):
     image_size: int | None = setting(_image_size, None, trained=True)  # side of the square training images
@@ -66,18 +65,7 @@ class ModelSpec:
         checked field by field; every message names `source` and the key under `prefix`. `lr` is the
         learning rate of an entry that names none."""
         section = Section(values, prefix, source)
-        allowed = [
-            item for item in fields(cls) if "check" in item.metadata and (trained or not item.metadata.get("trained"))
-        ]
-        if not trained:
-            unknown = [key for key in values if key not in {item.name for item in allowed}]
-            if unknown:
-                raise UserError(
-                    f"{source}: {section.key(str(unknown[0]))}: unknown key; allowed: "
-                    f"{', '.join(item.name for item in allowed)}"
-                )
-        given = read(cls, section, strict=False)
-        given = {key: value for key, value in given.items() if key in {item.name for item in allowed}}
+        given = read(cls, section, strict=not trained, include=lambda item: trained or not item.metadata.get("trained"))
         arch = given.get("arch") or name
         architecture = architectures.get(arch, f"{source}: {section.key('arch')}")
         loss = losses.get(given.get("loss") or "mse", f"{source}: {section.key('loss')}")
