@@ -1,10 +1,11 @@
-"""Stage evaluate@<name>: metrics over every validation image and predictions for the example grid."""
+"""Stage evaluate@<name>: metrics over every validation image, predictions for the example grid, and the
+model's decoding curve (its metrics at each value of its loss's decode-only sweep, if it has one)."""
 
 from colorization.core.errors import UserError, run_main
 from colorization.core.files import save_array, write_json
 from colorization.core.params import load_params
 from colorization.core.paths import PROJECT
-from colorization.evaluation.metrics import evaluate, format_metrics, predict_examples
+from colorization.evaluation.metrics import decoding_curve, evaluate, format_metrics, predict_examples
 from colorization.lab.meta import open_prepared
 from colorization.models import resolve, saved
 
@@ -22,6 +23,8 @@ def main(argv: list[str]) -> None:
     metrics = evaluate(network.predict, val, params.evaluate.batch_size) | {"epoch": spec.epoch}
     write_json(PROJECT.model_metrics(name), metrics)
     save_array(PROJECT.predictions(name), predict_examples(network.predict, val, params.evaluate.n_examples))
+    curve = decoding_curve(network, spec, val, params.evaluate.batch_size, PROJECT.prior)
+    write_json(PROJECT.decoding_curve(name), curve)
     print(f"evaluate@{name}: " + format_metrics(metrics))
 
 

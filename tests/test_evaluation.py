@@ -48,11 +48,12 @@ def test_a_perfect_prediction_is_capped_at_100_db_and_has_zero_error():
     accumulator = MetricAccumulator()
     accumulator.add(np.full((2, 4, 4, 1), 0.3, dtype=np.float32), truth, truth)
     metrics = accumulator.result()
-    assert {key: metrics[key] for key in ("mse", "rmse_ab", "psnr", "auc", "n_images")} == {
+    assert {key: metrics[key] for key in ("mse", "rmse_ab", "psnr", "auc", "auc_rebalanced", "n_images")} == {
         "mse": 0.0,
         "rmse_ab": 0.0,
         "psnr": 100.0,
         "auc": 1.0,
+        "auc_rebalanced": 1.0,
         "n_images": 2,
     }
     assert metrics["ssim"] == pytest.approx(1.0)
@@ -122,6 +123,11 @@ def test_auc_of_four_pixel_errors():
     # integer grid: sum of the 151 values minus half of the two ends, over 150.
     expected = (3 * 0.25 + 97 * 0.5 + 51 * 0.75 - (0.25 + 0.75) / 2) / 150
     assert accumulator.result()["auc"] == pytest.approx(expected)
+    # Rebalanced: the three grey pixels are one class (share 1/3, 2/3, 1 over the same ranges of t), the
+    # (-100, 0) pixel another (share 0 throughout); each class weighs half.
+    rebalanced = (3 * (1 / 6) + 97 * (1 / 3) + 51 * (1 / 2) - (1 / 6 + 1 / 2) / 2) / 150
+    assert accumulator.result()["auc_rebalanced"] == pytest.approx(rebalanced)
+    assert rebalanced < expected, "the rare colour's miss weighs more once classes are rebalanced"
 
 
 def test_metrics_streamed_in_batches_equal_metrics_of_one_batch():

@@ -41,10 +41,18 @@ def test_the_committed_params_are_valid():
 
 
 def test_every_model_is_in_the_dvc_plots():
-    plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
-    for plot in (plot for plot in plots if isinstance(plot, dict)):
-        (definition,) = plot.values()
-        assert {path.split("/")[1] for path in definition["y"]} == set(parse_params(DEFAULT).models)
+    """Each model's loss curves, and each classification model's decoding curve."""
+    params = parse_params(DEFAULT)
+    plots = {
+        name: definition
+        for plot in yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+        if isinstance(plot, dict)
+        for name, definition in plot.items()
+    }
+    for name in ("train_loss", "val_mse"):
+        assert {path.split("/")[1] for path in plots[name]["y"]} == set(params.models)
+    swept = {name for name in params.models if resolve(params, name).loss == "classification"}
+    assert {Path(path).stem for path in plots["decoding"]["y"]} == swept
 
 
 def test_every_source_allowed_by_params_is_implemented():

@@ -61,5 +61,9 @@ class Project:
     def model_metrics(self, name: str) -> Path:
         return self.metrics / f"{name}.json"
 
+    def decoding_curve(self, name: str) -> Path:
+        """A model's metrics at each value of its loss's decoding sweep (a DVC plot)."""
+        return self.metrics / "decoding" / f"{name}.json"
+
 
 PROJECT = Project()

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -27,6 +27,8 @@ from ..core.params import TrainParams
 
 class Network(Protocol):
     """A network with its optimizer (none when loaded for inference)."""
+
+    loss: Any  # the `colorization.losses` object that decodes its output; another decoding may replace it
 
     @property
     def on_accelerator(self) -> bool: ...

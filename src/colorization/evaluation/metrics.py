@@ -23,11 +23,22 @@ RGB images below are the true L recombined with the predicted (or true) ab, conv
            plane, in LAB units; share(t) is the fraction of all pixels (pooled over images) whose error
            is <= t. auc is the trapezoid-rule integral of share over t = 0, 1, ..., 150, divided by 150,
            so it lies in [0, 1] and a perfect prediction scores 1.
+- auc_rebalanced: Zhang et al.'s class-rebalanced AuC: each pixel weighted by the inverse frequency of
+           its true ab class (the 10x10 ab cells of `core.ab_classes`, which for colours in sRGB are
+           the classification loss's classes) among the evaluated pixels, so that every colour class
+           present in the truth weighs the same: share(t) is the mean over those classes of the share
+           of the class's pixels within t, integrated as auc. Common near-grey pixels dominate the raw
+           auc, which the grey image scores well on; here rare, saturated colours count as much.
 """
+
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 from skimage.metrics import structural_similarity
 
+from .. import losses
+from ..core.ab_classes import CELL_SPAN, cell
 from ..core.color import lab_to_rgb
 from ..core.encoding import AB_SCALE, encode_lab, lab_from_model
 from ..lab.shards import LabShards
@@ -35,6 +46,7 @@ from ..lab.shards import LabShards
 PSNR_CAP_DB = 100.0
 SSIM_WINDOW = 7
 AUC_MAX_ERROR = 150
+CELLS_PER_SIDE = 2 * CELL_SPAN + 1  # the ab cells of the rebalanced AuC's classes, in-gamut or not
 
 
 def ssim(rgb_true: np.ndarray, rgb_predicted: np.ndarray) -> float:
@@ -62,18 +74,38 @@ def colorfulness(rgb: np.ndarray) -> np.ndarray:
     return spread + 0.3 * offset
 
 
-def ab_error_counts(ab_predicted: np.ndarray, ab_true: np.ndarray) -> np.ndarray:
-    """Pixel counts by ab error for the AUC: entry t (0..150) counts pixels whose error e (LAB units)
-    has ceil(e) == t, i.e. that are first within threshold t; entry 151 counts errors above 150."""
+def class_error_counts(ab_predicted: np.ndarray, ab_true: np.ndarray) -> np.ndarray:
+    """Pixel counts by ab error and true ab class for the AUCs: (CELLS_PER_SIDE^2, AUC_MAX_ERROR + 2),
+    row c for the pixels whose true ab (LAB units) falls in cell c of `core.ab_classes`; entry t
+    (0..150) counts pixels whose error e has ceil(e) == t, i.e. that are first within threshold t;
+    entry 151 counts errors above 150."""
+    ab_true = np.asarray(ab_true, dtype=np.float64)
     error = np.sqrt(np.square(np.asarray(ab_predicted, dtype=np.float64) - ab_true).sum(axis=-1))
     bins = np.minimum(np.ceil(error), AUC_MAX_ERROR + 1).astype(np.int64)
-    return np.bincount(bins.ravel(), minlength=AUC_MAX_ERROR + 2)
+    cells = cell(ab_true)
+    classes = cells[..., 0] * CELLS_PER_SIDE + cells[..., 1]
+    width = AUC_MAX_ERROR + 2
+    counts = np.bincount((classes * width + bins).ravel(), minlength=CELLS_PER_SIDE**2 * width)
+    return counts.reshape(-1, width)
+
+
+def _integral(share: np.ndarray) -> float:
+    """The trapezoid rule over t = 0..AUC_MAX_ERROR, divided by AUC_MAX_ERROR."""
+    return float((share.sum() - (share[0] + share[-1]) / 2.0) / AUC_MAX_ERROR)
 
 
 def auc_from_counts(counts: np.ndarray) -> float:
-    """The AUC (see the module docstring) from pixel counts accumulated by `ab_error_counts`."""
-    share = np.cumsum(counts)[: AUC_MAX_ERROR + 1] / counts.sum()
-    return float((share.sum() - (share[0] + share[-1]) / 2.0) / AUC_MAX_ERROR)
+    """The AUC (see the module docstring) from pixel counts by error (`class_error_counts` summed over
+    the classes)."""
+    return _integral(np.cumsum(counts)[: AUC_MAX_ERROR + 1] / counts.sum())
+
+
+def rebalanced_auc_from_counts(class_counts: np.ndarray) -> float:
+    """The class-rebalanced AUC from the per-class counts of `class_error_counts`: the classes present
+    in the truth weigh the same."""
+    present = class_counts[class_counts.sum(axis=1) > 0]
+    shares = np.cumsum(present, axis=1)[:, : AUC_MAX_ERROR + 1] / present.sum(axis=1, keepdims=True)
+    return _integral(shares.mean(axis=0))
 
 
 class MetricAccumulator:
@@ -86,14 +118,14 @@ class MetricAccumulator:
         self.ssim_sum = 0.0
         self.colorfulness_sum = 0.0
         self.colorfulness_truth_sum = 0.0
-        self.error_counts = np.zeros(AUC_MAX_ERROR + 2, dtype=np.int64)
+        self.error_counts = np.zeros((CELLS_PER_SIDE**2, AUC_MAX_ERROR + 2), dtype=np.int64)
         self.images = 0
 
     def add(self, l_input: np.ndarray, ab_predicted: np.ndarray, ab_true: np.ndarray) -> None:
         error = ab_predicted.astype(np.float64) - ab_true
         self.squared_error += float(np.square(error).sum())
         self.values += error.size
-        self.error_counts += ab_error_counts(ab_predicted * AB_SCALE, ab_true * AB_SCALE)
+        self.error_counts += class_error_counts(ab_predicted * AB_SCALE, ab_true * AB_SCALE)
         rgb_predicted = lab_to_rgb(lab_from_model(l_input, ab_predicted))
         rgb_true = lab_to_rgb(lab_from_model(l_input, ab_true))
         per_image_mse = np.square(rgb_predicted - rgb_true, dtype=np.float64).mean(axis=(1, 2, 3))
@@ -124,7 +156,8 @@ class MetricAccumulator:
             "colorfulness": predicted,
             "colorfulness_truth": truth,
             "colorfulness_ratio": predicted / truth if truth > 0 else None,
-            "auc": auc_from_counts(self.error_counts),
+            "auc": auc_from_counts(self.error_counts.sum(axis=0)),
+            "auc_rebalanced": rebalanced_auc_from_counts(self.error_counts),
             "n_images": self.images,
         }
 
@@ -140,6 +173,30 @@ def evaluate(predict, val: LabShards, batch_size: int) -> dict:
     for l_input, ab_true in val.batches(batch_size):
         accumulator.add(l_input, predict(l_input), ab_true)
     return accumulator.result()
+
+
+CURVE_METRICS = ("mse", "auc", "auc_rebalanced", "colorfulness_ratio")
+
+
+def decoding_curve(network, spec, val: LabShards, batch_size: int, prior_path: Path) -> list[dict]:
+    """The metrics of a trained model decoded at each value of its loss's sweep (`LossInfo.sweep`, e.g.
+    the classification loss's decode_rebalance), without retraining it: one row per value, the colour
+    it gains against the accuracy it costs. A loss without a sweep gives the one row of the model as
+    trained. `prior_path`: the training images' ab prior, which some decodings are computed from."""
+    loss_type = losses.get(spec.loss)
+    if loss_type.info.sweep is None:
+        metrics = evaluate(network.predict, val, batch_size)
+        return [{key: metrics[key] for key in CURVE_METRICS}]
+    setting, values = loss_type.info.sweep
+    trained, rows = network.loss, []
+    try:
+        for value in values:
+            network.loss = loss_type.for_training(replace(spec.loss_args, **{setting: value}), prior_path)
+            metrics = evaluate(network.predict, val, batch_size)
+            rows.append({setting: value} | {key: metrics[key] for key in CURVE_METRICS})
+    finally:
+        network.loss = trained
+    return rows
 
 
 def predict_gray(l_input: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ BAR_METRICS = {
     "psnr": "PSNR RGB (dB), higher is better",
     "ssim": "SSIM RGB, higher is better",
     "auc": "AUC of ab error (0-150), higher is better",
+    "auc_rebalanced": "class-rebalanced AUC, higher is better",
     "colorfulness_ratio": "colourfulness / truth's, 1 is ideal",
 }
 
@@ -60,8 +61,11 @@ def metric_bars(metric_files: dict[str, Path], path: Path) -> None:
     """One bar chart per metric, one bar per architecture and the grey baseline."""
     metrics = {name: json.loads(Path(file).read_text()) for name, file in metric_files.items()}
     names = list(metrics)
-    figure, axes = plt.subplots(2, len(BAR_METRICS) // 2, figsize=(4 * len(BAR_METRICS) // 2, 7.6))
+    columns = -(-len(BAR_METRICS) // 2)
+    figure, axes = plt.subplots(2, columns, figsize=(4 * columns, 7.6))
     colors = [f"C{i}" for i in range(len(names))]
+    for axis in axes.flat[len(BAR_METRICS) :]:
+        axis.set_visible(False)
     for axis, (key, title) in zip(axes.flat, BAR_METRICS.items()):
         values = [metrics[name][key] or 0.0 for name in names]
         bars = axis.bar(names, values, color=colors)

@@ -29,6 +29,9 @@ class LossInfo:
     frameworks: tuple[str, ...] = ("keras", "torch")  # the engines whose architectures it can train
     adversary: str | None = None  # the architecture of a discriminator trained beside the network
     betas: tuple[float, float] = (0.9, 0.999)  # Adam's (its defaults; the GAN's are pix2pix's)
+    # a decode-only setting and the values evaluation also decodes a trained model at, without
+    # retraining it: the curve of what that setting trades (`evaluation.metrics.decoding_curve`)
+    sweep: tuple[str, tuple[float, ...]] | None = None
 
 
 LOSSES: dict[str, type] = {}

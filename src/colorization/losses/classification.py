@@ -1,6 +1,7 @@
 """Colour as classification: Zhang, Isola and Efros, "Colorful Image Colorization" (ECCV 2016).
 
-The ab plane is cut into square cells of GRID units centred on multiples of GRID; the Q cells that some
+The classes are `core.ab_classes`': the ab plane is cut into square cells of GRID units centred on
+multiples of GRID; the Q cells that some
 sRGB colour falls into, exactly or after the shards' rounding of a and b to integers, are the classes
 (computed here from every one of the 2^24 sRGB colours, never downloaded). A target pixel is
 soft-encoded over its NEIGHBOURS nearest class centres with a Gaussian of SIGMA; each pixel's loss is
@@ -26,62 +27,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.color import rgb_to_lab
+from ..core.ab_classes import CELL_SPAN, GRID, bin_centres, cell, class_of_cell, nearest_class
 from ..core.encoding import AB_OFFSET, AB_SCALE
 from ..core.errors import UserError
 from ..core.files import write_json
 from ..core.params import number, setting
-from . import register
+from . import LossInfo, register
 
-GRID = 10.0  # ab units per cell side
 SIGMA = 5.0  # ab units: the soft-encoding and prior-smoothing Gaussian
 NEIGHBOURS = 5  # class centres each target pixel is spread over
 REBALANCE = 0.5  # lambda: the share of the uniform distribution mixed into the prior
 TEMPERATURE = 0.38  # the annealed mean's T: 1 is the mean, towards 0 the mode
+DECODE_SWEEP = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 1.0)  # the decode_rebalance values evaluation also scores
 
-_CELL_SPAN = 13  # cells -13..13 cover a, b in [-135, 135]: all of sRGB with room
 _SEARCH = np.array([(da, db) for da in range(-2, 3) for db in range(-2, 3)])  # the 5x5 cells around a pixel
-
-
-def _cell(ab: np.ndarray) -> np.ndarray:
-    """Table index (a cell, b cell) of each ab (..., 2): the nearest multiple of GRID, halves rounded up."""
-    cells = np.floor(np.asarray(ab, dtype=np.float32) / GRID + 0.5).astype(np.int64) + _CELL_SPAN
-    return np.clip(cells, 0, 2 * _CELL_SPAN)
-
-
-@lru_cache(maxsize=1)
-def _gamut_cells() -> np.ndarray:
-    """(2 * _CELL_SPAN + 1)^2 boolean table: which cells (a index, b index) some sRGB colour falls into."""
-    occupied = np.zeros((2 * _CELL_SPAN + 1,) * 2, dtype=bool)
-    levels = np.arange(256, dtype=np.uint8)
-    for red in levels:  # one plane of 65,536 colours at a time: 16.7 million in all
-        green, blue = np.meshgrid(levels, levels, indexing="ij")
-        plane = np.stack([np.full_like(green, red), green, blue], axis=-1)
-        ab = rgb_to_lab(plane)[..., 1:].reshape(-1, 2)
-        for cells in (_cell(ab), _cell(np.floor(ab + 0.5))):
-            occupied[cells[:, 0], cells[:, 1]] = True
-    return occupied
-
-
-@lru_cache(maxsize=1)
-def _class_of_cell() -> np.ndarray:
-    """The class index of every cell of the table, -1 for cells outside the gamut."""
-    occupied = _gamut_cells()
-    table = np.full(occupied.shape, -1, dtype=np.int64)
-    table[occupied] = np.arange(occupied.sum())
-    return table
-
-
-def bin_centres() -> np.ndarray:
-    """(Q, 2) float32 ab centres of the in-gamut cells, in the order of their class index."""
-    a_index, b_index = np.nonzero(_gamut_cells())
-    return ((np.stack([a_index, b_index], axis=1) - _CELL_SPAN) * GRID).astype(np.float32)
-
-
-def nearest_class(ab: np.ndarray) -> np.ndarray:
-    """Class index of the cell each ab (..., 2) falls into (hard assignment), shape (...)."""
-    cells = _cell(ab)
-    return _class_of_cell()[cells[..., 0], cells[..., 1]]
 
 
 def soft_encode(ab: np.ndarray, sigma: float = SIGMA, neighbours: int = NEIGHBOURS) -> tuple[np.ndarray, np.ndarray]:
@@ -92,9 +51,9 @@ def soft_encode(ab: np.ndarray, sigma: float = SIGMA, neighbours: int = NEIGHBOU
     """
     ab = np.asarray(ab, dtype=np.float32)
     flat = ab.reshape(-1, 2)
-    candidates = np.clip(_cell(flat)[:, None, :] + _SEARCH[None], 0, 2 * _CELL_SPAN)
-    classes = _class_of_cell()[candidates[..., 0], candidates[..., 1]]
-    centres = (candidates - _CELL_SPAN) * GRID
+    candidates = np.clip(cell(flat)[:, None, :] + _SEARCH[None], 0, 2 * CELL_SPAN)
+    classes = class_of_cell()[candidates[..., 0], candidates[..., 1]]
+    centres = (candidates - CELL_SPAN) * GRID
     distance = np.sum((centres - flat[:, None, :]) ** 2, axis=-1, dtype=np.float32)
     distance[classes < 0] = np.inf
     order = np.argsort(distance, axis=1, kind="stable")[:, :neighbours]
@@ -208,7 +167,7 @@ def annealed_mean(logits: np.ndarray, temperature: float = TEMPERATURE, bias: np
     return probabilities @ bin_centres()
 
 
-@register("classification")
+@register("classification", LossInfo(sweep=("decode_rebalance", DECODE_SWEEP)))
 class Classification:
     """Q logits per pixel, soft-encoded targets weighted by `class_weights` (uniform when None, e.g. for
     inference), decoded with the annealed mean at `temperature` after adding `class_bias` (None: no
