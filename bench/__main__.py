@@ -9,7 +9,14 @@ from pathlib import Path
 
 from .colorize_speed import bench_colorize, bench_film, bench_page
 from .data import bench_encoding, bench_loader, bench_memory, bench_prepare, bench_prepare_profile
-from .training import bench_data_parallel, bench_gpu, bench_keras_backends, bench_losses, bench_train_overhead
+from .training import (
+    bench_bfloat16,
+    bench_data_parallel,
+    bench_gpu,
+    bench_keras_backends,
+    bench_losses,
+    bench_train_overhead,
+)
 from .workloads import ROOT, make_images
 
 TARGETS = {
@@ -53,6 +60,7 @@ def main() -> None:
         ("page", lambda: bench_page(work)),
         ("film", lambda: bench_film(work, (5, 20) if args.quick else (10, 40))),
         ("losses", bench_losses),
+        ("bfloat16", lambda: bench_bfloat16(rounds=3 if args.quick else 5)),
         ("keras_backends", bench_keras_backends),
         ("data_parallel", lambda: bench_data_parallel(work / "lab64_4000", 32 * sizes["steps"])),
         ("gpu", lambda: bench_gpu(work)),

@@ -78,6 +78,44 @@ def best_seconds(step, rounds: int = 5) -> float:
     return min(seconds)
 
 
+def bench_bfloat16(sizes: tuple[int, ...] = (64, 128), rounds: int = 5, batch_size: int = 32) -> dict:
+    """Training images/s of each PyTorch model (architecture + loss) in float32 and with
+    `train.mixed_precision` (bfloat16 autocast), at each image size, batch 32: the networks' steps
+    alternate, so the shared machine's slow spells hit all alike; best of `rounds` each. Where the CPU
+    only emulates bfloat16 the mixed-precision network trains in float32, and `bfloat16` says so."""
+    from colorization.engines.torch_engine import bfloat16_native
+    from colorization.losses.classification import Classification
+    from colorization.losses.gan import GAN
+
+    rng = np.random.default_rng(0)
+    figures = {"bfloat16_native": float(bfloat16_native())}
+    for size in sizes:
+        encoded = rng.integers(0, 256, (batch_size, size, size, 3), dtype=np.uint8)
+        encoded[..., 1:] = np.clip(np.rint(rng.normal(128, 20, (batch_size, size, size, 2))), 0, 255)
+        for name, arch, loss in [
+            ("resnet18", "resnet18", None),
+            ("resnet18_cls", "resnet18", Classification()),
+            ("unet_gan", "unet", GAN()),
+        ]:
+            networks = {
+                precision: create(arch, 2e-4, 0.5, 0.25, seed=0, loss=loss, mixed_precision=mixed)
+                for precision, mixed in (("fp32", False), ("bf16", True))
+            }
+            seconds = {precision: [] for precision in networks}
+            for network in networks.values():
+                network.start_epoch(0, 2e-4)
+                network.train_step(encoded)
+            for _ in range(rounds):
+                for precision, network in networks.items():
+                    started = time.perf_counter()
+                    network.train_step(encoded)
+                    seconds[precision].append(time.perf_counter() - started)
+            for precision, values in seconds.items():
+                figures[f"images_s_{name}_{size}_{precision}"] = batch_size / min(values)
+            figures[f"bf16_speedup_{name}_{size}"] = min(seconds["fp32"]) / min(seconds["bf16"])
+    return {"figures": figures}
+
+
 def bench_losses(rounds: int = 5) -> dict:
     """A training step of each default model (architecture + loss) at 64x64, batch 32, and side by side
     the two rewrites the classification head needed: ResNet18's written-out nearest upsampling against

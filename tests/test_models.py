@@ -1,6 +1,9 @@
 """Architecture tests: exact parameter counts, output shapes, and that a few training steps learn."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -126,6 +129,26 @@ def test_mixed_precision_trains_and_predicts_float32(arch):
     assert network.predict(l_input).dtype == np.float32
     float32_network = create(arch, lr=0.005, l_mean=0.5, l_std=0.29, seed=0)
     assert float32_network.predict(l_input).dtype == np.float32
+    assert float32_network.precision == "float32"
+
+
+def test_pytorch_mixed_precision_is_bfloat16_where_the_cpu_computes_it_and_float32_elsewhere():
+    """bfloat16 autocast on a CPU with AVX512-BF16 or AMX; with PyTorch's kernels capped below AVX-512
+    (as on a CPU without them) the same params train in float32, and the training's first line says so."""
+    from colorization.engines.torch_engine import bfloat16_native
+
+    network = create("resnet18", lr=0.005, l_mean=0.5, l_std=0.29, seed=0, mixed_precision=True)
+    assert network.precision == ("bfloat16" if bfloat16_native() else "float32")
+    code = (
+        "from colorization.engines import create; "
+        "n = create('resnet18', 0.005, 0.5, 0.29, 0, mixed_precision=True); print(n.precision); print(n.device)"
+    )
+    capped = subprocess.run(
+        [sys.executable, "-c", code], env=os.environ | {"ATEN_CPU_CAPABILITY": "avx2"}, capture_output=True, text=True
+    )
+    precision, device = capped.stdout.split("\n")[:2]
+    assert precision == "float32", capped.stderr
+    assert "float32: mixed_precision asks for bfloat16, which this device only emulates" in device
 
 
 @pytest.mark.parametrize("arch", colorizers())

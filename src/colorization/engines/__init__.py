@@ -34,6 +34,10 @@ class Network(Protocol):
     def on_accelerator(self) -> bool: ...
 
     @property
+    def precision(self) -> str:
+        """What it computes in: "float32", or "bfloat16" (mixed precision, float32 weights)."""
+
+    @property
     def device(self) -> str:
         """Where the network computes, in words for the training's first line: "cpu (2 threads)", "cuda:0 (...)"."""
 

@@ -105,6 +105,10 @@ class KerasNetwork:
         return _gpu() is not None
 
     @property
+    def precision(self) -> str:
+        return str(self.model.compute_dtype)
+
+    @property
     def device(self) -> str:
         return f"{_gpu() or 'cpu'} (Keras on {BACKEND})"
 

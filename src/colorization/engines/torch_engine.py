@@ -48,6 +48,16 @@ def seed(value: int) -> None:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
 
 
+def bfloat16_native() -> bool:
+    """Whether the training device computes bfloat16 in hardware: a CUDA GPU that has it, or a CPU with
+    AVX512-BF16 or AMX whose PyTorch kernels may use AVX-512 (not capped by ATEN_CPU_CAPABILITY).
+    Elsewhere autocast emulates bfloat16, which is slower than float32."""
+    if DEVICE.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    hardware = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return hardware and torch.backends.cpu.get_cpu_capability() == "AVX512"
+
+
 def _to_tensor(batch: np.ndarray) -> torch.Tensor:
     """NHWC numpy batch to an NCHW tensor on the training device."""
     tensor = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
@@ -72,8 +82,9 @@ class TorchNetwork:
     """A PyTorch module with an Adam optimizer and a loss (see `colorization.losses`), on the GPU when
     there is one. A loss with an adversary (its `info.adversary`) has it trained beside the module.
 
-    With `mixed_precision`, the forward pass runs under bfloat16 autocast; the loss and the weights
-    stay float32.
+    With `mixed_precision`, the forward pass runs under bfloat16 autocast where the device computes
+    bfloat16 in hardware (`bfloat16_native`); the loss and the weights stay float32. Elsewhere it trains
+    in float32, and its `device` says so.
     """
 
     def __init__(self, module: torch.nn.Module, lr: float | None = None, mixed_precision: bool = False, loss=None):
@@ -87,19 +98,27 @@ class TorchNetwork:
             if self.loss.info.adversary is not None:
                 self.adversary = Adversary(self.loss, lr, DEVICE)
         self.adversarial = False
-        self.mixed_precision = mixed_precision
+        self.mixed_precision = mixed_precision and bfloat16_native()
+        self.bfloat16_missing = mixed_precision and not self.mixed_precision
 
     @property
     def on_accelerator(self) -> bool:
         return DEVICE.type == "cuda"
 
     @property
+    def precision(self) -> str:
+        return "bfloat16" if self.mixed_precision else "float32"
+
+    @property
     def device(self) -> str:
+        precision = ", bfloat16 autocast" if self.mixed_precision else ""
+        if self.bfloat16_missing:
+            precision = "; float32: mixed_precision asks for bfloat16, which this device only emulates"
         if DEVICE.type == "cuda":
             index = torch.cuda.current_device()
-            return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+            return f"cuda:{index} ({torch.cuda.get_device_name(index)}{precision})"
         threads = torch.get_num_threads()
-        return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
+        return f"cpu ({threads} thread{'s' if threads > 1 else ''}{precision})"
 
     def distribute(self) -> None:
         """Train as one of the workers of the initialised process group: DistributedDataParallel averages

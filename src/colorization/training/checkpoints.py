@@ -67,15 +67,19 @@ def data_digest(lab_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(spec: ModelSpec, params: Params, lab_dir: Path, world_size: int = 1) -> dict:
+def fingerprint(
+    spec: ModelSpec, params: Params, lab_dir: Path, world_size: int = 1, precision: str = "float32"
+) -> dict:
     """Everything a training's result depends on, in four parts that `differences` can name. How many
-    workers share each batch is one of them: on CPUs each normalises its own share."""
+    workers share each batch is one of them: on CPUs each normalises its own share. So is what the
+    network computes in (`precision`): mixed precision falls back to float32 where bfloat16 is emulated."""
     # what counts is how many workers share a batch, not what train.devices asked
     settings = {
         "model": spec.recipe(),
         "seed": params.seed,
         "train": asdict(params.train) | {"devices": None},
         "workers": world_size,
+        "precision": precision,
     }
     versions = {name: metadata.version(name) for name in NUMERIC_PACKAGES} | engine(spec.framework).versions()
     # A cap on oneDNN's instruction set picks other convolution kernels, so it changes the trained weights.

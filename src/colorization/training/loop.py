@@ -168,7 +168,7 @@ def setup(spec: ModelSpec, params: Params, project: Project = PROJECT) -> Traini
         data,
         network,
         np.random.default_rng(params.seed),
-        checkpoints.fingerprint(spec, params, project.lab, group.world_size),
+        checkpoints.fingerprint(spec, params, project.lab, group.world_size, network.precision),
         [],
     )
     training.history = _resume_everywhere(training)
