@@ -9,9 +9,10 @@ import yaml
 from PIL import Image
 from skimage import color as skcolor
 
-from colorization.core.encoding import decode_lab, encode_rgb
+from colorization.core.encoding import decode_lab, encode_rgb, model_batch
+from colorization.engines import create
 from colorization.losses import classification as cls
-from conftest import copy_project, run
+from conftest import copy_project, encoded_batch, run
 
 
 @pytest.fixture(scope="module")
@@ -242,3 +243,39 @@ def test_a_classification_model_trains_evaluates_and_colorizes_through_the_stage
     run(["python", "stages/evaluate.py", "colorful"], cwd=project)
     unbalanced = json.loads((project / "metrics" / "colorful.json").read_text())
     assert unbalanced["mse"] != as_trained["mse"] and unbalanced["epoch"] == as_trained["epoch"]
+
+
+def test_the_loss_on_the_head_with_block_targets_is_the_loss_on_its_upsampled_logits():
+    """ResNet18's logits are its head's repeated over 2x2 blocks, so the engine trains the head against
+    block targets (`LossInfo.blocks`): the same loss and the same gradient, a quarter of the logits."""
+    import torch
+
+    from colorization.architectures.resnet18 import Up2
+
+    rng = np.random.default_rng(3)
+    ab = torch.from_numpy(np.ascontiguousarray(model_batch(encoded_batch(2, 16, seed=3))[1].transpose(0, 3, 1, 2)))
+    loss = cls.Classification(rng.uniform(0.5, 2.0, len(cls.bin_centres())))
+    head = torch.randn(2, loss.channels, 8, 8, requires_grad=True)
+    whole = loss.torch_loss(Up2()(head), loss.torch_targets(ab))
+    whole.backward()
+    expected_gradient, head.grad = head.grad.clone(), None
+    blocks = loss.torch_loss(head, loss.torch_targets(ab, 2))
+    blocks.backward()
+    assert blocks.item() == pytest.approx(whole.item(), rel=1e-5)
+    torch.testing.assert_close(head.grad, expected_gradient, rtol=1e-4, atol=1e-8)
+
+
+def test_a_resnet18_classification_network_predicts_what_its_whole_network_would():
+    import torch
+
+    from colorization.architectures.resnet18 import ColorizationNet
+
+    network = create("resnet18", lr=0.001, l_mean=0.5, l_std=0.25, seed=0, loss=cls.Classification())
+    assert network.block == 2 and network.module.head_only
+    whole = ColorizationNet(network.loss.channels)
+    whole.load_state_dict(network.module.state_dict())
+    whole.eval()
+    l_input = np.random.default_rng(0).random((2, 16, 24, 1), dtype=np.float32)
+    with torch.no_grad():
+        logits = whole(torch.from_numpy(l_input.transpose(0, 3, 1, 2).copy())).numpy().transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(network.predict(l_input), network.loss.decode(logits), atol=1e-6)

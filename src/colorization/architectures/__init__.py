@@ -29,18 +29,22 @@ class Architecture:
     build: Callable[..., Any]  # build(l_mean, l_std, outputs) -> an untrained network
     size_multiple: int = 8  # input height and width must be multiples of this
     inputs: int = 1  # 1: L, a colorizer; 3: (L, ab), a discriminator
+    # > 1: its last layer repeats each value of its head over upsample x upsample blocks (a nearest
+    # upsampling), and build(..., head_only=True) leaves that layer out, for a loss that can train on
+    # the head's output directly (`LossInfo.blocks`)
+    upsample: int = 1
 
 
 ARCHITECTURES: dict[str, Architecture] = {}
 
 
-def register(name: str, framework: str, size_multiple: int = 8, inputs: int = 1):
+def register(name: str, framework: str, size_multiple: int = 8, inputs: int = 1, upsample: int = 1):
     """Decorator for an architecture's build function: registers it under `name`."""
 
     def decorator(build: Callable[..., Any]) -> Callable[..., Any]:
         if name in ARCHITECTURES:
             raise ValueError(f"architecture {name!r} is registered twice")
-        ARCHITECTURES[name] = Architecture(name, framework, build, size_multiple, inputs)
+        ARCHITECTURES[name] = Architecture(name, framework, build, size_multiple, inputs, upsample)
         return build
 
     return decorator

@@ -48,10 +48,12 @@ class Up2(nn.Module):
 
 
 class ColorizationNet(nn.Module):
-    """Maps L/100 (B, 1, H, W) to ab/128 (B, 2, H, W); H and W must be multiples of 8."""
+    """Maps L/100 (B, 1, H, W) to ab/128 (B, 2, H, W); H and W must be multiples of 8. With `head_only`
+    it stops before the last upsampling: its output is the head's, at half the height and width."""
 
-    def __init__(self, outputs: int = 2):
+    def __init__(self, outputs: int = 2, head_only: bool = False):
         super().__init__()
+        self.head_only = head_only
         resnet = torchvision.models.resnet18(weights=None, num_classes=365)
         resnet.conv1.weight = nn.Parameter(resnet.conv1.weight.sum(dim=1, keepdim=True))
         self.encoder = nn.Sequential(*list(resnet.children())[:6])
@@ -67,12 +69,14 @@ class ColorizationNet(nn.Module):
         )
 
     def forward(self, l_input: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(l_input))
+        decoder = self.decoder[:-1] if self.head_only else self.decoder
+        return decoder(self.encoder(l_input))
 
 
-@register("resnet18", framework="torch", size_multiple=8)  # the encoder halves three times, the decoder doubles
-def build(l_mean: float, l_std: float, outputs: int = 2) -> ColorizationNet:
+# The encoder halves three times, the decoder doubles; its last layer is a nearest upsampling by 2.
+@register("resnet18", framework="torch", size_multiple=8, upsample=2)
+def build(l_mean: float, l_std: float, outputs: int = 2, head_only: bool = False) -> ColorizationNet:
     """The ResNet18 colorizer; like the study's it does not standardize its input. `outputs`: the last
-    convolution's channels (2 for ab, Q for class logits)."""
+    convolution's channels (2 for ab, Q for class logits); `head_only`: without the last upsampling."""
     del l_mean, l_std
-    return ColorizationNet(outputs)
+    return ColorizationNet(outputs, head_only)

@@ -85,10 +85,18 @@ class TorchNetwork:
     With `mixed_precision`, the forward pass runs under bfloat16 autocast where the device computes
     bfloat16 in hardware (`bfloat16_native`); the loss and the weights stay float32. Elsewhere it trains
     in float32, and its `device` says so.
+
+    With `block` > 1 the module is an architecture's head without its final nearest upsampling by
+    `block` (`Architecture.upsample`), for a loss that trains on it (`LossInfo.blocks`): the loss is
+    computed on the head's output against block targets, and predictions are decoded before they are
+    upsampled, which is the same output for a fraction of the work.
     """
 
-    def __init__(self, module: torch.nn.Module, lr: float | None = None, mixed_precision: bool = False, loss=None):
+    def __init__(
+        self, module: torch.nn.Module, lr: float | None = None, mixed_precision: bool = False, loss=None, block: int = 1
+    ):
         self.module = module.to(DEVICE)
+        self.block = block
         self.forward = self.module  # what training steps call: the module, or its DDP wrapper
         self.loss = loss or MSE()
         self.optimizer = None
@@ -144,7 +152,7 @@ class TorchNetwork:
         l_tensor, ab = _model_units(encoded)
         with self._autocast():
             output = self.forward(l_tensor).float()
-        target = self.loss.torch_targets(ab)
+        target = self._targets(ab)
         loss = self.loss.torch_loss(output, target)
         losses = {"loss": float(loss.detach())}
         objective = loss
@@ -156,13 +164,21 @@ class TorchNetwork:
         self.optimizer.step()
         return losses
 
+    def _targets(self, ab: torch.Tensor) -> torch.Tensor:
+        return self.loss.torch_targets(ab, self.block) if self.block > 1 else self.loss.torch_targets(ab)
+
+    def _decode(self, output: torch.Tensor) -> np.ndarray:
+        """ab/128 NHWC from the module's NCHW output, upsampled by `block` after decoding."""
+        ab = self.loss.decode(output.cpu().numpy().transpose(0, 2, 3, 1))
+        return ab.repeat(self.block, axis=1).repeat(self.block, axis=2) if self.block > 1 else ab
+
     def _output(self, l_input: np.ndarray) -> torch.Tensor:
         self.module.eval()
         with torch.inference_mode(), self._autocast():
             return self.module(_to_tensor(l_input)).float()
 
     def predict(self, l_input: np.ndarray) -> np.ndarray:
-        return self.loss.decode(self._output(l_input).cpu().numpy().transpose(0, 2, 3, 1))
+        return self._decode(self._output(l_input))
 
     def validate(self, encoded: np.ndarray) -> tuple[float, np.ndarray]:
         l_tensor, ab = _model_units(encoded)
@@ -170,8 +186,8 @@ class TorchNetwork:
         with torch.inference_mode(), self._autocast():
             output = self.module(l_tensor).float()
         with torch.inference_mode():
-            loss = self.loss.torch_loss(output, self.loss.torch_targets(ab))
-        return float(loss), self.loss.decode(output.cpu().numpy().transpose(0, 2, 3, 1))
+            loss = self.loss.torch_loss(output, self._targets(ab))
+        return float(loss), self._decode(output)
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.module.parameters() if p.requires_grad)
@@ -262,13 +278,22 @@ def create(
     """A seeded, freshly initialised network with its Adam optimizer (see `engines.Engine.create`)."""
     seed(seed_value)
     loss = loss or MSE()
-    module = architecture.build(l_mean=l_mean, l_std=l_std, outputs=loss.channels)
-    return TorchNetwork(module, lr, mixed_precision, loss)
+    module, block = _build(architecture, l_mean, l_std, loss)
+    return TorchNetwork(module, lr, mixed_precision, loss, block)
 
 
 def load(directory: Path, architecture: Architecture, loss=None) -> TorchNetwork:
     """Rebuild the architecture and load its weights safely."""
     loss = loss or MSE()
-    module = architecture.build(l_mean=0.0, l_std=1.0, outputs=loss.channels)
+    module, block = _build(architecture, 0.0, 1.0, loss)
     module.load_state_dict(_load_weights(directory / MODEL_FILE))
-    return TorchNetwork(module, loss=loss)
+    return TorchNetwork(module, loss=loss, block=block)
+
+
+def _build(architecture: Architecture, l_mean: float, l_std: float, loss) -> tuple[torch.nn.Module, int]:
+    """The module for `loss`, and the block its output is upsampled by afterwards: the head alone when
+    the architecture ends in a nearest upsampling and the loss trains on blocks, else the whole network."""
+    if architecture.upsample > 1 and loss.info.blocks:
+        module = architecture.build(l_mean=l_mean, l_std=l_std, outputs=loss.channels, head_only=True)
+        return module, architecture.upsample
+    return architecture.build(l_mean=l_mean, l_std=l_std, outputs=loss.channels), 1

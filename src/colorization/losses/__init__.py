@@ -32,6 +32,10 @@ class LossInfo:
     # a decode-only setting and the values evaluation also decodes a trained model at, without
     # retraining it: the curve of what that setting trades (`evaluation.metrics.decoding_curve`)
     sweep: tuple[str, tuple[float, ...]] | None = None
+    # can train on the output of an architecture's head before its final nearest upsampling
+    # (`Architecture.upsample`), with `torch_targets(ab, block)` summed over each block: the same loss
+    # and gradient for a block's fraction of the work
+    blocks: bool = False
 
 
 LOSSES: dict[str, type] = {}

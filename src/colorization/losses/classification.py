@@ -167,7 +167,7 @@ def annealed_mean(logits: np.ndarray, temperature: float = TEMPERATURE, bias: np
     return probabilities @ bin_centres()
 
 
-@register("classification", LossInfo(sweep=("decode_rebalance", DECODE_SWEEP)))
+@register("classification", LossInfo(sweep=("decode_rebalance", DECODE_SWEEP), blocks=True))
 class Classification:
     """Q logits per pixel, soft-encoded targets weighted by `class_weights` (uniform when None, e.g. for
     inference), decoded with the annealed mean at `temperature` after adding `class_bias` (None: no
@@ -243,9 +243,12 @@ class Classification:
         pixel = self.class_weights[classes[..., 0]]
         return np.concatenate([classes.astype(np.float32), weights, pixel[..., None]], axis=-1)
 
-    def torch_targets(self, ab):
+    def torch_targets(self, ab, block: int = 1):
         """`targets` of shard data (integer a and b) as an NCHW tensor, looked up where `ab` is (a GPU's
-        batch never returns to the host): the same table, the same numbers."""
+        batch never returns to the host): the same table, the same numbers. With `block` > 1, for
+        logits repeated over block x block pixels (`LossInfo.blocks`): each block's pixels' targets as
+        one soft target of block^2 x NEIGHBOURS classes, weighted by their rebalancing weights, and the
+        block's mean weight, so the loss on the block's one logit vector is the loss on its pixels'."""
         import torch
 
         if self._device_tables is None or self._device_tables[0] != ab.device:
@@ -261,14 +264,28 @@ class Classification:
         pair = integral[:, 0] * 256 + integral[:, 1]
         classes, weights = class_table[pair], weight_table[pair]
         pixel = class_weights[classes[..., 0]]
+        if block > 1:
+            batch, height, width, _ = classes.shape
+            rows, columns = height // block, width // block
+
+            def blocks(values):  # (B, H, W, C) -> (B, H / block, W / block, block^2 C)
+                values = values.reshape(batch, rows, block, columns, block, -1).permute(0, 1, 3, 2, 4, 5)
+                return values.reshape(batch, rows, columns, -1)
+
+            total = pixel.reshape(batch, rows, block, columns, block).sum(dim=(2, 4))
+            spread = total.repeat_interleave(block, dim=1).repeat_interleave(block, dim=2)
+            classes, weights = blocks(classes), blocks(weights * (pixel / spread)[..., None])
+            pixel = total / (block * block)
         return torch.cat([classes.float(), weights, pixel[..., None]], dim=-1).permute(0, 3, 1, 2).contiguous()
 
     def decode(self, output: np.ndarray) -> np.ndarray:
         return annealed_mean(output, self.temperature, self.class_bias) / AB_SCALE
 
     def torch_loss(self, output, target):
-        """Rebalanced soft cross-entropy, averaged over pixels; `output` (B, Q, H, W) logits."""
-        classes, weights, pixel = target[:, :NEIGHBOURS].long(), target[:, NEIGHBOURS:-1], target[:, -1]
+        """Rebalanced soft cross-entropy, averaged over pixels; `output` (B, Q, H, W) logits, `target` from
+        `torch_targets` (its classes and weights for NEIGHBOURS classes a pixel, or more a block)."""
+        neighbours = (target.shape[1] - 1) // 2
+        classes, weights, pixel = target[:, :neighbours].long(), target[:, neighbours:-1], target[:, -1]
         return _torch_soft_cross_entropy().apply(output.float(), classes, weights, pixel)
 
     def keras_loss(self):
