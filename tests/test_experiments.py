@@ -111,8 +111,9 @@ def test_results_pushed_from_one_clone_are_pulled_into_another_without_retrainin
     assert "Data and pipelines are up to date" in status.stdout, status.stdout
     repro = dvc("repro", cwd=clone)
     assert "Running stage" not in repro.stdout, repro.stdout
-    for path in sorted((project / "metrics").iterdir()):
-        assert (clone / "metrics" / path.name).read_bytes() == path.read_bytes(), path.name
+    for path in sorted((project / "metrics").rglob("*.json")):
+        name = path.relative_to(project).as_posix()
+        assert (clone / name).read_bytes() == path.read_bytes(), name
 
     photo = clone / "photo.jpg"
     shutil.copy(next((clone / "data" / "raw").glob("*.jpg")), photo)
