@@ -5,7 +5,8 @@ from colorization.core.errors import UserError, run_main
 from colorization.core.files import save_array, write_json
 from colorization.core.params import load_params
 from colorization.core.paths import PROJECT
-from colorization.evaluation.metrics import decoding_curve, evaluate, format_metrics, predict_examples
+from colorization.evaluation.curves import decoding_curve
+from colorization.evaluation.metrics import evaluate, format_metrics, predict_examples
 from colorization.lab.meta import open_prepared
 from colorization.models import resolve, saved
 

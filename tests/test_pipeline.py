@@ -30,6 +30,7 @@ METRIC_KEYS = {
     "colorfulness_truth",
     "colorfulness_ratio",
     "auc",
+    "auc_rebalanced",
     "n_images",
 }
 

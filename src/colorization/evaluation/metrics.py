@@ -31,13 +31,9 @@ RGB images below are the true L recombined with the predicted (or true) ab, conv
            auc, which the grey image scores well on; here rare, saturated colours count as much.
 """
 
-from dataclasses import replace
-from pathlib import Path
-
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from .. import losses
 from ..core.ab_classes import CELL_SPAN, cell
 from ..core.color import lab_to_rgb
 from ..core.encoding import AB_SCALE, encode_lab, lab_from_model
@@ -173,30 +169,6 @@ def evaluate(predict, val: LabShards, batch_size: int) -> dict:
     for l_input, ab_true in val.batches(batch_size):
         accumulator.add(l_input, predict(l_input), ab_true)
     return accumulator.result()
-
-
-CURVE_METRICS = ("mse", "auc", "auc_rebalanced", "colorfulness_ratio")
-
-
-def decoding_curve(network, spec, val: LabShards, batch_size: int, prior_path: Path) -> list[dict]:
-    """The metrics of a trained model decoded at each value of its loss's sweep (`LossInfo.sweep`, e.g.
-    the classification loss's decode_rebalance), without retraining it: one row per value, the colour
-    it gains against the accuracy it costs. A loss without a sweep gives the one row of the model as
-    trained. `prior_path`: the training images' ab prior, which some decodings are computed from."""
-    loss_type = losses.get(spec.loss)
-    if loss_type.info.sweep is None:
-        metrics = evaluate(network.predict, val, batch_size)
-        return [{key: metrics[key] for key in CURVE_METRICS}]
-    setting, values = loss_type.info.sweep
-    trained, rows = network.loss, []
-    try:
-        for value in values:
-            network.loss = loss_type.for_training(replace(spec.loss_args, **{setting: value}), prior_path)
-            metrics = evaluate(network.predict, val, batch_size)
-            rows.append({setting: value} | {key: metrics[key] for key in CURVE_METRICS})
-    finally:
-        network.loss = trained
-    return rows
 
 
 def predict_gray(l_input: np.ndarray) -> np.ndarray:

@@ -1,0 +1,32 @@
+"""A trained model's decoding curve: its metrics at each value of its loss's decode-only sweep. Apart from
+`metrics`, so that the stages that only score (baseline, plots) do not load the losses."""
+
+from dataclasses import replace
+from pathlib import Path
+
+from .. import losses
+from ..lab.shards import LabShards
+from .metrics import evaluate
+
+CURVE_METRICS = ("mse", "auc", "auc_rebalanced", "colorfulness_ratio")
+
+
+def decoding_curve(network, spec, val: LabShards, batch_size: int, prior_path: Path) -> list[dict]:
+    """The metrics of a trained model decoded at each value of its loss's sweep (`LossInfo.sweep`, e.g.
+    the classification loss's decode_rebalance), without retraining it: one row per value, the colour
+    it gains against the accuracy it costs. A loss without a sweep gives the one row of the model as
+    trained. `prior_path`: the training images' ab prior, which some decodings are computed from."""
+    loss_type = losses.get(spec.loss)
+    if loss_type.info.sweep is None:
+        metrics = evaluate(network.predict, val, batch_size)
+        return [{key: metrics[key] for key in CURVE_METRICS}]
+    setting, values = loss_type.info.sweep
+    trained, rows = network.loss, []
+    try:
+        for value in values:
+            network.loss = loss_type.for_training(replace(spec.loss_args, **{setting: value}), prior_path)
+            metrics = evaluate(network.predict, val, batch_size)
+            rows.append({setting: value} | {key: metrics[key] for key in CURVE_METRICS})
+    finally:
+        network.loss = trained
+    return rows
