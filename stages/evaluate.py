@@ -24,7 +24,7 @@ def main(argv: list[str]) -> None:
     metrics = evaluate(network.predict, val, params.evaluate.batch_size) | {"epoch": spec.epoch}
     write_json(PROJECT.model_metrics(name), metrics)
     save_array(PROJECT.predictions(name), predict_examples(network.predict, val, params.evaluate.n_examples))
-    curve = decoding_curve(network, spec, val, params.evaluate.batch_size, PROJECT.prior)
+    curve = decoding_curve(network, spec, val, params.evaluate.batch_size, PROJECT.prior, metrics)
     write_json(PROJECT.decoding_curve(name), curve)
     print(f"evaluate@{name}: " + format_metrics(metrics))
 

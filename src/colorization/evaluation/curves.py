@@ -11,22 +11,22 @@ from .metrics import evaluate
 CURVE_METRICS = ("mse", "auc", "auc_rebalanced", "colorfulness_ratio")
 
 
-def decoding_curve(network, spec, val: LabShards, batch_size: int, prior_path: Path) -> list[dict]:
+def decoding_curve(network, spec, val: LabShards, batch_size: int, prior_path: Path, trained: dict) -> list[dict]:
     """The metrics of a trained model decoded at each value of its loss's sweep (`LossInfo.sweep`, e.g.
     the classification loss's decode_rebalance), without retraining it: one row per value, the colour
     it gains against the accuracy it costs. A loss without a sweep gives the one row of the model as
-    trained. `prior_path`: the training images' ab prior, which some decodings are computed from."""
+    trained, taken from `trained`, its metrics already computed. `prior_path`: the training images' ab
+    prior, which some decodings are computed from."""
     loss_type = losses.get(spec.loss)
     if loss_type.info.sweep is None:
-        metrics = evaluate(network.predict, val, batch_size)
-        return [{key: metrics[key] for key in CURVE_METRICS}]
+        return [{key: trained[key] for key in CURVE_METRICS}]
     setting, values = loss_type.info.sweep
-    trained, rows = network.loss, []
+    own, rows = network.loss, []
     try:
         for value in values:
             network.loss = loss_type.for_training(replace(spec.loss_args, **{setting: value}), prior_path)
             metrics = evaluate(network.predict, val, batch_size)
             rows.append({setting: value} | {key: metrics[key] for key in CURVE_METRICS})
     finally:
-        network.loss = trained
+        network.loss = own
     return rows
