@@ -73,6 +73,14 @@ def deep_update(target: dict, changes: dict) -> dict:
     return target
 
 
+def write_params(project: Path, params: dict) -> None:
+    """Make `params` the project's settings: its params.yaml, and the conf/config.yaml that `dvc exp run`
+    composes params.yaml from (Hydra), so that an experiment starts from them too."""
+    text = yaml.safe_dump(params, sort_keys=False)
+    (project / "params.yaml").write_text(text)
+    (project / "conf" / "config.yaml").write_text(text)
+
+
 def copy_project(destination: Path, params: dict | None = None) -> Path:
     """Copy the project's source files (tracked and not ignored) into a new git repo at `destination`."""
     listed = subprocess.run(
@@ -89,8 +97,7 @@ def copy_project(destination: Path, params: dict | None = None) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
     if params is not None:
-        path = destination / "params.yaml"
-        path.write_text(yaml.safe_dump(deep_update(yaml.safe_load(path.read_text()), params), sort_keys=False))
+        write_params(destination, deep_update(yaml.safe_load((destination / "params.yaml").read_text()), params))
     run(["git", "init", "-q", "-b", "main"], cwd=destination)
     run(["git", "add", "-A"], cwd=destination)
     run(["git", "commit", "-q", "-m", "project copy"], cwd=destination)

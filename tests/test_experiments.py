@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import TINY_PARAMS, copy_project, dvc, project_env, run
+from conftest import TINY_PARAMS, copy_project, dvc, project_env, run, write_params
 
 LEARNING_RATES = ("0.001", "0.003")
 
@@ -22,7 +22,7 @@ def committed_run(tmp_path_factory) -> Path:
     project = copy_project(tmp_path_factory.mktemp("experiments") / "project", TINY_PARAMS)
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["models"] = {"resnet18": {"n_train": None}}
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_params(project, params)
     dvc("repro", cwd=project)
     run(["git", "add", "-A"], cwd=project)
     run(["git", "commit", "-q", "-m", "baseline run"], cwd=project)
