@@ -1,5 +1,6 @@
 """Stage evaluate@<name>: metrics over every validation image, predictions for the example grid, and the
-model's decoding curve (its metrics at each value of its loss's decode-only sweep, if it has one)."""
+model's decoding curve (its metrics at each value of its loss's decode-only sweep, if it has one).
+Stage ensemble@<name> runs it for an ensemble: the same metrics and predictions of its members' mean."""
 
 from colorization.core.errors import UserError, run_main
 from colorization.core.files import save_array, write_json
@@ -9,12 +10,23 @@ from colorization.evaluation.curves import decoding_curve
 from colorization.evaluation.metrics import evaluate, format_metrics, predict_examples
 from colorization.lab.meta import open_prepared
 from colorization.models import resolve, saved
+from colorization.models.ensemble import Ensemble
 
 
 def main(argv: list[str]) -> None:
     if len(argv) != 1:
         raise UserError("usage: python stages/evaluate.py NAME")
     params = load_params()
+    if argv[0] in params.ensembles:
+        ensemble = Ensemble(argv[0], [PROJECT.model(member) for member in params.ensembles[argv[0]]])
+        val = open_prepared(PROJECT.lab).val
+        metrics = evaluate(ensemble.predict, val, params.evaluate.batch_size)
+        write_json(PROJECT.model_metrics(ensemble.name), metrics)
+        save_array(
+            PROJECT.predictions(ensemble.name), predict_examples(ensemble.predict, val, params.evaluate.n_examples)
+        )
+        print(f"ensemble@{ensemble.name}: " + format_metrics(metrics))
+        return
     name = resolve(params, argv[0]).name
     model_dir = PROJECT.model(name)
     if not model_dir.is_dir():

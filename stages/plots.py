@@ -12,12 +12,13 @@ from colorization.lab.meta import open_prepared
 
 def main(argv: list[str]) -> None:
     params = load_params()
-    names = list(params.models)
+    names = list(params.models) + list(params.ensembles)
     for name in names:
         if not PROJECT.model_metrics(name).is_file():
-            raise UserError(f"metrics/{name}.json not found: run dvc repro evaluate@{name}")
+            stage = "ensemble" if name in params.ensembles else "evaluate"
+            raise UserError(f"metrics/{name}.json not found: run dvc repro {stage}@{name}")
     out = PROJECT.plots
-    plots.loss_curves({name: PROJECT.live(name) for name in names}, out / "loss.png")
+    plots.loss_curves({name: PROJECT.live(name) for name in params.models}, out / "loss.png")
     metric_files = {name: PROJECT.model_metrics(name) for name in names} | {"grey": PROJECT.gray_metrics}
     plots.metric_bars(metric_files, out / "metrics.png")
     plots.mse_vs_colorfulness(metric_files, out / "mse_vs_colorfulness.png")

@@ -122,7 +122,9 @@ def test_killed_runs_resume_to_identical_outputs(first_run, tmp_path):
     resumed = dvc("repro", cwd=project)
     assert "cnn_v1: resuming after epoch 1" in resumed.stdout
     assert output_hashes(project) == expected
-    assert len(metrics) == 2 * len(ARCHS) + 1  # each model's metrics and decoding curve, and the grey image's
+    assert (
+        len(metrics) == 2 * len(ARCHS) + 2
+    )  # each model's metrics and decoding curve, the ensemble's, the grey image's
     for name, content in metrics.items():
         assert (project / "metrics" / name).read_bytes() == content
 
@@ -137,6 +139,7 @@ def test_pipeline_runs_end_to_end_and_reruns_only_what_a_param_touches(first_run
         "baseline",
         "plots",
         *(f"{stage}@{arch}" for stage in ("train", "evaluate") for arch in ARCHS),
+        "ensemble@ensemble",
     }
     for arch, model_file in MODELS.items():
         assert (project / "models" / arch / model_file).is_file()
@@ -145,9 +148,11 @@ def test_pipeline_runs_end_to_end_and_reruns_only_what_a_param_touches(first_run
         kept = json.loads((project / "dvclive" / arch / "metrics.json").read_text())["best_epoch"]
         assert json.loads((project / "models" / arch / "config.json").read_text())["epoch"] == kept in (1, 2)
     assert (project / "dvclive" / "unet_gan" / "plots" / "metrics" / "train" / "discriminator.tsv").is_file()
-    metrics = {name: json.loads((project / "metrics" / f"{name}.json").read_text()) for name in [*ARCHS, "gray"]}
+    metrics = {
+        name: json.loads((project / "metrics" / f"{name}.json").read_text()) for name in [*ARCHS, "ensemble", "gray"]
+    }
     for name, values in metrics.items():
-        expected = METRIC_KEYS if name == "gray" else METRIC_KEYS | {"epoch"}
+        expected = METRIC_KEYS if name in ("gray", "ensemble") else METRIC_KEYS | {"epoch"}
         assert set(values) == expected and values["mse"] > 0 and values["n_images"] == metrics["gray"]["n_images"]
     for name in ("loss.png", "metrics.png", "mse_vs_colorfulness.png", "examples.png"):
         assert (project / "plots" / name).stat().st_size > 1000
@@ -169,6 +174,7 @@ def test_pipeline_runs_end_to_end_and_reruns_only_what_a_param_touches(first_run
         "plots",
         *(f"train@{arch}" for arch in ARCHS),
         *(f"evaluate@{arch}" for arch in ARCHS if arch != "unet_gan"),
+        "ensemble@ensemble",  # its members changed
     }
     assert "unet_gan: resuming after epoch 2" in experiment.stdout
 
@@ -177,7 +183,7 @@ def test_pipeline_runs_end_to_end_and_reruns_only_what_a_param_touches(first_run
     assert {f"metrics/{arch}.json" for arch in ARCHS if arch != "unet_gan"} <= set(changed)
     shown = dvc("metrics", "show", cwd=project).stdout
     rows = [line.split()[0] for line in shown.splitlines()[1:] if line.strip()]
-    assert rows == [f"metrics/{name}.json" for name in [*ARCHS, "gray"]]
+    assert rows == [f"metrics/{name}.json" for name in [*ARCHS, "ensemble", "gray"]]
     header = shown.splitlines()[0].split()
     assert set(header) >= {"colorfulness_ratio", "auc", "ssim"}
 
@@ -228,6 +234,7 @@ def test_the_pipeline_runs_on_a_folder_of_real_photos(tmp_path):
         "baseline",
         "plots",
         *(f"{stage}@{arch}" for stage in ("train", "evaluate") for arch in ARCHS),
+        "ensemble@ensemble",
     }
     assert re.search(r"download: 60 images from 60 source photos \(folder .*places_sample\)", result.stdout)
     manifest = (project / "data" / "raw" / "manifest.csv").read_text().splitlines()

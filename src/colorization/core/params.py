@@ -130,6 +130,7 @@ class Params:
     train: TrainParams
     models: dict[str, dict]  # each entry as written; `colorization.models.resolve` makes it a ModelSpec
     evaluate: EvaluateParams
+    ensembles: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> its members, models entries
 
 
 class Section:
@@ -265,6 +266,7 @@ def parse_params(raw: Any, base: Path | str = ".") -> Params:
             raise UserError(f"params.yaml: models.{name}: a model name is letters, digits, '_', '-' and '.'")
         entries[name] = {} if entry is None else models.section(name).values
     return Params(
+        ensembles=_ensembles(top, entries),
         seed=top.integer("seed", minimum=0),
         lr=top.number("lr", 0.0, 1.0),
         data=data,
@@ -272,6 +274,32 @@ def parse_params(raw: Any, base: Path | str = ".") -> Params:
         models=entries,
         evaluate=EvaluateParams(**read(EvaluateParams, top.section("evaluate"))),
     )
+
+
+def _ensembles(top: Section, models: dict) -> dict[str, tuple[str, ...]]:
+    """`ensembles:` (optional): each entry's `members`, two or more distinct models entries."""
+    section = Section(top.values.get("ensembles") or {}, "ensembles")
+    ensembles = {}
+    for name in section.values:
+        if name in models or not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+            raise UserError(
+                f"params.yaml: ensembles.{name}: needs a name of letters, digits, '_', '-' and '.' "
+                "that no models entry has"
+            )
+        entry = section.section(name)
+        members = entry.get("members")
+        unknown = set(entry.values) - {"members"}
+        if unknown:
+            raise UserError(f"params.yaml: ensembles.{name}.{sorted(unknown)[0]}: unknown setting; allowed: members")
+        if not isinstance(members, list) or len(set(map(str, members))) < 2 or len(set(members)) != len(members):
+            raise UserError(f"params.yaml: {entry.key('members')} = {members!r}: must list two or more distinct models")
+        missing = [member for member in members if member not in models]
+        if missing:
+            raise UserError(
+                f"params.yaml: {entry.key('members')}: {missing[0]!r} is no models entry; listed: {', '.join(models)}"
+            )
+        ensembles[name] = tuple(members)
+    return ensembles
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:

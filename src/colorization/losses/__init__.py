@@ -10,7 +10,9 @@ inference, from the `decoding()` a saved model's config.json keeps (`from_decodi
 A loss object has `channels` (the network's output channels per pixel), `targets(ab)` (what the
 framework loss is fed, from an ab/128 batch (B, H, W, 2)) and `torch_targets(ab)` (the same from an NCHW
 tensor of shard data, where it is, a GPU included), `decode(output)` (ab/128 from the network's raw NHWC
-output) and the framework losses `torch_loss(output, target)` (NCHW tensors) and `keras_loss()`. The
+output), `distribution(output)` and `decode_distribution(mean)` (what an ensemble averages over its
+members -- a classification's class distributions, a regression's ab itself -- and the ab of that
+mean), and the framework losses `torch_loss(output, target)` (NCHW tensors) and `keras_loss()`. The
 engines call them, so the training loop, the checkpoints, evaluation and `colorize` never see which
 loss a network was trained with. A loss with an adversary also says when it trains
 (`adversarial_from(epoch)`) and what the two networks minimise (`discriminator_loss`,

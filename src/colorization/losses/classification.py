@@ -153,10 +153,13 @@ def decode_bias(prior: np.ndarray, rebalance: float, decode_rebalance: float | N
     return np.log(rebalancing_weights(prior, decode_rebalance) / rebalancing_weights(prior, rebalance))
 
 
-def annealed_mean(logits: np.ndarray, temperature: float = TEMPERATURE, bias: np.ndarray | None = None) -> np.ndarray:
+def annealed_mean(
+    logits: np.ndarray, temperature: float = TEMPERATURE, bias: np.ndarray | None = None, distribution: bool = False
+) -> np.ndarray:
     """ab (..., 2) decoded from per-pixel class logits (..., Q), each class's `bias` added first: the mean
     of the centres under softmax(logits / T), which is the predicted distribution re-normalised after
-    raising it to 1/T. In float32 and in place: a batch of logits is Q numbers a pixel."""
+    raising it to 1/T (with `distribution`, that distribution itself). In float32 and in place: a batch
+    of logits is Q numbers a pixel."""
     probabilities = np.array(logits, dtype=np.float32)
     if bias is not None:
         probabilities += np.asarray(bias, dtype=np.float32)
@@ -164,7 +167,7 @@ def annealed_mean(logits: np.ndarray, temperature: float = TEMPERATURE, bias: np
     probabilities -= probabilities.max(axis=-1, keepdims=True)
     np.exp(probabilities, out=probabilities)
     probabilities /= probabilities.sum(axis=-1, keepdims=True)
-    return probabilities @ bin_centres()
+    return probabilities if distribution else probabilities @ bin_centres()
 
 
 @register("classification", LossInfo(sweep=("decode_rebalance", DECODE_SWEEP), blocks=True))
@@ -280,6 +283,15 @@ class Classification:
 
     def decode(self, output: np.ndarray) -> np.ndarray:
         return annealed_mean(output, self.temperature, self.class_bias) / AB_SCALE
+
+    def distribution(self, output: np.ndarray) -> np.ndarray:
+        """What an ensemble averages: each pixel's predicted class distribution (Q,), decode's offsets
+        applied, before annealing."""
+        return annealed_mean(output, 1.0, self.class_bias, distribution=True)
+
+    def decode_distribution(self, mean: np.ndarray) -> np.ndarray:
+        """ab/128 from a mean of `distribution`s: their annealed mean at this loss's temperature."""
+        return annealed_mean(np.log(np.maximum(mean, 1e-30)), self.temperature) / AB_SCALE
 
     def torch_loss(self, output, target):
         """Rebalanced soft cross-entropy, averaged over pixels; `output` (B, Q, H, W) logits, `target` from

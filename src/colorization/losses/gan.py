@@ -85,6 +85,13 @@ class GAN:
     def decode(self, output: np.ndarray) -> np.ndarray:
         return output
 
+    def distribution(self, output: np.ndarray) -> np.ndarray:
+        """What an ensemble averages: the prediction itself, ab/128."""
+        return output
+
+    def decode_distribution(self, mean: np.ndarray) -> np.ndarray:
+        return mean
+
     def torch_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean absolute error of ab/128: the part of the objective that compares with the truth."""
         return functional.l1_loss(output, target)

@@ -36,6 +36,13 @@ class MSE:
     def decode(self, output: np.ndarray) -> np.ndarray:
         return output
 
+    def distribution(self, output: np.ndarray) -> np.ndarray:
+        """What an ensemble averages: the prediction itself, ab/128."""
+        return output
+
+    def decode_distribution(self, mean: np.ndarray) -> np.ndarray:
+        return mean
+
     def torch_loss(self, output, target):
         import torch
 
