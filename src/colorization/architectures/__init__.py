@@ -33,18 +33,23 @@ class Architecture:
     # upsampling), and build(..., head_only=True) leaves that layer out, for a loss that can train on
     # the head's output directly (`LossInfo.blocks`)
     upsample: int = 1
+    # build(..., scene=True, scene_classes=N) adds a global branch fused into every position and, with
+    # N > 0, a scene classifier whose logits the module also returns while training (`ModelSpec.scene`)
+    scene: bool = False
 
 
 ARCHITECTURES: dict[str, Architecture] = {}
 
 
-def register(name: str, framework: str, size_multiple: int = 8, inputs: int = 1, upsample: int = 1):
+def register(
+    name: str, framework: str, size_multiple: int = 8, inputs: int = 1, upsample: int = 1, scene: bool = False
+):
     """Decorator for an architecture's build function: registers it under `name`."""
 
     def decorator(build: Callable[..., Any]) -> Callable[..., Any]:
         if name in ARCHITECTURES:
             raise ValueError(f"architecture {name!r} is registered twice")
-        ARCHITECTURES[name] = Architecture(name, framework, build, size_multiple, inputs, upsample)
+        ARCHITECTURES[name] = Architecture(name, framework, build, size_multiple, inputs, upsample, scene)
         return build
 
     return decorator

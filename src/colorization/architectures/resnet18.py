@@ -3,7 +3,11 @@
 Encoder: the first six children of torchvision's ResNet18 (conv1, bn1, relu, maxpool, layer1, layer2:
 1/8 resolution, 128 channels), randomly initialised with conv1's weights summed over RGB so it takes
 one channel. Decoder: Conv128-BN-ReLU, Up2, Conv64-BN-ReLU, Conv64-BN-ReLU, Up2, Conv32-BN-ReLU,
-Conv2, Up2, with no output activation (as in the study). Up2 is nearest-neighbour upsampling written out:
+Conv2, Up2, with no output activation (as in the study). With `scene`, scene context after Iizuka,
+Simo-Serra and Ishikawa (2016): a global branch (two stride-2 Conv128-BN-ReLU, global average pooling,
+FC128-ReLU) whose vector is fused into every position of the encoder's output (concatenated, then
+Conv1x1 128-BN-ReLU), so each pixel's colour can depend on the whole scene; with scene classes, an FC
+scene classifier on that vector, trained beside the colour. Up2 is nearest-neighbour upsampling written out:
 the same values as torch's upsample_nearest2d, whose CPU kernels (forward, and autograd's reduction for
 the backward pass) are several times slower (BENCHMARKS.md), most of all for a head of class logits.
 """
@@ -47,11 +51,40 @@ class Up2(nn.Module):
         return _Repeat2x2.apply(x)
 
 
+class GlobalContext(nn.Module):
+    """The scene's vector from the encoder's features, fused into each of their positions; its scene
+    logits (None without classes) from the same vector."""
+
+    def __init__(self, channels: int, scene_classes: int):
+        super().__init__()
+        self.branch = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, stride=2, padding=1),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, stride=2, padding=1),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(channels, channels),
+            nn.ReLU(),
+        )
+        self.fuse = nn.Sequential(nn.Conv2d(2 * channels, channels, 1), nn.BatchNorm2d(channels), nn.ReLU())
+        self.classifier = nn.Linear(channels, scene_classes) if scene_classes else None
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        scene = self.branch(features)
+        spread = scene[:, :, None, None].expand(-1, -1, *features.shape[2:])
+        fused = self.fuse(torch.cat([features, spread], dim=1))
+        return fused, None if self.classifier is None else self.classifier(scene)
+
+
 class ColorizationNet(nn.Module):
     """Maps L/100 (B, 1, H, W) to ab/128 (B, 2, H, W); H and W must be multiples of 8. With `head_only`
-    it stops before the last upsampling: its output is the head's, at half the height and width."""
+    it stops before the last upsampling: its output is the head's, at half the height and width. With
+    `scene`, in training mode and with `scene_classes`, it returns (output, scene logits (B, classes))."""
 
-    def __init__(self, outputs: int = 2, head_only: bool = False):
+    def __init__(self, outputs: int = 2, head_only: bool = False, scene: bool = False, scene_classes: int = 0):
         super().__init__()
         self.head_only = head_only
         resnet = torchvision.models.resnet18(weights=None, num_classes=365)
@@ -67,16 +100,25 @@ class ColorizationNet(nn.Module):
             nn.Conv2d(32, outputs, 3, padding=1),
             Up2(),
         )
+        self.context = GlobalContext(128, scene_classes) if scene else None
 
-    def forward(self, l_input: torch.Tensor) -> torch.Tensor:
+    def forward(self, l_input: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         decoder = self.decoder[:-1] if self.head_only else self.decoder
-        return decoder(self.encoder(l_input))
+        features = self.encoder(l_input)
+        if self.context is None:
+            return decoder(features)
+        features, scene_logits = self.context(features)
+        output = decoder(features)
+        return (output, scene_logits) if self.training and scene_logits is not None else output
 
 
 # The encoder halves three times, the decoder doubles; its last layer is a nearest upsampling by 2.
-@register("resnet18", framework="torch", size_multiple=8, upsample=2)
-def build(l_mean: float, l_std: float, outputs: int = 2, head_only: bool = False) -> ColorizationNet:
+@register("resnet18", framework="torch", size_multiple=8, upsample=2, scene=True)
+def build(
+    l_mean: float, l_std: float, outputs: int = 2, head_only: bool = False, scene: bool = False, scene_classes: int = 0
+) -> ColorizationNet:
     """The ResNet18 colorizer; like the study's it does not standardize its input. `outputs`: the last
-    convolution's channels (2 for ab, Q for class logits); `head_only`: without the last upsampling."""
+    convolution's channels (2 for ab, Q for class logits); `head_only`: without the last upsampling;
+    `scene`, `scene_classes`: the scene context and its classifier."""
     del l_mean, l_std
-    return ColorizationNet(outputs, head_only)
+    return ColorizationNet(outputs, head_only, scene, scene_classes)

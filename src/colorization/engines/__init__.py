@@ -45,10 +45,11 @@ class Network(Protocol):
         """Set what changes from epoch to epoch (0-based `epoch`): the learning rate of the schedule and,
         for a loss with an adversary, whether the adversary trains yet."""
 
-    def train_step(self, encoded: np.ndarray) -> dict[str, float]:
+    def train_step(self, encoded: np.ndarray, labels: np.ndarray | None = None) -> dict[str, float]:
         """One optimizer step on a batch of encoded images (their ab the targets, turned into the loss's
-        own by the network); returns the batch's losses: "loss" (the loss's own), and an adversary's terms
-        while it trains."""
+        own by the network); returns the batch's losses: "loss" (the loss's own), an adversary's terms
+        while it trains, and "scene" (the scene classifier's cross-entropy on the images' scene `labels`,
+        -1 for none) for a network with one."""
 
     def predict(self, l_input: np.ndarray) -> np.ndarray:
         """ab/128 (B, H, W, 2) float32 in inference mode, decoded from the network's output by its loss."""
@@ -86,12 +87,16 @@ class Engine(Protocol):
         seed_value: int,
         mixed_precision: bool,
         loss=None,
+        options: dict | None = None,
     ) -> Network:
-        """A seeded, freshly initialised network of `architecture` with its optimizer, deterministic
-        kernels, and bfloat16 compute with float32 weights and loss if `mixed_precision`; its head has the
-        output channels `loss` (a `colorization.losses` object, default MSE) needs."""
+        """A seeded, freshly initialised network of `architecture` (its build given `options`) with its
+        optimizer, deterministic kernels, and bfloat16 compute with float32 weights and loss if
+        `mixed_precision`; its head has the output channels `loss` (a `colorization.losses` object,
+        default MSE) needs."""
 
-    def load(self, directory: Path, architecture: architectures.Architecture, loss=None) -> Network:
+    def load(
+        self, directory: Path, architecture: architectures.Architecture, loss=None, options: dict | None = None
+    ) -> Network:
         """The network saved in `directory`, for inference, loaded safely (no code from the file is run)."""
 
 
@@ -127,18 +132,28 @@ def prepare(framework: str, train: TrainParams) -> None:
 
 
 def create(
-    arch: str, lr: float, l_mean: float, l_std: float, seed: int, mixed_precision: bool = False, loss=None
+    arch: str,
+    lr: float,
+    l_mean: float,
+    l_std: float,
+    seed: int,
+    mixed_precision: bool = False,
+    loss=None,
+    options: dict | None = None,
 ) -> Network:
     """A seeded, freshly initialised network of the architecture registered as `arch` with its optimizer
-    and `loss` (default MSE), made by its framework's engine."""
+    and `loss` (default MSE), made by its framework's engine; `options` go to the architecture's build
+    (`ModelSpec.build_options`)."""
     architecture = architectures.get(arch)
-    return engine(architecture.framework).create(architecture, lr, l_mean, l_std, seed, mixed_precision, loss)
+    return engine(architecture.framework).create(
+        architecture, lr, l_mean, l_std, seed, mixed_precision, loss, options or {}
+    )
 
 
-def load(directory: Path, arch: str, loss=None) -> Network:
-    """The network of architecture `arch` saved in `directory`, for inference with `loss`."""
+def load(directory: Path, arch: str, loss=None, options: dict | None = None) -> Network:
+    """The network of architecture `arch` (built with `options`) saved in `directory`, for inference with `loss`."""
     architecture = architectures.get(arch)
-    return engine(architecture.framework).load(Path(directory), architecture, loss)
+    return engine(architecture.framework).load(Path(directory), architecture, loss, options or {})
 
 
 def _use_keras_backend(train: TrainParams) -> None:

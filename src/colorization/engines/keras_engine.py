@@ -115,7 +115,8 @@ class KerasNetwork:
     def start_epoch(self, epoch: int, lr: float) -> None:
         self.model.optimizer.learning_rate.assign(lr)
 
-    def train_step(self, encoded: np.ndarray) -> dict[str, float]:
+    def train_step(self, encoded: np.ndarray, labels: np.ndarray | None = None) -> dict[str, float]:
+        del labels  # no Keras architecture has a scene classifier
         l_input, ab_target = model_batch(encoded)
         return {"loss": float(self.model.train_on_batch(l_input, self.loss.targets(ab_target)))}
 
@@ -187,6 +188,7 @@ def create(
     seed_value: int,
     mixed_precision: bool,
     loss=None,
+    options: dict | None = None,
 ) -> KerasNetwork:
     """A seeded, freshly initialised network, compiled with Adam and its loss (see `engines.Engine.create`); with
     `mixed_precision` its layers compute in bfloat16 and keep float32 weights."""
@@ -194,14 +196,16 @@ def create(
     loss = loss or MSE()
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed_precision else "float32")
     try:
-        model = architecture.build(l_mean=l_mean, l_std=l_std, outputs=loss.channels)
+        model = architecture.build(l_mean=l_mean, l_std=l_std, outputs=loss.channels, **(options or {}))
     finally:
         keras.mixed_precision.set_global_policy("float32")
     return KerasNetwork(model, lr, loss)
 
 
-def load(directory: Path, architecture: Architecture, loss=None) -> KerasNetwork:
-    """Load a saved model in safe mode: a Lambda layer carrying code is refused, never run."""
+def load(directory: Path, architecture: Architecture, loss=None, options: dict | None = None) -> KerasNetwork:
+    """Load a saved model in safe mode: a Lambda layer carrying code is refused, never run. The file holds
+    the whole model, so `options` are not needed."""
+    del options
     path = directory / MODEL_FILE
     try:
         return KerasNetwork(keras.models.load_model(path, compile=False, safe_mode=True), loss=loss)

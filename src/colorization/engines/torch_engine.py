@@ -93,9 +93,16 @@ class TorchNetwork:
     """
 
     def __init__(
-        self, module: torch.nn.Module, lr: float | None = None, mixed_precision: bool = False, loss=None, block: int = 1
+        self,
+        module: torch.nn.Module,
+        lr: float | None = None,
+        mixed_precision: bool = False,
+        loss=None,
+        block: int = 1,
+        scene_weight: float = 0.0,
     ):
         self.module = module.to(DEVICE)
+        self.scene_weight = scene_weight  # of the scene classifier's loss, for a module that returns its logits
         self.block = block
         self.forward = self.module  # what training steps call: the module, or its DDP wrapper
         self.loss = loss or MSE()
@@ -147,15 +154,21 @@ class TorchNetwork:
             self.adversary.set_learning_rate(lr)
         self.adversarial = self.adversary is not None and self.loss.adversarial_from(epoch)
 
-    def train_step(self, encoded: np.ndarray) -> dict[str, float]:
+    def train_step(self, encoded: np.ndarray, labels: np.ndarray | None = None) -> dict[str, float]:
         self.module.train()
         l_tensor, ab = _model_units(encoded)
         with self._autocast():
-            output = self.forward(l_tensor).float()
+            output = self.forward(l_tensor)
+        output, scene_logits = output if isinstance(output, tuple) else (output, None)
+        output = output.float()
         target = self._targets(ab)
         loss = self.loss.torch_loss(output, target)
         losses = {"loss": float(loss.detach())}
         objective = loss
+        if scene_logits is not None and labels is not None:
+            scene = _scene_loss(scene_logits.float(), torch.as_tensor(labels, dtype=torch.long, device=output.device))
+            losses["scene"] = float(scene.detach())
+            objective = objective + self.scene_weight * scene
         if self.adversarial:
             losses["discriminator"] = self.adversary.discriminator_step(l_tensor, output, target)
             objective, losses["adversarial"] = self.adversary.generator_objective(l_tensor, output, loss)
@@ -274,26 +287,39 @@ def create(
     seed_value: int,
     mixed_precision: bool,
     loss=None,
+    options: dict | None = None,
 ) -> TorchNetwork:
-    """A seeded, freshly initialised network with its Adam optimizer (see `engines.Engine.create`)."""
+    """A seeded, freshly initialised network with its Adam optimizer (see `engines.Engine.create`); a
+    scene classifier among `options` trains with the weight `options["scene_weight"]`."""
     seed(seed_value)
     loss = loss or MSE()
-    module, block = _build(architecture, l_mean, l_std, loss)
-    return TorchNetwork(module, lr, mixed_precision, loss, block)
+    options = dict(options or {})
+    scene_weight = options.pop("scene_weight", 0.0)
+    module, block = _build(architecture, l_mean, l_std, loss, options)
+    return TorchNetwork(module, lr, mixed_precision, loss, block, scene_weight)
 
 
-def load(directory: Path, architecture: Architecture, loss=None) -> TorchNetwork:
+def load(directory: Path, architecture: Architecture, loss=None, options: dict | None = None) -> TorchNetwork:
     """Rebuild the architecture and load its weights safely."""
     loss = loss or MSE()
-    module, block = _build(architecture, 0.0, 1.0, loss)
+    options = {key: value for key, value in (options or {}).items() if key != "scene_weight"}
+    module, block = _build(architecture, 0.0, 1.0, loss, options)
     module.load_state_dict(_load_weights(directory / MODEL_FILE))
     return TorchNetwork(module, loss=loss, block=block)
 
 
-def _build(architecture: Architecture, l_mean: float, l_std: float, loss) -> tuple[torch.nn.Module, int]:
+def _build(architecture: Architecture, l_mean: float, l_std: float, loss, options: dict) -> tuple[torch.nn.Module, int]:
     """The module for `loss`, and the block its output is upsampled by afterwards: the head alone when
     the architecture ends in a nearest upsampling and the loss trains on blocks, else the whole network."""
     if architecture.upsample > 1 and loss.info.blocks:
-        module = architecture.build(l_mean=l_mean, l_std=l_std, outputs=loss.channels, head_only=True)
+        module = architecture.build(l_mean=l_mean, l_std=l_std, outputs=loss.channels, head_only=True, **options)
         return module, architecture.upsample
-    return architecture.build(l_mean=l_mean, l_std=l_std, outputs=loss.channels), 1
+    return architecture.build(l_mean=l_mean, l_std=l_std, outputs=loss.channels, **options), 1
+
+
+def _scene_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the scene logits over the images that have a label (-1: none); 0 if none has."""
+    known = labels >= 0
+    if not bool(known.any()):
+        return logits.sum() * 0.0  # keeps the graph (and DDP's gradients) the same for every batch
+    return torch.nn.functional.cross_entropy(logits[known], labels[known])

@@ -23,6 +23,8 @@ class LabMeta:
     l_mean: float  # mean of L/100 over every training pixel
     l_std: float  # its standard deviation
     skipped_smaller_than_image_size: int
+    # the training images' scene categories, sorted; {split}/labels.npy indexes them (empty: no labels)
+    categories: list[str]
     encoding: str = ENCODING
 
     def write(self, lab_dir: Path) -> None:

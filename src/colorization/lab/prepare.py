@@ -23,7 +23,7 @@ from ..core.files import atomic_directory, atomic_path
 from ..core.photo import open_image, to_rgb
 from ..sources.manifest import RawImage, read_manifest
 from .meta import LabMeta
-from .shards import ShardWriter, write_image
+from .shards import LABELS_FILE, ShardWriter, write_image
 
 SKIPPED_FILE = "skipped.csv"
 
@@ -106,6 +106,13 @@ def _write_index(path: Path, rows: list[RawImage]) -> None:
         writer.writerows((position, row.file, row.group) for position, row in enumerate(rows))
 
 
+def _write_labels(path: Path, rows: list[RawImage], categories: list[str]) -> None:
+    """Each image's scene class, its category's index in `categories`; -1 for a category no training
+    image has, or none."""
+    index = {category: position for position, category in enumerate(categories)}
+    np.save(path, np.array([index.get(row.category, -1) for row in rows], dtype=np.int16))
+
+
 def prepare(
     raw_dir: Path,
     lab_dir: Path,
@@ -115,7 +122,8 @@ def prepare(
     seed: int,
     workers: int | None = None,
 ) -> LabMeta:
-    """Write data/lab/{train,val}/shard_*.npy, index.csv per split and meta.json; return the metadata."""
+    """Write data/lab/{train,val}/shard_*.npy, index.csv (and labels.npy where the photos have scene
+    categories) per split and meta.json; return the metadata."""
     raw_dir, lab_dir = Path(raw_dir), Path(lab_dir)
     rows, too_small = large_enough(read_manifest(raw_dir), image_size)
     if not rows:
@@ -145,9 +153,12 @@ def prepare(
             for position, sums in enumerate(pool.imap(encode_into, jobs, chunksize=16)):
                 if position < len(train_rows):
                     train_sums += sums
+        categories = sorted({row.category for row in train_rows if row.category})
         for split, rows in splits:
             writers[split].commit()
             _write_index(temporary / split / "index.csv", rows)
+            if categories:
+                _write_labels(temporary / split / LABELS_FILE, rows, categories)
         l_mean, l_std = l_statistics(len(train_rows) * image_size**2, *map(int, train_sums))
         meta = LabMeta(
             image_size=image_size,
@@ -156,6 +167,7 @@ def prepare(
             l_mean=l_mean,
             l_std=l_std,
             skipped_smaller_than_image_size=len(too_small),
+            categories=categories,
         )
         _write_too_small(temporary / SKIPPED_FILE, too_small, image_size)
         meta.write(temporary)

@@ -21,6 +21,7 @@ from ..core.encoding import scale_for_model
 from ..core.errors import UserError
 
 SHARD_PATTERN = "shard_{:05d}.npy"
+LABELS_FILE = "labels.npy"  # int16 per image: its scene class, -1 for none
 
 
 class ShardWriter:
@@ -106,6 +107,9 @@ class LabShards:
         self._starts = np.concatenate([[0], np.cumsum(sizes)])
         self._length = int(self._starts[-1]) if limit is None else min(limit, int(self._starts[-1]))
         self.image_shape = tuple(self._shards[0].shape[1:])
+        labels = self.directory / LABELS_FILE
+        # each image's scene class (an index into meta.json's categories), -1 for none; None: no labels
+        self.labels = np.load(labels)[: self._length] if labels.is_file() else None
 
     def __len__(self) -> int:
         return self._length
@@ -161,10 +165,12 @@ class LabShards:
         part: tuple[int, int] = (0, 1),
         encoded: bool = False,
         mirror: np.ndarray | None = None,
+        labels: bool = False,
     ):
         """Yield (L, ab) batches over all images, in `order` if given, else in stored order; with `encoded`,
         the encoded uint8 images themselves (`read`), for an engine to convert where it computes.
         `mirror`, a bool per image, marks the images that come out mirrored left-right (augmentation).
+        With `labels`, each batch comes as (batch, its images' scene labels).
 
         `part` = (k, n): of each batch, only the k-th of n consecutive, near-equal shares (a data-parallel
         worker's); a batch of fewer than n images is skipped, so every worker gets as many batches.
@@ -184,6 +190,10 @@ class LabShards:
         load = self.read if encoded else self.batch
         if mirror is not None:
             load = partial(_mirrored, load, np.asarray(mirror, dtype=bool))
+        if labels:
+            if self.labels is None:
+                raise UserError(f"no scene labels in {self.directory}: run the prepare stage (dvc repro prepare)")
+            load = partial(_labelled, load, self.labels)
         if prefetch <= 0:
             yield from map(load, chunks)
             return
@@ -194,6 +204,10 @@ class LabShards:
                 for chunk in islice(chunks, 1):  # queued before waiting, so no thread idles meanwhile
                     pending.append(pool.submit(load, chunk))
                 yield head.result()
+
+
+def _labelled(load, labels: np.ndarray, indices: np.ndarray):
+    return load(indices), labels[indices]
 
 
 def _mirrored(load, mirror: np.ndarray, indices: np.ndarray):

@@ -12,7 +12,9 @@ from typing import Any
 
 from .. import architectures, engines, losses
 from ..core.errors import UserError
-from ..core.params import Params, Section, integer, number, read, setting, text
+from ..core.params import Params, Section, boolean, integer, number, read, setting, text
+
+SCENE_WEIGHT = 1 / 300  # Iizuka et al.'s weight of the scene classification beside the colour loss
 
 
 def _mapping(section: Section, name: str) -> dict:
@@ -42,12 +44,17 @@ class ModelSpec:
     # training images, a prefix of the shuffled order; none: all
     n_train: int | None = setting(integer(optional=True), None)
     loss_args: Any = setting(_mapping, None)  # the loss's settings: a mapping, or its Args
+    # scene context (Iizuka et al. 2016), for an architecture that offers it: a global branch fused into
+    # every position, and a scene classifier trained on the data's scene labels, its loss x scene_weight
+    scene: bool = setting(boolean(), False)
+    scene_weight: float = setting(number(0.0, 1.0, high_included=True), SCENE_WEIGHT)
     # What the training wrote (config.json only; not settable in params.yaml):
     image_size: int | None = setting(_image_size, None, trained=True)  # side of the square training images
     epochs: int | None = setting(integer(optional=True), None, trained=True)
     epoch: int | None = setting(integer(optional=True), None, trained=True)  # the kept epoch, 1-based
     train_images: int | None = setting(integer(optional=True), None, trained=True)
     decoding: dict | None = setting(_mapping, None, trained=True)  # what the loss needs to decode (`decoding()`)
+    scene_classes: int | None = setting(integer(minimum=0, optional=True), None, trained=True)  # 0: no labels
 
     def __post_init__(self):
         if self.arch is None:
@@ -79,6 +86,12 @@ class ModelSpec:
                 f"{source}: {prefix or name}: loss {loss.name} trains {' or '.join(loss.info.frameworks)} "
                 f"architectures only, and {arch} is {architecture.framework}; allowed arch: {', '.join(usable)}"
             )
+        if given.get("scene") and not architecture.scene:
+            offering = [other for other in architectures.colorizers() if architectures.ARCHITECTURES[other].scene]
+            raise UserError(
+                f"{source}: {section.key('scene')}: architecture {arch} has no scene context; "
+                f"architectures that do: {', '.join(offering)}"
+            )
         args = Section(given.get("loss_args") or {}, section.key("loss_args"), source)
         given["loss_args"] = loss.Args(**read(loss.Args, args))
         if given.get("lr") is None:
@@ -96,6 +109,14 @@ class ModelSpec:
     @property
     def engine(self) -> engines.EngineInfo:
         return engines.ENGINES[self.framework]
+
+    @property
+    def build_options(self) -> dict:
+        """What the engine builds the architecture with beyond the common arguments: the scene context's
+        (the classifier's weight is the training's, not the build's)."""
+        if not self.scene:
+            return {}
+        return {"scene": True, "scene_classes": self.scene_classes or 0, "scene_weight": self.scene_weight}
 
     def training_loss(self, prior_path: Path):
         """The loss object this recipe trains with (`prior_path`: the training images' ab prior)."""

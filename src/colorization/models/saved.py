@@ -70,7 +70,7 @@ def load(directory: Path) -> tuple[Network, ModelSpec]:
     if not path.is_file():
         raise UserError(f"{path} is missing: run the training stage (dvc repro train@{spec.name})")
     try:
-        network = engines.load(directory, spec.arch, spec.inference_loss())
+        network = engines.load(directory, spec.arch, spec.inference_loss(), spec.build_options)
     except UserError:
         raise
     except Exception as error:  # a corrupt or foreign file: say which, in one line

@@ -1,8 +1,9 @@
 """The two lists the download stage leaves next to the raw photos.
 
 manifest.csv lists every file in data/raw: file, source (where it came from), group, size, sha256,
-width and height (upright, as seen after EXIF rotation) and near_duplicate_of (the file whose
-near-duplicate this one is, empty if none). The group names the original photograph; prepare splits
+width and height (upright, as seen after EXIF rotation), near_duplicate_of (the file whose
+near-duplicate this one is, empty if none) and category (the photo's scene, for a source that names
+it: Places' folder, e.g. "a/abbey" -> "abbey"; empty otherwise). The group names the original photograph; prepare splits
 train and validation by group, so no validation image shares a source photo with a training image.
 
 skipped.csv lists every file that was looked at and left out: source, reason (a short category)
@@ -31,6 +32,7 @@ class RawImage:
     width: int
     height: int
     near_duplicate_of: str = ""
+    category: str = ""  # the photo's scene, where its source names one (Places: its folder), else empty
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ def read_manifest(directory: Path) -> list[RawImage]:
                 int(row["width"]),
                 int(row["height"]),
                 row["near_duplicate_of"],
+                row["category"],
             )
             for row in reader
         ]

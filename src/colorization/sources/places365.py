@@ -5,10 +5,12 @@ with 1,803,460 photos in `data_256/<letter>/<category>[/<subcategory>]/*.jpg`) i
 directory and verified against `data.places365.md5`; a URL that is a local path or file:// is read
 in place and verified while it is read. The tar is then read as a stream, once, and only the chosen
 photos are written into data/raw, byte for byte, under their path in the archive. Each photo is its
-own group (near-duplicates share one); see `selection` for how the subset is chosen.
+own group (near-duplicates share one); see `selection` for how the subset is chosen. Its folder names
+its scene, which the manifest records (`category`) for a scene classifier to learn from.
 """
 
-from pathlib import Path
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
 
 from ..core.errors import UserError
 from ..core.params import DataParams
@@ -52,4 +54,13 @@ def gather_places365(data: DataParams, seed: int, out_dir: Path) -> Gathered:
         )
     if not gathered.images:
         raise UserError(f"{archive}: no usable image among its {gathered.examined} image files")
-    return gathered
+    return replace(gathered, images=[replace(row, category=scene_category(row.file)) for row in gathered.images])
+
+
+def scene_category(member: str) -> str:
+    """The scene a Places archive member shows, named by its folders: data_256/a/abbey/x.jpg -> abbey,
+    data_256/b/bedchamber/indoor/x.jpg -> bedchamber/indoor; empty outside that layout."""
+    parts = PurePosixPath(member).parts
+    if len(parts) >= 4 and len(parts[1]) == 1:
+        return "/".join(parts[2:-1])
+    return ""

@@ -156,7 +156,17 @@ def setup(spec: ModelSpec, params: Params, project: Project = PROJECT) -> Traini
     data = open_prepared(project.lab, spec.n_train)
     meta = data.meta
     loss = spec.training_loss(project.prior)
-    network = create(spec.arch, spec.lr, meta.l_mean, meta.l_std, params.seed, params.train.mixed_precision, loss)
+    if spec.scene:
+        spec = spec.trained(scene_classes=len(meta.categories))
+        if not meta.categories and group.is_main:
+            print(
+                f"{spec.name}: {project.lab} has no scene labels (the places365 source has them), so the scene "
+                "classifier and its loss are off: the global branch trains on colour alone",
+                flush=True,
+            )
+    network = create(
+        spec.arch, spec.lr, meta.l_mean, meta.l_std, params.seed, params.train.mixed_precision, loss, spec.build_options
+    )
     spec = spec.trained(
         image_size=meta.image_size, epochs=params.train.epochs, train_images=len(data.train), decoding=loss.decoding()
     )
@@ -203,9 +213,11 @@ def train_epoch(training: Training, epoch: int) -> dict[str, float]:
         (group.rank, group.world_size),
         encoded=True,
         mirror=mirror,
+        labels=bool(spec.scene_classes),
     )
-    for encoded in batches:
-        for key, value in training.network.train_step(encoded).items():
+    for batch in batches:
+        encoded, labels = batch if spec.scene_classes else (batch, None)
+        for key, value in training.network.train_step(encoded, labels).items():
             totals[key] = totals.get(key, 0.0) + value * len(encoded)
         totals["images"] += len(encoded)
     totals = distributed.sum_over_workers(totals, group)
