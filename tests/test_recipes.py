@@ -30,8 +30,8 @@ def test_the_committed_params_are_the_composed_defaults(tmp_path):
         assert repo.config["hydra"]["enabled"] is True
 
 
-def test_there_are_the_three_recipes():
-    assert RECIPES == ["miniplaces", "reference", "study"]
+def test_there_are_the_recipes_the_docs_name():
+    assert RECIPES == ["miniplaces", "reference", "scene_ab", "study"]
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
@@ -57,3 +57,8 @@ def test_the_miniplaces_recipe_keeps_the_study_models_with_their_sizes(tmp_path)
     assert list(raw["models"]) == ["cnn_v1", "cnn_v2", "resnet18", "resnet18_cls", "unet_gan"]
     assert raw["models"]["cnn_v1"]["n_train"] == 6000 and raw["models"]["resnet18"]["n_train"] is None
     assert raw["models"]["resnet18_cls"]["loss_args"]["rebalance"] == 0.5  # untouched: from conf/models/study.yaml
+
+
+def test_the_scene_recipe_differs_between_its_two_models_only_in_the_scene_context(tmp_path):
+    models = yaml.safe_load(compose(tmp_path, "+recipe=scene_ab").read_text())["models"]
+    assert models["scene"].pop("scene") is True and models["plain"] == models["scene"]
