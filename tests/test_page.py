@@ -90,7 +90,8 @@ def serving(project: Path, *options: str):
         line = process.stdout.readline()
         assert "?token=" in line, f"no address in {line!r}: {(project / 'server.log').read_text()}"
         server = Served(line, project, project / "page", process)
-        assert json.loads(server.get("api/models"))["models"] == ["resnet18", "unet"]
+        # the default first: the shipped reference model, then the project's own
+        assert json.loads(server.get("api/models"))["models"] == ["reference", "resnet18", "unet"]
         yield server
     finally:
         process.terminate()
@@ -151,7 +152,7 @@ def test_a_person_colorizes_a_photo_in_the_browser(served, tmp_path):
     with browser_tab() as tab:
         tab.goto(served.page)
         tab.wait_for_selector("#model option[value=unet]", state="attached")
-        assert tab.locator("#model").input_value() == "resnet18"
+        assert tab.locator("#model").input_value() == "reference"
         tab.set_input_files("#files", str(photo))
         card = tab.locator(".card", has_text=photo.name)
         card.locator("a.download").wait_for(timeout=60_000)
@@ -159,7 +160,7 @@ def test_a_person_colorizes_a_photo_in_the_browser(served, tmp_path):
             "() => [...document.querySelectorAll('.compare img')]"
             ".every(image => image.complete && image.naturalWidth > 0)"
         )
-        assert "300 × 200 with resnet18" in card.locator(".status").inner_text()
+        assert "300 × 200 with reference" in card.locator(".status").inner_text()
         card.locator(".compare input[type=range]").fill("20")
         assert "80%" in card.locator(".compare img.before").get_attribute("style")
         with tab.expect_download() as download:
