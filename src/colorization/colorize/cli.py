@@ -14,8 +14,10 @@ A file INPUT is written as DIR/<its name>; a folder INPUT is searched recursivel
 anything inside DIR are left out) and mirrored under DIR with the same relative paths and names.
 Existing outputs are kept unless --overwrite. --compare also writes <name>.compare<ext> for photos:
 the input's lightness, then the photo colorized by the chosen model and by every other model found in
-models/. A model NAME is a folder models/NAME of the current directory (the project root) holding
-config.json. --serve starts the page of `server` on 127.0.0.1 instead.
+models/ or shipped. A model NAME is a folder models/NAME of the current directory (the project root)
+holding config.json, or else a model shipped inside the package (colorization/weights/NAME: the
+`reference` model, trained by this pipeline's `reference` recipe, is the default). --serve starts the
+page of `server` on 127.0.0.1 instead.
 
 Exit status: 0 when every input was colorized or skipped because its output exists; 1 when some file
 could not be read or written (each is reported, the others are done); 2 for a fatal problem found
@@ -35,7 +37,7 @@ from .jobs import Settings, colorize_job, comparison_models, plan_jobs
 from .photos import UnreadableImage
 from .render import MAX_RENDER_SIZE, load_model
 
-DEFAULT_MODEL = "resnet18"
+DEFAULT_MODEL = "reference"
 DEFAULT_PAGE_OUTPUT = Path("colorize-page")
 SKIP_REASONS = {
     "exists": "already had an output, kept without --overwrite",
@@ -83,8 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         default=DEFAULT_MODEL,
         metavar="MODEL",
-        help=f"a model trained in models/ (for example resnet18, cnn_v1, cnn_v2) or the path of a "
-        f"model directory or its model file (default: {DEFAULT_MODEL})",
+        help=f"a model trained in models/ (for example resnet18_cls) or shipped with colorize "
+        f"(reference), or the path of a model directory or its model file (default: {DEFAULT_MODEL}, "
+        f"the shipped model unless models/{DEFAULT_MODEL} holds one trained here)",
     )
     parser.add_argument(
         "--render-size",

@@ -12,11 +12,10 @@ from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
 from ..core.errors import UserError
-from ..core.paths import Project
 from ..core.photo import FORMATS, output_format, walk_files
 from .films import FILM_FORMATS, FilmReport, TemporalSmoothing, colorize_film, is_film
 from .photos import Photo, UnreadableImage, read_photo, write_image
-from .render import Model, colour, load_model, resized_lightness, trained_models
+from .render import Model, colour, load_model, model_directory, resized_lightness, trained_models
 
 COMPARE_HEIGHT = 768  # panel height of --compare images (smaller photos keep their size)
 COMPARE_GAP = 8  # white pixels between panels
@@ -51,13 +50,13 @@ class Job:
 
 
 def comparison_models(primary: Model, project: Path, warn) -> list[Model]:
-    """The chosen model followed by every other model trained in `project`'s models/ folder.
+    """The chosen model followed by every other model `colorize` knows (`trained_models`).
 
     A model there that cannot be loaded is reported through `warn` and left out of the comparison.
     """
     models = [primary]
     for name in trained_models(project):
-        if Project(project).model(name).resolve() == primary.directory.resolve():
+        if model_directory(name, project)[0].resolve() == primary.directory.resolve():
             continue
         try:
             models.append(load_model(name, project))

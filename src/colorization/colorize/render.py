@@ -19,7 +19,7 @@ from PIL import Image
 from ..core.color import lab_to_rgb_keeping_lightness
 from ..core.encoding import AB_SCALE
 from ..core.errors import UserError
-from ..core.paths import Project
+from ..core.paths import SHIPPED, Project
 from ..engines import Network
 from ..models import saved
 
@@ -124,30 +124,33 @@ def colour(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
 
 
 def trained_models(project: Path) -> list[str]:
-    """The names of the model folders in `project`/models (those holding a config.json), sorted."""
-    folder = Project(project).models
-    return (
-        sorted(path.name for path in folder.iterdir() if (path / saved.CONFIG_FILE).is_file())
-        if folder.is_dir()
-        else []
-    )
+    """The models `colorize` can use, by name: those trained in `project`/models (folders holding a
+    config.json), then the shipped ones (`SHIPPED`) no trained model's name hides, each list sorted."""
+    trained = _model_names(Project(project).models)
+    return trained + [name for name in _model_names(SHIPPED) if name not in trained]
+
+
+def _model_names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if (p / saved.CONFIG_FILE).is_file()) if folder.is_dir() else []
 
 
 def model_directory(spec: str, project: Path) -> tuple[Path, str | None]:
     """The model folder that --model names, and the model file's name if a file was named: a model NAME
-    trained in `project` (models/NAME), or a path to a model folder or to the model file inside one."""
+    trained in `project` (models/NAME) or else shipped (`SHIPPED`/NAME), or a path to a model folder or
+    to the model file inside one."""
     path = Path(spec)
-    named = Project(project).model(spec)
-    if (named / saved.CONFIG_FILE).is_file() and not path.is_absolute():
-        return named, None
+    if len(path.parts) == 1 and not path.is_absolute():
+        for named in (Project(project).model(spec), SHIPPED / spec):
+            if (named / saved.CONFIG_FILE).is_file():
+                return named, None
     if not path.exists():
-        trained = ", ".join(trained_models(project)) or "none"
+        known = ", ".join(trained_models(project)) or "none"
         if len(path.parts) == 1:
             raise UserError(
-                f"--model {spec}: no trained model {spec} in {project / 'models'} (trained: {trained}): "
+                f"--model {spec}: no model {spec} trained in {project / 'models'} or shipped (known: {known}): "
                 f"run `dvc repro train@{spec}` in the project root first, or pass --model PATH"
             )
-        raise UserError(f"--model {spec}: no such model directory or file (trained in {project / 'models'}: {trained})")
+        raise UserError(f"--model {spec}: no such model directory or file (known models: {known})")
     if path.is_dir():
         return path, None
     if not (path.parent / saved.CONFIG_FILE).is_file():
@@ -169,7 +172,7 @@ def load_model(spec: str, project: Path) -> Model:
             f"whose file is {expected.name}"
         )
     network, _ = saved.load(directory)
-    label = spec if directory == Project(project).model(spec) else f"{recipe.arch} ({directory})"
+    label = spec if directory in (Project(project).model(spec), SHIPPED / spec) else f"{recipe.arch} ({directory})"
     return Model(
         label=label,
         directory=directory,

@@ -384,7 +384,8 @@ def create_app(page: Page, port: int, token: str) -> Guard:
     async def models(request: Request) -> Response:
         return JSONResponse(
             {
-                "models": trained_models(page.project),
+                # the default first: the model a visitor gets unless they choose
+                "models": sorted(trained_models(page.project), key=lambda name: name != page.default_model),
                 "default": page.default_model,
                 "max_upload_mb": page.max_upload_bytes / 1e6,
                 "max_megapixels": MAX_MEGAPIXELS,

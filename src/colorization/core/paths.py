@@ -67,3 +67,7 @@ class Project:
 
 
 PROJECT = Project()
+
+# Models shipped inside the package (weights/NAME, each a saved-model folder that the pipeline trained,
+# with the recipe that reproduces it): what `colorize` uses where a project has trained nothing.
+SHIPPED = Path(__file__).resolve().parents[1] / "weights"
