@@ -1,0 +1,101 @@
+"""The model that ships inside the package (`colorization/weights/reference`): what `colorize` and the
+page use right after the install, without `dvc repro`, and the recipe that reproduces it."""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+from dvc.utils.hydra import compose_and_dump
+from PIL import Image
+
+from colorization.colorize.render import load_model, trained_models
+from colorization.core.color import rgb_to_lab
+from colorization.core.paths import SHIPPED, Project
+from colorization.models import saved
+from colorization.models.ship import MAX_BYTES, ship
+from conftest import ROOT, colorize_project, run
+from photo_files import colour_photo
+
+REFERENCE = SHIPPED / "reference"
+
+
+def test_the_reference_model_ships_inside_the_package_within_10_mb():
+    files = {path.name for path in REFERENCE.iterdir()}
+    assert files == {
+        "config.json",
+        "model.pt",
+        "metrics.json",
+        "gray.json",
+        "decoding.json",
+        "recipe.yaml",
+        "provenance.json",
+    }
+    assert sum(path.stat().st_size for path in REFERENCE.iterdir()) <= MAX_BYTES
+    spec = saved.read_config(REFERENCE)
+    assert (spec.arch, spec.loss, spec.image_size) == ("resnet18", "classification", 128)
+    assert json.loads((REFERENCE / "provenance.json").read_text())["data"]["counts"] == {"train": 20907, "val": 2322}
+
+
+def test_the_reference_recipe_reproduces_the_shipped_settings(tmp_path):
+    """conf/recipe/reference.yaml composes into the params.yaml that trained the shipped model."""
+    composed = tmp_path / "params.yaml"
+    compose_and_dump(composed, str(ROOT / "conf"), None, "config", "", ["+recipe=reference"])
+    assert yaml.safe_load(composed.read_text()) == yaml.safe_load((REFERENCE / "recipe.yaml").read_text())
+
+
+def test_the_shipped_model_beats_the_grey_image_where_colour_is_rare():
+    """Its own validation split: more colour than the grey image, and the rare colours found more often."""
+    metrics = json.loads((REFERENCE / "metrics.json").read_text())
+    gray = json.loads((REFERENCE / "gray.json").read_text())
+    assert metrics["n_images"] == gray["n_images"] == 2322
+    assert metrics["colorfulness_ratio"] >= 0.7
+    assert metrics["auc_rebalanced"] >= gray["auc_rebalanced"] + 0.02
+
+
+def test_colorize_uses_the_shipped_model_in_a_folder_with_no_trained_model(tmp_path):
+    photo = tmp_path / "garden.png"
+    rgb = np.asarray(colour_photo(5, 96, 64))
+    Image.fromarray(rgb).convert("L").save(photo)
+    assert trained_models(tmp_path) == ["reference"]
+    result = run([sys.executable, "-m", "colorization.colorize", photo, "--output", tmp_path / "out"], cwd=tmp_path)
+    assert "colorize: 1 done, 0 skipped" in result.stdout and "; model reference;" in result.stdout
+    with Image.open(tmp_path / "out" / "garden.png") as image:
+        coloured = np.asarray(image.convert("RGB"))
+    assert coloured.shape == (64, 96, 3)
+    lab = rgb_to_lab(coloured)
+    assert np.abs(lab[..., 1:]).mean() > 2.0  # it adds colour
+    np.testing.assert_allclose(lab[..., 0], rgb_to_lab(np.asarray(Image.open(photo).convert("RGB")))[..., 0], atol=1.5)
+
+
+def test_a_workspace_model_of_the_same_name_takes_the_shipped_ones_place(tmp_path):
+    project = colorize_project(tmp_path, ("resnet18",))
+    shutil.copytree(project / "models" / "resnet18", project / "models" / "reference")
+    assert trained_models(project) == ["reference", "resnet18"]
+    assert load_model("reference", project).directory == project / "models" / "reference"
+    shutil.rmtree(project / "models" / "reference")
+    assert trained_models(project) == ["resnet18", "reference"]
+    assert load_model("reference", project).directory == REFERENCE
+
+
+def test_ship_copies_a_trained_and_evaluated_model_with_its_recipe(tmp_path):
+    project = Project(colorize_project(tmp_path / "project", ("resnet18",)))
+    (project.root / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    for path, values in ((project.model_metrics("resnet18"), {"mse": 0.01}), (project.gray_metrics, {"mse": 0.02})):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    project.decoding_curve("resnet18").parent.mkdir(parents=True)
+    project.decoding_curve("resnet18").write_text("[]")
+    folder = ship(project, "resnet18", tmp_path / "weights", note="a test")
+    assert sorted(path.name for path in folder.iterdir()) == sorted(
+        ["config.json", "model.pt", "metrics.json", "gray.json", "decoding.json", "recipe.yaml", "provenance.json"]
+    )
+    assert load_model(str(folder), Path(tmp_path)).network.predict(np.full((1, 16, 16, 1), 0.5, np.float32)).shape == (
+        1,
+        16,
+        16,
+        2,
+    )
+    assert json.loads((folder / "provenance.json").read_text())["note"] == "a test"
