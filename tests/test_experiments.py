@@ -22,6 +22,7 @@ def committed_run(tmp_path_factory) -> Path:
     project = copy_project(tmp_path_factory.mktemp("experiments") / "project", TINY_PARAMS)
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["models"] = {"resnet18": {"n_train": None}}
+    params["ensembles"] = {}  # the default one's members are gone
     write_params(project, params)
     dvc("repro", cwd=project)
     run(["git", "add", "-A"], cwd=project)
