@@ -85,7 +85,8 @@ def test_the_scene_classifier_learns_the_labels_beside_the_colour():
         l_mean=0.5,
         l_std=0.29,
         seed=0,
-        options={"scene": True, "scene_classes": 2, "scene_weight": 1.0},
+        options={"scene": True, "scene_classes": 2},
+        scene_weight=1.0,
     )
     dark, light = encoded_batch(4, 16, seed=1), encoded_batch(4, 16, seed=2)
     dark[..., 0] //= 3

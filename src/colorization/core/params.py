@@ -262,7 +262,7 @@ def parse_params(raw: Any, base: Path | str = ".") -> Params:
         raise UserError("params.yaml: models is empty: list at least one model to train")
     entries = {}
     for name, entry in models.values.items():
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+        if not _is_name(name):
             raise UserError(f"params.yaml: models.{name}: a model name is letters, digits, '_', '-' and '.'")
         entries[name] = {} if entry is None else models.section(name).values
     return Params(
@@ -276,12 +276,17 @@ def parse_params(raw: Any, base: Path | str = ".") -> Params:
     )
 
 
+def _is_name(name: Any) -> bool:
+    """A models or ensembles entry's name: letters, digits, '_', '-' and '.' (it names stages and folders)."""
+    return isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name) is not None
+
+
 def _ensembles(top: Section, models: dict) -> dict[str, tuple[str, ...]]:
     """`ensembles:` (optional): each entry's `members`, two or more distinct models entries."""
     section = Section(top.values.get("ensembles") or {}, "ensembles")
     ensembles = {}
     for name in section.values:
-        if name in models or not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+        if name in models or not _is_name(name):
             raise UserError(
                 f"params.yaml: ensembles.{name}: needs a name of letters, digits, '_', '-' and '.' "
                 "that no models entry has"

@@ -88,11 +88,12 @@ class Engine(Protocol):
         mixed_precision: bool,
         loss=None,
         options: dict | None = None,
+        scene_weight: float = 0.0,
     ) -> Network:
         """A seeded, freshly initialised network of `architecture` (its build given `options`) with its
         optimizer, deterministic kernels, and bfloat16 compute with float32 weights and loss if
         `mixed_precision`; its head has the output channels `loss` (a `colorization.losses` object,
-        default MSE) needs."""
+        default MSE) needs; a scene classifier's loss counts `scene_weight` times beside the loss."""
 
     def load(
         self, directory: Path, architecture: architectures.Architecture, loss=None, options: dict | None = None
@@ -140,13 +141,14 @@ def create(
     mixed_precision: bool = False,
     loss=None,
     options: dict | None = None,
+    scene_weight: float = 0.0,
 ) -> Network:
     """A seeded, freshly initialised network of the architecture registered as `arch` with its optimizer
     and `loss` (default MSE), made by its framework's engine; `options` go to the architecture's build
-    (`ModelSpec.build_options`)."""
+    (`ModelSpec.build_options`), `scene_weight` weighs a scene classifier's loss."""
     architecture = architectures.get(arch)
     return engine(architecture.framework).create(
-        architecture, lr, l_mean, l_std, seed, mixed_precision, loss, options or {}
+        architecture, lr, l_mean, l_std, seed, mixed_precision, loss, options or {}, scene_weight
     )
 
 

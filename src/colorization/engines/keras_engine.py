@@ -189,9 +189,11 @@ def create(
     mixed_precision: bool,
     loss=None,
     options: dict | None = None,
+    scene_weight: float = 0.0,
 ) -> KerasNetwork:
     """A seeded, freshly initialised network, compiled with Adam and its loss (see `engines.Engine.create`); with
     `mixed_precision` its layers compute in bfloat16 and keep float32 weights."""
+    del scene_weight  # no Keras architecture has a scene classifier
     seed(seed_value)
     loss = loss or MSE()
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed_precision else "float32")

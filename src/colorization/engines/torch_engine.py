@@ -288,22 +288,19 @@ def create(
     mixed_precision: bool,
     loss=None,
     options: dict | None = None,
+    scene_weight: float = 0.0,
 ) -> TorchNetwork:
-    """A seeded, freshly initialised network with its Adam optimizer (see `engines.Engine.create`); a
-    scene classifier among `options` trains with the weight `options["scene_weight"]`."""
+    """A seeded, freshly initialised network with its Adam optimizer (see `engines.Engine.create`)."""
     seed(seed_value)
     loss = loss or MSE()
-    options = dict(options or {})
-    scene_weight = options.pop("scene_weight", 0.0)
-    module, block = _build(architecture, l_mean, l_std, loss, options)
+    module, block = _build(architecture, l_mean, l_std, loss, options or {})
     return TorchNetwork(module, lr, mixed_precision, loss, block, scene_weight)
 
 
 def load(directory: Path, architecture: Architecture, loss=None, options: dict | None = None) -> TorchNetwork:
     """Rebuild the architecture and load its weights safely."""
     loss = loss or MSE()
-    options = {key: value for key, value in (options or {}).items() if key != "scene_weight"}
-    module, block = _build(architecture, 0.0, 1.0, loss, options)
+    module, block = _build(architecture, 0.0, 1.0, loss, options or {})
     module.load_state_dict(_load_weights(directory / MODEL_FILE))
     return TorchNetwork(module, loss=loss, block=block)
 

@@ -153,13 +153,16 @@ def decode_bias(prior: np.ndarray, rebalance: float, decode_rebalance: float | N
     return np.log(rebalancing_weights(prior, decode_rebalance) / rebalancing_weights(prior, rebalance))
 
 
-def annealed_mean(
-    logits: np.ndarray, temperature: float = TEMPERATURE, bias: np.ndarray | None = None, distribution: bool = False
-) -> np.ndarray:
+def annealed_mean(logits: np.ndarray, temperature: float = TEMPERATURE, bias: np.ndarray | None = None) -> np.ndarray:
     """ab (..., 2) decoded from per-pixel class logits (..., Q), each class's `bias` added first: the mean
     of the centres under softmax(logits / T), which is the predicted distribution re-normalised after
-    raising it to 1/T (with `distribution`, that distribution itself). In float32 and in place: a batch
-    of logits is Q numbers a pixel."""
+    raising it to 1/T."""
+    return softmax(logits, temperature, bias) @ bin_centres()
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0, bias: np.ndarray | None = None) -> np.ndarray:
+    """softmax((logits + bias) / T) over the last axis, in float32 and in place: a batch of logits is Q
+    numbers a pixel."""
     probabilities = np.array(logits, dtype=np.float32)
     if bias is not None:
         probabilities += np.asarray(bias, dtype=np.float32)
@@ -167,7 +170,7 @@ def annealed_mean(
     probabilities -= probabilities.max(axis=-1, keepdims=True)
     np.exp(probabilities, out=probabilities)
     probabilities /= probabilities.sum(axis=-1, keepdims=True)
-    return probabilities if distribution else probabilities @ bin_centres()
+    return probabilities
 
 
 @register("classification", LossInfo(sweep=("decode_rebalance", DECODE_SWEEP), blocks=True))
@@ -287,7 +290,7 @@ class Classification:
     def distribution(self, output: np.ndarray) -> np.ndarray:
         """What an ensemble averages: each pixel's predicted class distribution (Q,), decode's offsets
         applied, before annealing."""
-        return annealed_mean(output, 1.0, self.class_bias, distribution=True)
+        return softmax(output, 1.0, self.class_bias)
 
     def decode_distribution(self, mean: np.ndarray) -> np.ndarray:
         """ab/128 from a mean of `distribution`s: their annealed mean at this loss's temperature."""

@@ -112,11 +112,8 @@ class ModelSpec:
 
     @property
     def build_options(self) -> dict:
-        """What the engine builds the architecture with beyond the common arguments: the scene context's
-        (the classifier's weight is the training's, not the build's)."""
-        if not self.scene:
-            return {}
-        return {"scene": True, "scene_classes": self.scene_classes or 0, "scene_weight": self.scene_weight}
+        """What the engine builds the architecture with beyond the common arguments: the scene context's."""
+        return {"scene": True, "scene_classes": self.scene_classes or 0} if self.scene else {}
 
     def training_loss(self, prior_path: Path):
         """The loss object this recipe trains with (`prior_path`: the training images' ab prior)."""

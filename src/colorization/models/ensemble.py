@@ -27,10 +27,6 @@ class Ensemble:
             self.members.append(saved.load(directory))
         self.shared_loss = len({type(network.loss) for network, _ in self.members}) == 1
 
-    @property
-    def image_size(self) -> int | None:
-        return self.members[0][1].image_size
-
     def predict(self, l_input: np.ndarray) -> np.ndarray:
         """ab/128 (B, H, W, 2) for L/100 (B, H, W, 1), a chunk of images at a time."""
         return np.concatenate([self._predict(l_input[i : i + CHUNK]) for i in range(0, len(l_input), CHUNK)])

@@ -165,7 +165,15 @@ def setup(spec: ModelSpec, params: Params, project: Project = PROJECT) -> Traini
                 flush=True,
             )
     network = create(
-        spec.arch, spec.lr, meta.l_mean, meta.l_std, params.seed, params.train.mixed_precision, loss, spec.build_options
+        spec.arch,
+        spec.lr,
+        meta.l_mean,
+        meta.l_std,
+        params.seed,
+        params.train.mixed_precision,
+        loss,
+        spec.build_options,
+        spec.scene_weight,
     )
     spec = spec.trained(
         image_size=meta.image_size, epochs=params.train.epochs, train_images=len(data.train), decoding=loss.decoding()
