@@ -7,7 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .colorize_speed import bench_colorize, bench_film, bench_page
+from .colorize_speed import bench_colorize, bench_film, bench_hint_change, bench_page
 from .data import bench_encoding, bench_loader, bench_memory, bench_prepare, bench_prepare_profile
 from .training import (
     bench_bfloat16,
@@ -58,6 +58,7 @@ def main() -> None:
         ("train_cnn_v1", lambda: bench_train_overhead("cnn_v1", work / "lab64_4000", sizes["steps"])),
         ("colorize", lambda: bench_colorize(work)),
         ("page", lambda: bench_page(work)),
+        ("hint_change", lambda: bench_hint_change(work)),
         ("film", lambda: bench_film(work, (5, 20) if args.quick else (10, 40))),
         ("losses", bench_losses),
         ("bfloat16", lambda: bench_bfloat16(rounds=3 if args.quick else 5)),

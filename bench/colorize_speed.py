@@ -1,5 +1,6 @@
 """Benchmarks of `colorize`: a 12-megapixel photo through the command and through the page, and films."""
 
+import json
 import os
 import subprocess
 import sys
@@ -15,8 +16,9 @@ import numpy as np
 from PIL import Image
 from colorization.engines import create
 from colorization.models import ModelSpec, saved
-network = create("resnet18", 0.001, 0.5, 0.25, seed=0)
-saved.save(network, __import__("pathlib").Path({model!r}), ModelSpec(name="resnet18", image_size={size}))
+network = create("resnet18", 0.001, 0.5, 0.25, seed=0, options={{"hints": True}} if {hints!r} else None)
+spec = ModelSpec(name="resnet18", image_size={size}, hints={hints!r})
+saved.save(network, __import__("pathlib").Path({model!r}), spec)
 """
 
 
@@ -25,7 +27,7 @@ def bench_colorize(work: Path) -> dict:
     from PIL import Image
 
     model = work / "colorize_model"
-    peak_rss_mb(COLORIZE_CODE.format(model=str(model), size=256))
+    peak_rss_mb(COLORIZE_CODE.format(model=str(model), size=256, hints=False))
     photo = work / "photo 4000x3000.jpg"
     gradient = (
         np.linspace(0, 255, 4000, dtype=np.float32)[None, :] * np.linspace(0.2, 1, 3000, dtype=np.float32)[:, None]
@@ -56,7 +58,7 @@ def bench_film(work: Path, seconds: tuple[int, ...] = (10, 40), fps: int = 24) -
     from PIL import Image
 
     model = work / "film_model"
-    peak_rss_mb(COLORIZE_CODE.format(model=str(model), size=64))
+    peak_rss_mb(COLORIZE_CODE.format(model=str(model), size=64, hints=False))
     photos = [np.asarray(Image.open(path).convert("RGB")) for path in make_images(work / "raw_film", 8)[:4]]
     figures = {}
     for length in seconds:
@@ -79,13 +81,49 @@ def bench_film(work: Path, seconds: tuple[int, ...] = (10, 40), fps: int = 24) -
 PAGE_PHOTO_REPEATS = 3
 
 
-def bench_page(work: Path) -> dict:
-    """Seconds from the upload of a 12-megapixel (4000x3000) photo to the page's answer, and to the
-    downloaded result, through a real `colorize --serve` on 127.0.0.1 (ResNet18 at 256x256)."""
+HINT_CHANGES = 6
+
+
+def bench_hint_change(work: Path) -> dict:
+    """Seconds from one colour hint's change to the page's answer, with the preview it shows fetched, on a
+    12-megapixel (4000x3000) photo through a real `colorize --serve` on 127.0.0.1: a ResNet18 with a
+    hint input at the shipped model's render size (128); each change adds a point, as a person does."""
     photo = work / "photo 4000x3000.jpg"
     if not photo.exists():
         bench_colorize(work)
-    server = subprocess.Popen(
+    model = work / "hint_model"
+    peak_rss_mb(COLORIZE_CODE.format(model=str(model), size=128, hints=True))
+    server = _serve(work, model)
+    try:
+        page = PageClient(server.stdout.readline())
+        status, answer = page.post("photo.jpg", photo.read_bytes())
+        if status != 200 or not answer.get("hints"):
+            raise RuntimeError(f"the page answered {status}: {answer}")
+        times, points = [], []
+        for change in range(HINT_CHANGES):
+            points.append({"x": 500 + 500 * change, "y": 1500, "color": "#2050d0" if change % 2 else "#d07020"})
+            body = json.dumps({"points": points}).encode()
+            started = time.perf_counter()
+            status, told, _ = page.request(f"api/hints?upload={answer['upload']}", body)
+            if status != 200:
+                raise RuntimeError(f"the page answered {status}: {told[:200]!r}")
+            page.get(json.loads(told)["result"])
+            times.append(time.perf_counter() - started)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {
+        "figures": {
+            "page_12mp_hint_change_s_first": times[0],
+            "page_12mp_hint_change_s_median": float(np.median(times)),
+            "page_12mp_hint_change_s_best": min(times),
+        }
+    }
+
+
+def _serve(work: Path, model: Path) -> subprocess.Popen:
+    """A `colorize --serve` of `model` on a free port, its output in `work`/page."""
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -94,7 +132,7 @@ def bench_page(work: Path) -> dict:
             "--port",
             "0",
             "--model",
-            str(work / "colorize_model"),
+            str(model),
             "--output",
             str(work / "page"),
         ],
@@ -104,6 +142,15 @@ def bench_page(work: Path) -> dict:
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     )
+
+
+def bench_page(work: Path) -> dict:
+    """Seconds from the upload of a 12-megapixel (4000x3000) photo to the page's answer, and to the
+    downloaded result, through a real `colorize --serve` on 127.0.0.1 (ResNet18 at 256x256)."""
+    photo = work / "photo 4000x3000.jpg"
+    if not photo.exists():
+        bench_colorize(work)
+    server = _serve(work, work / "colorize_model")
     try:
         page = PageClient(server.stdout.readline())
         answers, downloads = [], []

@@ -1,5 +1,6 @@
-"""Stage evaluate@<name>: metrics over every validation image, predictions for the example grid, and the
-model's decoding curve (its metrics at each value of its loss's decode-only sweep, if it has one).
+"""Stage evaluate@<name>: metrics over every validation image, predictions for the example grid, the
+model's decoding curve (its metrics at each value of its loss's decode-only sweep, if it has one) and
+its quality against revealed colour hints (with a hint input; else the one row without).
 Stage ensemble@<name> runs it for an ensemble: the same metrics and predictions of its members' mean."""
 
 from colorization.core.errors import UserError, run_main
@@ -7,6 +8,7 @@ from colorization.core.files import save_array, write_json
 from colorization.core.params import load_params
 from colorization.core.paths import PROJECT
 from colorization.evaluation.curves import decoding_curve
+from colorization.evaluation.hints import curve_without_hints, hint_metrics
 from colorization.evaluation.metrics import evaluate, format_metrics, predict_examples
 from colorization.lab.meta import open_prepared
 from colorization.models import resolve, saved
@@ -34,6 +36,11 @@ def main(argv: list[str]) -> None:
     network, spec = saved.load(model_dir)
     val = open_prepared(PROJECT.lab).val
     metrics = evaluate(network.predict, val, params.evaluate.batch_size) | {"epoch": spec.epoch}
+    hint_curve = curve_without_hints(metrics)
+    if network.hints:
+        hint_curve, locality = hint_metrics(network.predict, val, params.evaluate.batch_size, metrics)
+        metrics["hints"] = {f"points_{row['points']}": row for row in hint_curve} | {"locality": locality}
+    write_json(PROJECT.hint_curve(name), hint_curve)
     write_json(PROJECT.model_metrics(name), metrics)
     save_array(PROJECT.predictions(name), predict_examples(network.predict, val, params.evaluate.n_examples))
     curve = decoding_curve(network, spec, val, params.evaluate.batch_size, PROJECT.prior, metrics)

@@ -122,6 +122,25 @@ def colorize_project(
     return root
 
 
+def hint_model(directory: Path, image_size: int = 32, steps: int = 150) -> Path:
+    """A resnet18 with a hint input (MSE) trained for `steps` on images of one random colour each, with
+    hints simulated from them as in training: it learns to colour what a hint tells it, near the hint.
+    Saved as a model folder at `directory`."""
+    from colorization.core import hints
+    from colorization.core.encoding import model_batch
+    from colorization.engines import create
+    from colorization.models import ModelSpec, saved
+
+    network = create("resnet18", lr=0.003, l_mean=0.5, l_std=0.29, seed=0, options={"hints": True})
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        batch = rng.integers(0, 256, (8, image_size, image_size, 3), dtype=np.uint8)
+        batch[..., 1:] = rng.integers(64, 192, (8, 1, 1, 2))
+        network.train_step(batch, None, hints.simulate(model_batch(batch)[1], rng))
+    saved.save(network, directory, ModelSpec(name=directory.name, arch="resnet18", hints=True, image_size=image_size))
+    return directory
+
+
 LONGEST_FIRST = ("test_pipeline.py", "test_reliability.py", "test_distributed.py")
 
 

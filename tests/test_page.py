@@ -24,6 +24,7 @@ import pytest
 from PIL import Image
 
 from bench.workloads import PageClient, panning_frames, write_film
+from colorization.colorize.hint_files import Hint
 from colorization.core.color import rgb_to_lab
 from colorization.evaluation.metrics import colorfulness
 from conftest import ROOT, colorize_project, project_env
@@ -90,8 +91,8 @@ def serving(project: Path, *options: str):
         line = process.stdout.readline()
         assert "?token=" in line, f"no address in {line!r}: {(project / 'server.log').read_text()}"
         server = Served(line, project, project / "page", process)
-        # the default first: the shipped reference model, then the project's own
-        assert json.loads(server.get("api/models"))["models"] == ["reference", "resnet18", "unet"]
+        # the default first: the shipped reference model, then the project's own, then the other shipped one
+        assert json.loads(server.get("api/models"))["models"] == ["reference", "resnet18", "unet", "reference_hints"]
         yield server
     finally:
         process.terminate()
@@ -181,6 +182,96 @@ def test_a_person_colorizes_a_photo_in_the_browser(served, tmp_path):
     assert colorfulness(colour) > 5
     with Image.open(tmp_path / "page.png") as screenshot:
         assert screenshot.size[0] == 1100 and screenshot.size[1] >= 400
+
+
+def ab_near(path: Path, x: int, y: int, radius: int = 6) -> np.ndarray:
+    with Image.open(path) as image:
+        rgb = np.asarray(image.convert("RGB"))
+    return rgb_to_lab(rgb[y - radius : y + radius + 1, x - radius : x + radius + 1])[..., 1:].reshape(-1, 2).mean(0)
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_a_person_tells_the_colour_of_a_point_and_resumes_from_the_saved_hints(served, tmp_path):
+    """A photo coloured by the default model; click a point, pick blue: the shipped hint model colours it
+    again in place, the download is blue there; the hints download, and load again onto the photo
+    uploaded anew; the keyboard adds, moves, deletes and undoes."""
+    photo = tmp_path / "street.png"
+    grey_photo(photo)
+    blue = "#2050d0"
+    with browser_tab() as tab:
+        tab.on("filechooser", lambda chooser: None)
+        tab.goto(served.page)
+        tab.wait_for_selector("#model option[value=reference_hints]", state="attached")
+        tab.set_input_files("#files", str(photo))
+        card = tab.locator(".card", has_text=photo.name)
+        card.locator("a.download").wait_for(timeout=60_000)
+        with tab.expect_download() as download:
+            card.locator("a.download").click()
+        download.value.save_as(tmp_path / "plain.png")
+
+        card.get_by_role("button", name="Tell it the colour…").click()
+        editor = card.locator(".editor")
+        picture = editor.locator(".canvas img")
+        box = picture.bounding_box()
+        picture.click(position={"x": box["width"] * 0.5, "y": box["height"] * 0.5})
+        status = editor.locator(".note")
+        tab.wait_for_function("card => card.dataset.told === '1'", arg=card.element_handle(), timeout=60_000)
+        assert editor.locator(".hint").count() == 1 and "1 hint" in status.inner_text()
+        assert "with reference_hints" in status.inner_text()
+        editor.locator("input[type=color]").fill(blue)
+        tab.wait_for_function("card => card.dataset.told === '2'", arg=card.element_handle(), timeout=60_000)
+        assert "change=2" in picture.get_attribute("src")
+        tab.wait_for_function("image => image.complete && image.naturalWidth > 0", arg=picture.element_handle())
+        with tab.expect_download() as download:
+            card.locator("a.download").click()
+        download.value.save_as(tmp_path / "told.png")
+        with tab.expect_download() as download:
+            editor.get_by_role("link", name="Download hints").click()
+        assert download.value.suggested_filename == "street.hints.json"
+        download.value.save_as(tmp_path / "street.hints.json")
+
+        # the keyboard alone: add a hint at the centre, move it, delete it, undo
+        tab_to(tab, lambda name: name == "button:button:Add a hint")
+        tab.keyboard.press("Enter")
+        tab.wait_for_function("card => card.dataset.told === '3'", arg=card.element_handle(), timeout=60_000)
+        assert focused(tab) == "button:button:" and editor.locator(".hint").count() == 2  # the new hint
+        before = editor.locator(".hint.selected").get_attribute("style")
+        tab.keyboard.press("Shift+ArrowRight")
+        tab.wait_for_function("card => card.dataset.told === '4'", arg=card.element_handle(), timeout=60_000)
+        assert editor.locator(".hint.selected").get_attribute("style") != before
+        tab.keyboard.press("Delete")
+        tab.wait_for_function("card => card.dataset.told === '5'", arg=card.element_handle(), timeout=60_000)
+        assert editor.locator(".hint").count() == 1
+        tab.keyboard.press("Control+z")
+        tab.wait_for_function("card => card.dataset.told === '6'", arg=card.element_handle(), timeout=60_000)
+        assert editor.locator(".hint").count() == 2
+
+        # a new visit: the same photo uploaded again, its saved hints loaded back
+        tab.reload()
+        tab.wait_for_selector("#model option[value=reference_hints]", state="attached")
+        tab.set_input_files("#files", str(photo))
+        card = tab.locator(".card", has_text=photo.name)
+        card.locator("a.download").wait_for(timeout=60_000)
+        card.get_by_role("button", name="Tell it the colour…").click()
+        card.locator(".editor input[type=file]").set_input_files(str(tmp_path / "street.hints.json"))
+        tab.wait_for_function("card => card.dataset.told === '1'", arg=card.element_handle(), timeout=60_000)
+        assert card.locator(".editor .hint").count() == 1
+        assert blue in card.locator(".editor .hint").get_attribute("aria-label")
+        with tab.expect_download() as download:
+            card.locator("a.download").click()
+        download.value.save_as(tmp_path / "resumed.png")
+    saved_hints = json.loads((tmp_path / "street.hints.json").read_text())
+    assert saved_hints["width"] == 300 and saved_hints["height"] == 200
+    [point] = saved_hints["points"]
+    assert point["color"] == blue and abs(point["x"] - 150) < 3 and abs(point["y"] - 100) < 3
+    target = np.array(Hint(150, 100, blue).ab)
+    plain, told = ab_near(tmp_path / "plain.png", 150, 100), ab_near(tmp_path / "told.png", 150, 100)
+    assert np.linalg.norm(told - target) < np.linalg.norm(plain - target) - 5, (plain, told, target)
+    assert told[1] < plain[1] - 5  # bluer: b falls
+    assert np.array_equal(
+        np.asarray(Image.open(tmp_path / "resumed.png")), np.asarray(Image.open(tmp_path / "told.png"))
+    )
 
 
 def focused(tab) -> str:

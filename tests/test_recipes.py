@@ -18,6 +18,7 @@ RECIPES = sorted(path.stem for path in (ROOT / "conf" / "recipe").glob("*.yaml")
 
 def compose(tmp_path: Path, *overrides: str) -> Path:
     """params.yaml as `dvc exp run -S OVERRIDE ...` writes it, in `tmp_path`."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     output = tmp_path / "params.yaml"
     compose_and_dump(output, str(ROOT / "conf"), None, "config", "", list(overrides))
     return output
@@ -31,7 +32,7 @@ def test_the_committed_params_are_the_composed_defaults(tmp_path):
 
 
 def test_there_are_the_recipes_the_docs_name():
-    assert RECIPES == ["miniplaces", "reference", "scene_ab", "study"]
+    assert RECIPES == ["miniplaces", "reference", "reference_hints", "scene_ab", "study"]
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
@@ -50,6 +51,19 @@ def test_the_reference_recipe_trains_the_reference_model_alone(tmp_path):
     assert raw["data"]["places365"]["md5"] == "60310ee90827f3fee803228011ea1318"
     default = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert raw["seed"] == default["seed"] and raw["evaluate"] == default["evaluate"]
+
+
+def test_the_hints_recipe_is_the_reference_recipe_with_a_hint_input_started_from_the_shipped_reference(tmp_path):
+    reference = yaml.safe_load(compose(tmp_path / "reference", "+recipe=reference").read_text())
+    hints = yaml.safe_load(compose(tmp_path / "hints", "+recipe=reference_hints").read_text())
+    assert hints["data"] == reference["data"] and hints["evaluate"] == reference["evaluate"]
+    assert {**hints["train"], "epochs": 9} == reference["train"] and hints["train"]["epochs"] == 4
+    [(name, model)] = hints["models"].items()
+    assert name == "reference_hints"
+    assert {key: value for key, value in model.items() if key not in ("hints", "init", "lr")} == reference["models"][
+        "reference"
+    ]
+    assert (model["hints"], model["init"], model["lr"]) == (True, "reference", 0.001)
 
 
 def test_the_miniplaces_recipe_keeps_the_study_models_with_their_sizes(tmp_path):

@@ -36,20 +36,28 @@ class Architecture:
     # build(..., scene=True, scene_classes=N) adds a global branch fused into every position and, with
     # N > 0, a scene classifier whose logits the module also returns while training (`ModelSpec.scene`)
     scene: bool = False
+    # build(..., hints=True) reads colour hints beside L: CHANNELS more input channels (`core.hints`)
+    hints: bool = False
 
 
 ARCHITECTURES: dict[str, Architecture] = {}
 
 
 def register(
-    name: str, framework: str, size_multiple: int = 8, inputs: int = 1, upsample: int = 1, scene: bool = False
+    name: str,
+    framework: str,
+    size_multiple: int = 8,
+    inputs: int = 1,
+    upsample: int = 1,
+    scene: bool = False,
+    hints: bool = False,
 ):
     """Decorator for an architecture's build function: registers it under `name`."""
 
     def decorator(build: Callable[..., Any]) -> Callable[..., Any]:
         if name in ARCHITECTURES:
             raise ValueError(f"architecture {name!r} is registered twice")
-        ARCHITECTURES[name] = Architecture(name, framework, build, size_multiple, inputs, upsample, scene)
+        ARCHITECTURES[name] = Architecture(name, framework, build, size_multiple, inputs, upsample, scene, hints)
         return build
 
     return decorator

@@ -16,6 +16,7 @@ import torch
 import torchvision
 from torch import nn
 
+from ..core import hints as hint_inputs
 from . import register
 
 
@@ -79,19 +80,42 @@ class GlobalContext(nn.Module):
         return fused, None if self.classifier is None else self.classifier(scene)
 
 
+def _pooled_hints(hints: torch.Tensor, size) -> torch.Tensor:
+    """The hints (B, 3, H, W) at the decoder's resolution: each cell's mean hinted ab and whether it
+    holds a hint, so that a hint reaches the decoder directly as well as through the encoder."""
+    pooled = nn.functional.adaptive_avg_pool2d(hints, size)
+    mask = pooled[:, 2:]
+    return torch.cat([pooled[:, :2] / mask.clamp(min=1e-6), (mask > 0).to(pooled.dtype)], dim=1)
+
+
 class ColorizationNet(nn.Module):
-    """Maps L/100 (B, 1, H, W) to ab/128 (B, 2, H, W); H and W must be multiples of 8. With `head_only`
+    """Maps L/100 (B, 1, H, W) -- with `hints`, L/100 and the hints (B, 4, H, W), which enter the
+    encoder's first layer and, pooled to its resolution, the decoder's -- to ab/128 (B, 2, H, W);
+    H and W must be multiples of 8. With `head_only`
     it stops before the last upsampling: its output is the head's, at half the height and width. With
     `scene`, in training mode and with `scene_classes`, it returns (output, scene logits (B, classes))."""
 
-    def __init__(self, outputs: int = 2, head_only: bool = False, scene: bool = False, scene_classes: int = 0):
+    def __init__(
+        self,
+        outputs: int = 2,
+        head_only: bool = False,
+        scene: bool = False,
+        scene_classes: int = 0,
+        hints: bool = False,
+    ):
         super().__init__()
         self.head_only = head_only
         resnet = torchvision.models.resnet18(weights=None, num_classes=365)
-        resnet.conv1.weight = nn.Parameter(resnet.conv1.weight.sum(dim=1, keepdim=True))
+        weight = resnet.conv1.weight.sum(dim=1, keepdim=True)
+        if hints:  # initialised as torchvision initialises conv1
+            extra = torch.empty(weight.shape[0], hint_inputs.CHANNELS, *weight.shape[2:])
+            weight = torch.cat([weight, nn.init.kaiming_normal_(extra, mode="fan_out", nonlinearity="relu")], dim=1)
+        resnet.conv1.weight = nn.Parameter(weight)
+        resnet.conv1.in_channels = weight.shape[1]
         self.encoder = nn.Sequential(*list(resnet.children())[:6])
+        self.hints = hints
         self.decoder = nn.Sequential(
-            *_conv_bn_relu(128, 128),
+            *_conv_bn_relu(128 + (hint_inputs.CHANNELS if hints else 0), 128),
             Up2(),
             *_conv_bn_relu(128, 64),
             *_conv_bn_relu(64, 64),
@@ -105,20 +129,28 @@ class ColorizationNet(nn.Module):
     def forward(self, l_input: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         decoder = self.decoder[:-1] if self.head_only else self.decoder
         features = self.encoder(l_input)
-        if self.context is None:
-            return decoder(features)
-        features, scene_logits = self.context(features)
+        scene_logits = None
+        if self.context is not None:
+            features, scene_logits = self.context(features)
+        if self.hints:
+            features = torch.cat([features, _pooled_hints(l_input[:, 1:], features.shape[-2:])], dim=1)
         output = decoder(features)
         return (output, scene_logits) if self.training and scene_logits is not None else output
 
 
 # The encoder halves three times, the decoder doubles; its last layer is a nearest upsampling by 2.
-@register("resnet18", framework="torch", size_multiple=8, upsample=2, scene=True)
+@register("resnet18", framework="torch", size_multiple=8, upsample=2, scene=True, hints=True)
 def build(
-    l_mean: float, l_std: float, outputs: int = 2, head_only: bool = False, scene: bool = False, scene_classes: int = 0
+    l_mean: float,
+    l_std: float,
+    outputs: int = 2,
+    head_only: bool = False,
+    scene: bool = False,
+    scene_classes: int = 0,
+    hints: bool = False,
 ) -> ColorizationNet:
     """The ResNet18 colorizer; like the study's it does not standardize its input. `outputs`: the last
     convolution's channels (2 for ab, Q for class logits); `head_only`: without the last upsampling;
-    `scene`, `scene_classes`: the scene context and its classifier."""
+    `scene`, `scene_classes`: the scene context and its classifier; `hints`: the hint input."""
     del l_mean, l_std
-    return ColorizationNet(outputs, head_only, scene, scene_classes)
+    return ColorizationNet(outputs, head_only, scene, scene_classes, hints)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from ..core import hints as hint_inputs
 from . import register
 
 DEPTH = 6
@@ -37,13 +38,15 @@ def _up(in_channels: int, out_channels: int, dropout: bool) -> nn.Sequential:
 
 
 class UNet(nn.Module):
-    """Maps L/100 (B, 1, H, W) to `outputs` channels (B, outputs, H, W): ab/128 for 2, logits otherwise."""
+    """Maps L/100 (B, 1, H, W) -- with `hints`, L/100 and the hints (B, 4, H, W) -- to `outputs` channels
+    (B, outputs, H, W): ab/128 for 2, logits otherwise."""
 
-    def __init__(self, outputs: int = 2):
+    def __init__(self, outputs: int = 2, hints: bool = False):
         super().__init__()
+        inputs = 1 + (hint_inputs.CHANNELS if hints else 0)
         self.down = nn.ModuleList(
             _down(in_channels, out_channels, normalize=0 < index < DEPTH - 1)
-            for index, (in_channels, out_channels) in enumerate(zip((1, *WIDTHS[:-1]), WIDTHS))
+            for index, (in_channels, out_channels) in enumerate(zip((inputs, *WIDTHS[:-1]), WIDTHS))
         )
         # Decoder level i (innermost first) takes the level below's output, plus the skip of its scale.
         inner = list(reversed(WIDTHS))
@@ -69,8 +72,10 @@ class UNet(nn.Module):
         return self.activation(self.head(x))[..., :height, :width]
 
 
-@register("unet", framework="torch", size_multiple=1)  # any size: forward pads to a multiple of 2^DEPTH and crops back
-def build(l_mean: float, l_std: float, outputs: int = 2) -> UNet:
-    """The U-Net; it sees L/100 as the other networks do and does not standardize it."""
+# any size: forward pads to a multiple of 2^DEPTH and crops back
+@register("unet", framework="torch", size_multiple=1, hints=True)
+def build(l_mean: float, l_std: float, outputs: int = 2, hints: bool = False) -> UNet:
+    """The U-Net; it sees L/100 as the other networks do and does not standardize it; `hints`: the hint
+    input."""
     del l_mean, l_std
-    return UNet(outputs)
+    return UNet(outputs, hints)

@@ -2,7 +2,7 @@
 trained, or serve a page that does it in the browser.
 
     colorize INPUT [INPUT ...] --output DIR [--model NAME|PATH] [--render-size N] [--compare] [--overwrite]
-                               [--smoothing W] [--scene-cut D]
+                               [--hints HINTS.json] [--smoothing W] [--scene-cut D]
     colorize --serve [--output DIR] [--port P] [--max-upload-mb M] [--max-output-mb M] [--client-timeout S]
 
 The network sees each photo's or frame's lightness at the photo's own aspect ratio, its short side at
@@ -19,6 +19,10 @@ holding config.json, or else a model shipped inside the package (colorization/we
 `reference` model, trained by this pipeline's `reference` recipe, is the default). --serve starts the
 page of `server` on 127.0.0.1 instead.
 
+Colour hints (`hint_files`): `--hints HINTS.json` tells a model trained with hints the colours of some
+points of one photo; a photo with NAME.hints.json beside it gets those. Without --model, hints go to
+the shipped `reference_hints` when the default model takes none. Films take none for now.
+
 Exit status: 0 when every input was colorized or skipped because its output exists; 1 when some file
 could not be read or written (each is reported, the others are done); 2 for a fatal problem found
 before anything is written (a missing input, an unusable model, an output that would replace an input).
@@ -32,12 +36,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..core.errors import run_main
+from ..core.errors import UserError, run_main
 from .jobs import Settings, colorize_job, comparison_models, plan_jobs
 from .photos import UnreadableImage
-from .render import MAX_RENDER_SIZE, load_model
+from .render import MAX_RENDER_SIZE, load_model, trained_models
 
 DEFAULT_MODEL = "reference"
+HINT_MODEL = "reference_hints"  # the shipped model that takes colour hints, for hints the default cannot take
 DEFAULT_PAGE_OUTPUT = Path("colorize-page")
 SKIP_REASONS = {
     "exists": "already had an output, kept without --overwrite",
@@ -83,7 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-m",
         "--model",
-        default=DEFAULT_MODEL,
         metavar="MODEL",
         help=f"a model trained in models/ (for example resnet18_cls) or shipped with colorize "
         f"(reference), or the path of a model directory or its model file (default: {DEFAULT_MODEL}, "
@@ -109,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write NAME.compare.EXT for photos: input | each model available in models/",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: keep them)")
+    parser.add_argument(
+        "--hints",
+        type=Path,
+        metavar="HINTS.json",
+        help='colours of some points of the one photo given, as {"points": [{"x": 310, "y": 95, '
+        '"color": "#2f5fb0"}]} in its pixels, for a model trained with hints (a photo with '
+        "NAME.hints.json beside it gets those without this option)",
+    )
     films = parser.add_argument_group("films")
     films.add_argument(
         "--smoothing",
@@ -168,22 +180,33 @@ def run(argv: list[str]) -> int:
         return serve(
             project,
             args.output or DEFAULT_PAGE_OUTPUT,
-            args.model,
+            args.model or DEFAULT_MODEL,
             args.port,
             int(args.max_upload_mb * 1e6),
             Settings(args.render_size, args.square, args.smoothing, args.scene_cut),
             int(args.max_output_mb * 1e6),
             args.client_timeout,
+            HINT_MODEL,
         )
     if not args.inputs or args.output is None:
         parser.error("give INPUT files or folders and --output DIR (or --serve)")
-    jobs, ignored = plan_jobs(args.inputs, args.output, args.compare)
-    models = [load_model(args.model, project)]
-    models[0].render_size(args.render_size)  # a bad --render-size stops before anything is written
-    settings = Settings(args.render_size, args.square, args.smoothing, args.scene_cut, args.overwrite, progress=True)
 
     def report(message: str) -> None:
         tqdm.write(message, file=sys.stderr)
+
+    jobs, ignored = plan_jobs(args.inputs, args.output, args.compare, args.hints, report)
+    models = [load_model(args.model or DEFAULT_MODEL, project)]
+    hinted = next((job for job in jobs if job.hints), None)
+    if hinted is not None and not models[0].takes_hints:
+        if args.model is not None or HINT_MODEL not in trained_models(project):
+            raise UserError(
+                f"--model {models[0].label} takes no colour hints, and {hinted.source} has some: "
+                "choose a model trained with hints: true"
+            )
+        models = [load_model(HINT_MODEL, project)]
+        report(f"colorize: {hinted.source} has colour hints: using {HINT_MODEL}, the model that takes them")
+    models[0].render_size(args.render_size)  # a bad --render-size stops before anything is written
+    settings = Settings(args.render_size, args.square, args.smoothing, args.scene_cut, args.overwrite, progress=True)
 
     if args.compare:
         models = comparison_models(models[0], project, report)

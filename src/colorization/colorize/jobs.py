@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from ..core.errors import UserError
 from ..core.photo import FORMATS, output_format, walk_files
+from . import hint_files
 from .films import FILM_FORMATS, FilmReport, TemporalSmoothing, colorize_film, is_film
 from .photos import Photo, UnreadableImage, read_photo, write_image
 from .render import Model, colour, load_model, model_directory, resized_lightness, trained_models
@@ -43,6 +44,7 @@ class Job:
     source: Path
     output: Path
     compare: Path | None
+    hints: list[hint_files.Hint] | None = None  # the colours a person gave (--hints, or NAME.hints.json)
 
     @property
     def film(self) -> bool:
@@ -70,6 +72,8 @@ def _folder_images(folder: Path, output_dir: Path) -> tuple[list[Path], int]:
     many other files were ignored."""
     images, ignored = [], 0
     for path in walk_files(folder, skip=output_dir):
+        if path.name.endswith(hint_files.SUFFIX):
+            continue  # a photo's hints, read with it
         if output_format(path) is None and not is_film(path):
             ignored += 1
         else:
@@ -83,13 +87,39 @@ def _real_path(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
-def plan_jobs(inputs: list[str], output_dir: Path, compare: bool) -> tuple[list[Job], int]:
+def _photo_hints(source: Path, given: Path | None, warn) -> list[hint_files.Hint] | None:
+    """The checked hints of a photo or film: the file `given` (--hints), else NAME.hints.json beside it if
+    there is one. A film's are refused (given) or left out with a warning (beside it)."""
+    path = given or hint_files.sidecar(source)
+    if given is None and not path.is_file():
+        return None
+    if is_film(source):
+        if given is not None:
+            raise UserError(f"--hints {given}: films take no colour hints for now ({source} is a film)")
+        warn(f"warning: {path} left out: films take no colour hints for now")
+        return None
+    try:
+        size = hint_files.upright_size(source)
+    except Exception:  # not a photo: its job reports it as unreadable
+        return None
+    return hint_files.read(path, size)
+
+
+def plan_jobs(
+    inputs: list[str], output_dir: Path, compare: bool, hints: Path | None = None, warn=lambda message: None
+) -> tuple[list[Job], int]:
     """Jobs for the inputs (files and folders) and the count of other files ignored in folders; films get
-    no comparison image.
+    no comparison image. Each photo's colour hints are read and checked here: from `hints` (one photo
+    only), else from NAME.hints.json beside it.
 
     Fatal problems (a missing input, no images at all, two inputs or an input and an output sharing a
-    path) raise a one-line UserError before anything is written.
+    path, a bad hints file) raise a one-line UserError before anything is written.
     """
+    if hints is not None and (len(inputs) != 1 or Path(inputs[0]).is_dir()):
+        raise UserError(
+            f"--hints {hints}: hints belong to one photo, so give one photo file (a folder run reads "
+            f"NAME{hint_files.SUFFIX} beside each photo)"
+        )
     if output_dir.exists() and not output_dir.is_dir():
         raise UserError(f"--output {output_dir} is a file, not a folder")
     jobs, ignored, seen = [], 0, set()
@@ -111,7 +141,7 @@ def plan_jobs(inputs: list[str], output_dir: Path, compare: bool) -> tuple[list[
             compare_path = (
                 output.with_name(f"{output.stem}.compare{output.suffix}") if compare and not is_film(source) else None
             )
-            jobs.append(Job(source, output, compare_path))
+            jobs.append(Job(source, output, compare_path, _photo_hints(source, hints, warn)))
     if not jobs:
         raise UserError(f"no photos or films found in {', '.join(inputs)} (supported: {SUPPORTED})")
     writers: dict[Path, Path] = {}
@@ -165,7 +195,9 @@ def colorize_job(
         return _colorize_film(job, models[0], settings, on_frame)
     if output_format(job.source) is None:
         raise UnreadableImage(f"unsupported file type {job.source.suffix!r} (supported: {SUPPORTED})")
-    photo, ab = colorize_photo(job.source, job.output if job.output in targets else None, models[0], settings)
+    photo, ab = colorize_photo(
+        job.source, job.output if job.output in targets else None, models[0], settings, job.hints
+    )
     if job.compare in targets:
         predictions = [ab] + [
             model.predict_ab(photo.lightness, settings.render_size, settings.square) for model in models[1:]
@@ -174,13 +206,16 @@ def colorize_job(
     return FilmReport(frames=0, scene_cuts=0)
 
 
-def colorize_photo(source: Path, output: Path | None, model: Model, settings: Settings) -> tuple[Photo, np.ndarray]:
+def colorize_photo(
+    source: Path, output: Path | None, model: Model, settings: Settings, hints: list[hint_files.Hint] | None = None
+) -> tuple[Photo, np.ndarray]:
     """The one path of a photo, for the command line and the page: read it, predict its colour at the
-    render size, and write it at its own size, lightness, alpha and metadata to `output` (None: write
-    nothing). Returns the photo and the predicted ab (at the network's input shape), for comparisons and
-    previews. Raises UnreadableImage for a photo that cannot be used."""
+    render size (told the colours of `hints`), and write it at its own size, lightness, alpha and
+    metadata to `output` (None: write nothing). Returns the photo and the predicted ab (at the network's
+    input shape), for comparisons and previews. Raises UnreadableImage for a photo that cannot be used."""
     photo = read_photo(source)
-    ab = model.predict_ab(photo.lightness, settings.render_size, settings.square)
+    points = hint_files.network_points(hints) if hints else None
+    ab = model.predict_ab(photo.lightness, settings.render_size, settings.square, points)
     if output is not None:
         write_image(output, colour(photo.lightness, ab), photo.alpha, photo.info)
     return photo, ab

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..core import hints as hint_inputs
 from ..core.color import lab_to_rgb_keeping_lightness
 from ..core.encoding import AB_SCALE
 from ..core.errors import UserError
 from ..core.paths import SHIPPED, Project
 from ..engines import Network
-from ..models import saved
+from ..models import predict_distribution, saved
 
 STRIP_PIXELS = 1 << 20  # pixels converted from LAB to RGB at a time
 MAX_RENDER_SIZE = 2048  # a larger short side only costs time: the networks were trained on small images
@@ -76,14 +77,53 @@ class Model:
             lightness, self.network_shape((lightness.shape[1], lightness.shape[0]), render_size, square)
         )
 
-    def predict(self, small_lightness: np.ndarray) -> np.ndarray:
-        """ab in LAB units, float32 (h, w, 2), for the network-sized L (h, w) of `network_lightness`."""
-        l_input = (small_lightness / np.float32(100.0))[None, :, :, None]
-        return self.network.predict(l_input)[0] * np.float32(AB_SCALE)
+    @property
+    def takes_hints(self) -> bool:
+        """Whether a person can tell it colours (`core.hints`)."""
+        return self.network.hints
 
-    def predict_ab(self, lightness: np.ndarray, render_size: int | None = None, square: bool = False) -> np.ndarray:
-        """ab (h, w, 2) at the network's input shape for a full-resolution L (H, W)."""
-        return self.predict(self.network_lightness(lightness, render_size, square))
+    def predict(self, small_lightness: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
+        """ab in LAB units, float32 (h, w, 2), for the network-sized L (h, w) of `network_lightness` and,
+        for a model that takes them, the hints (1, h, w, 3) of `core.hints` (None: none)."""
+        l_input = (small_lightness / np.float32(100.0))[None, :, :, None]
+        return self.network.predict(l_input, hints)[0] * np.float32(AB_SCALE)
+
+    def hint_map(self, points: list, size: tuple[int, int], small_lightness: np.ndarray) -> np.ndarray | None:
+        """The network's hints for a photo of `size` = (width, height) and a person's `points` (x, y, a, b;
+        `core.hints.from_points`), at the shape of `small_lightness`; None for no points. A model without
+        a hint input given points is a UserError."""
+        if not points:
+            return None
+        if not self.takes_hints:
+            raise UserError(f"--model {self.label} takes no colour hints: choose a model trained with hints: true")
+        return hint_inputs.from_points(points, size, (small_lightness.shape[1], small_lightness.shape[0]))
+
+    def predict_ab(
+        self, lightness: np.ndarray, render_size: int | None = None, square: bool = False, points: list | None = None
+    ) -> np.ndarray:
+        """ab (h, w, 2) at the network's input shape for a full-resolution L (H, W), told the colours of
+        `points` (x, y, a, b in the photo's pixels and LAB units) by a model that takes hints."""
+        small = self.network_lightness(lightness, render_size, square)
+        return self.predict(small, self.hint_map(points, (lightness.shape[1], lightness.shape[0]), small))
+
+    def suggestions(
+        self,
+        small_lightness: np.ndarray,
+        hints: np.ndarray | None,
+        point: tuple[float, float],
+        size: tuple[int, int],
+        count: int = 6,
+    ) -> list[str]:
+        """The colours (#rrggbb) the model finds most likely at `point` = (x, y) of a photo of `size` =
+        (width, height), most likely first, given `hints`: the modes of its predicted distribution there
+        (the loss's `suggestions`) at the point's lightness, for the page's palette."""
+        l_input = (small_lightness / np.float32(100.0))[None, :, :, None]
+        distribution = predict_distribution(self.network, l_input, hints)[0]
+        row, column = hint_inputs.network_pixel(*point, size, (small_lightness.shape[1], small_lightness.shape[0]))
+        ab = self.network.loss.suggestions(distribution[row, column], count)
+        lab = np.concatenate([np.full((len(ab), 1), small_lightness[row, column], dtype=np.float32), ab], axis=1)
+        rgb = np.rint(lab_to_rgb_keeping_lightness(lab) * 255.0).astype(int)
+        return ["#{:02x}{:02x}{:02x}".format(*colour) for colour in rgb]
 
 
 def resize_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -11,10 +11,15 @@ output folder and refused as soon as it passes --max-upload-mb, or when the clie
 refused by its pixel count. The file then goes through the same `jobs` code as the command line, one
 upload at a time (a colorization uses every core; others wait their turn), and the page gets the
 addresses of a preview of the input's lightness, a preview of the result and the full-resolution result
-to download; a film's frames done are at `/api/progress` meanwhile. Bad uploads get a 4xx answer with
-one line that the page shows beside the file. Everything is written under the output folder, owner-only,
-in a folder per upload whose name the server makes up; names from the browser are cleaned and never
-used as paths.
+to download; a film's frames done are at `/api/progress` meanwhile. A photo colorized by a model that
+takes colour hints can then be told colours (`/api/hints`, the hints as `hint_files` writes them): the
+network runs again at the render size from the lightness kept in memory (the photo is re-read if it was
+let go), the result and its preview are rewritten in place, and the hints are saved beside the result to
+download and load again; `/api/suggest` gives the model's most likely colours at a point, the palette.
+A photo coloured by a model that takes no hints has them taken by the shipped hint model. Bad uploads
+get a 4xx answer with one line that the page shows beside the file. Everything is written under the
+output folder, owner-only, in a folder per upload whose name the server makes up; names from the
+browser are cleaned and never used as paths.
 
 Only the page itself may use it (`Guard`): any other web page the same browser opens, a DNS-rebinding
 name, or another program on this computer that did not read the address printed at launch. Every
@@ -28,6 +33,7 @@ PNG), so one small upload cannot become a disk bomb.
 """
 
 import asyncio
+import json
 import os
 import re
 import secrets
@@ -36,6 +42,8 @@ import socket
 import sys
 import threading
 import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -52,9 +60,10 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..core.errors import UserError
 from ..core.photo import FORMATS, open_image, output_format
+from . import hint_files
 from .films import FILM_FORMATS, is_film, misnamed
 from .jobs import SUPPORTED, Job, Settings, colorize_job, colorize_photo
-from .photos import UnreadableImage, write_image
+from .photos import Photo, UnreadableImage, read_photo, write_image
 from .render import Model, colour, load_model, resized_lightness, trained_models
 
 PAGE = Path(__file__).with_name("page.html")
@@ -64,6 +73,8 @@ PREVIEW_QUALITY = 90
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 JOB_ID = re.compile(r"^[0-9a-zA-Z_-]{8,64}$")
 PREVIEWS = ("input.jpg", "result.jpg")
+EDITS_KEPT = 4  # photos whose lightness stays in memory for hint changes; older ones are re-read
+SUGGESTIONS = 6  # colours in the palette of a point
 NAME_BYTES = 200  # a cleaned name's UTF-8 length at most: room for the atomic writes' prefix
 # Uncompressed formats: their results are written as PNG (lossless), so a small upload of a large,
 # simple picture cannot write hundreds of megabytes.
@@ -118,14 +129,33 @@ def result_name(name: str) -> str:
     return path.stem + suffix
 
 
-def _preview(lightness: np.ndarray, ab: np.ndarray | None, path: Path) -> None:
-    """A JPEG of L with the predicted ab (None: grey), its long side at most PREVIEW_SIDE."""
+def preview_lightness(lightness: np.ndarray) -> np.ndarray:
+    """The lightness of a photo's previews: its long side at most PREVIEW_SIDE."""
     height, width = lightness.shape
     scale = min(1.0, PREVIEW_SIDE / max(height, width))
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = resized_lightness(lightness, size)
+    return resized_lightness(lightness, (max(1, round(width * scale)), max(1, round(height * scale))))
+
+
+def _preview(small: np.ndarray, ab: np.ndarray | None, path: Path) -> None:
+    """A JPEG of the preview's L (`preview_lightness`) with the predicted ab (None: grey)."""
     ab = np.zeros((*small.shape, 2), dtype=np.float32) if ab is None else ab
     write_image(path, colour(small, ab), quality=PREVIEW_QUALITY)
+
+
+@dataclass
+class Editing:
+    """A photo on the page that a person may tell colours: where its files are, the model that coloured
+    it and the one that takes its hints, and the planes a hint change re-renders from (None once let
+    go: re-read from the kept upload)."""
+
+    upload: Path
+    result: Path
+    model: str
+    hint_model: str
+    photo: Photo | None = None
+    preview: np.ndarray | None = None
+    network_lightness: dict = field(default_factory=dict)  # by model name
+    changes: int = 0
 
 
 def _folder_bytes(folder: Path) -> int:
@@ -151,6 +181,7 @@ class Page:
         settings: Settings,
         max_output_bytes: int,
         client_timeout: float,
+        hint_model: str | None = None,
     ):
         self.project = project
         self.output = output.resolve()
@@ -162,9 +193,12 @@ class Page:
         self.default_model = default_model
         self.models: dict[str, Model] = {default_model: load_model(default_model, project)}
         self.models[default_model].render_size(settings.render_size)
+        # the model that takes the hints of a photo coloured by one that does not, if there is one
+        self.hint_model = hint_model if hint_model in trained_models(project) else None
         self.turn = threading.Lock()  # one colorization at a time: each uses every core
         self.progress: dict[str, dict] = {}  # a film's frames done, by the job id the page gave
         self.busy: set[Path] = set()  # upload folders still being received or colorized: never removed
+        self.edits: OrderedDict[str, Editing] = OrderedDict()  # photos that can be told colours, newest last
         self.make_room()
 
     def model(self, name: str) -> Model:
@@ -250,16 +284,110 @@ class Page:
                     photo, ab = colorize_photo(upload, result, model, self.settings)
                     answer["width"], answer["height"] = photo.size
                     previews = folder / "preview"
-                    _preview(photo.lightness, None, previews / "input.jpg")
-                    _preview(photo.lightness, ab, previews / "result.jpg")
+                    small = preview_lightness(photo.lightness)
+                    _preview(small, None, previews / "input.jpg")
+                    _preview(small, ab, previews / "result.jpg")
                     answer["input"], answer["result"] = (f"previews/{folder.name}/{name}" for name in PREVIEWS)
                     self.check_result(folder, result, photo.size[0] * photo.size[1])
+                    hint_model = model_name if model.takes_hints else self.hint_model
+                    answer["upload"], answer["hints"], answer["hint_model"] = folder.name, bool(hint_model), hint_model
+                    if hint_model:
+                        self._keep(folder.name, Editing(upload, result, model_name, hint_model, photo, small))
             except UnreadableImage as error:
                 raise BadUpload(f"{upload.name}: {error}") from None
             finally:
                 self.progress.pop(job, None)
         answer["seconds"] = round(time.perf_counter() - started, 2)
         return answer
+
+    def _keep(self, upload_id: str, editing: Editing) -> None:
+        """Remember a photo that can be told colours; let go of the planes of all but the newest EDITS_KEPT."""
+        self.edits[upload_id] = editing
+        self.edits.move_to_end(upload_id)
+        for old in list(self.edits.values())[:-EDITS_KEPT]:
+            old.photo = old.preview = None
+            old.network_lightness = {}
+
+    def _editing(self, upload_id: str) -> Editing:
+        """The photo `upload_id` names, its planes in memory (re-read if let go); BadUpload (404) when the
+        page has no such photo any more."""
+        editing = self.edits.get(upload_id) if UPLOAD_ID.match(upload_id) else None
+        if editing is None or not editing.upload.is_file():
+            self.edits.pop(upload_id, None)
+            raise BadUpload(
+                "this photo is no longer on the page (its result was removed to make room, or the page "
+                "was restarted): upload it again, then load its saved hints",
+                404,
+            )
+        if editing.photo is None:
+            try:
+                photo = read_photo(editing.upload)
+            except UnreadableImage as error:
+                raise BadUpload(f"{editing.upload.name}: {error}") from None
+            editing.photo, editing.preview = photo, preview_lightness(photo.lightness)
+        self._keep(upload_id, editing)
+        return editing
+
+    def _network_lightness(self, editing: Editing, name: str) -> tuple[Model, np.ndarray]:
+        """The model `name` and the photo's lightness at its input shape, computed once per model."""
+        model = self.model(name)
+        if name not in editing.network_lightness:
+            editing.network_lightness[name] = model.network_lightness(
+                editing.photo.lightness, self.settings.render_size, self.settings.square
+            )
+        return model, editing.network_lightness[name]
+
+    def _hints(self, document: bytes, size: tuple[int, int]) -> list[hint_files.Hint]:
+        """The checked hints of a request's body (`hint_files`' format), or BadUpload naming the entry."""
+        try:
+            values = json.loads(document.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise BadUpload(f"hints: not JSON ({error})") from None
+        try:
+            return hint_files.parse(values, "hints", size)
+        except UserError as error:
+            raise BadUpload(str(error)) from None
+
+    def tell(self, upload_id: str, document: bytes) -> dict:
+        """Colorize the photo `upload_id` again, told the colours of the hints in `document` by the hint
+        model (by its own model when there are none): its result, preview and saved hints rewritten in
+        place; the answer's fields for the page."""
+        started = time.perf_counter()
+        with self.turn:
+            editing = self._editing(upload_id)
+            photo = editing.photo
+            hints = self._hints(document, photo.size)
+            model, small = self._network_lightness(editing, editing.hint_model if hints else editing.model)
+            hint_map = model.hint_map(hint_files.network_points(hints), photo.size, small)
+            ab = model.predict(small, hint_map)
+            write_image(editing.result, colour(photo.lightness, ab), photo.alpha, photo.info)
+            _preview(editing.preview, ab, editing.result.parent / "preview" / "result.jpg")
+            hints_file = hint_files.sidecar(editing.result)
+            hint_files.write(hints_file, hints, photo.size)
+            editing.changes += 1
+        folder = editing.result.parent.name
+        return {
+            "result": f"previews/{folder}/result.jpg?change={editing.changes}",
+            "download": f"results/{folder}/{quote(editing.result.name)}",
+            "hints_file": f"results/{folder}/{quote(hints_file.name)}",
+            "hints_name": hints_file.name,
+            "points": len(hints),
+            "model": editing.hint_model if hints else editing.model,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+
+    def suggest(self, upload_id: str, document: bytes, x: float, y: float) -> dict:
+        """The model's most likely colours at (x, y) of the photo `upload_id`, given the hints in
+        `document`, for the palette."""
+        with self.turn:
+            editing = self._editing(upload_id)
+            photo = editing.photo
+            if not (0 <= x < photo.size[0] and 0 <= y < photo.size[1]):
+                raise BadUpload(f"x = {x:g}, y = {y:g}: outside the photo ({photo.size[0]} x {photo.size[1]} pixels)")
+            hints = self._hints(document, photo.size)
+            model, small = self._network_lightness(editing, editing.hint_model)
+            hint_map = model.hint_map(hint_files.network_points(hints), photo.size, small)
+            return {"colors": model.suggestions(small, hint_map, (x, y), photo.size, SUGGESTIONS)}
 
     def _film_progress(self, job: str | None):
         """The `on_frame` callback that records a film's progress under `job` for /api/progress."""
@@ -414,7 +542,8 @@ def create_app(page: Page, port: int, token: str) -> Guard:
             if await page.receive(request, saved) == 0:
                 raise BadUpload(f"{name}: the file is empty")
             answer = await run_in_threadpool(page.colorize, folder, saved, model, job)
-            shutil.rmtree(saved.parent, ignore_errors=True)
+            if not answer.get("hints"):  # a photo that can be told colours keeps its upload to re-read
+                shutil.rmtree(saved.parent, ignore_errors=True)
             os.utime(folder)  # the budget removes the oldest results first
             await run_in_threadpool(page.make_room, folder)
             return JSONResponse(answer)
@@ -434,6 +563,34 @@ def create_app(page: Page, port: int, token: str) -> Guard:
         finally:
             page.busy.discard(folder)
 
+    async def body(request: Request) -> bytes:
+        """A small request body (hints), refused past hint_files.MAX_BYTES."""
+        document = b""
+        async for chunk in request.stream():
+            document += chunk
+            if len(document) > hint_files.MAX_BYTES:
+                raise BadUpload(f"hints: over {hint_files.MAX_BYTES >> 20} MB", 413)
+        return document
+
+    async def hints(request: Request) -> Response:
+        try:
+            document = await body(request)
+            return JSONResponse(await run_in_threadpool(page.tell, request.query_params.get("upload", ""), document))
+        except BadUpload as error:
+            return JSONResponse({"error": str(error)}, status_code=error.status)
+
+    async def suggest(request: Request) -> Response:
+        try:
+            try:
+                x, y = (float(request.query_params.get(key, "")) for key in ("x", "y"))
+            except ValueError:
+                raise BadUpload("x and y: the point's pixel coordinates, as numbers") from None
+            document = await body(request)
+            upload_id = request.query_params.get("upload", "")
+            return JSONResponse(await run_in_threadpool(page.suggest, upload_id, document, x, y))
+        except BadUpload as error:
+            return JSONResponse({"error": str(error)}, status_code=error.status)
+
     def located(request: Request, *inside: str) -> Path | None:
         """The file a result address names, if it is one the page wrote (never anything else)."""
         upload_id, name = request.path_params["upload"], request.path_params["name"]
@@ -447,7 +604,8 @@ def create_app(page: Page, port: int, token: str) -> Guard:
         path = located(request)
         if path is None:
             return JSONResponse({"error": "no such result"}, status_code=404)
-        return FileResponse(path, filename=f"colorized {path.name}")
+        name = path.name if path.name.endswith(hint_files.SUFFIX) else f"colorized {path.name}"
+        return FileResponse(path, filename=name)
 
     async def preview(request: Request) -> Response:
         path = located(request, "preview") if request.path_params["name"] in PREVIEWS else None
@@ -461,6 +619,8 @@ def create_app(page: Page, port: int, token: str) -> Guard:
             Route("/api/models", models),
             Route("/api/progress", progress),
             Route("/api/colorize", upload, methods=["POST"]),
+            Route("/api/hints", hints, methods=["POST"]),
+            Route("/api/suggest", suggest, methods=["POST"]),
             Route("/results/{upload}/{name}", result),
             Route("/previews/{upload}/{name}", preview),
         ]
@@ -519,13 +679,15 @@ def serve(
     settings: Settings,
     max_output_bytes: int,
     client_timeout: float,
+    hint_model: str | None = None,
 ) -> int:
     """Serve the page on 127.0.0.1:`port` (0: a free port) until interrupted; prints its address, with this
-    launch's token, first. Everything it writes is readable by its owner only."""
+    launch's token, first. Everything it writes is readable by its owner only. `hint_model` takes the
+    hints of photos coloured by a model that takes none."""
     import uvicorn
 
     os.umask(0o077)  # people's family photos: no other local user reads the uploads or results
-    page = Page(project, output, model, max_upload_bytes, settings, max_output_bytes, client_timeout)
+    page = Page(project, output, model, max_upload_bytes, settings, max_output_bytes, client_timeout, hint_model)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:

@@ -65,6 +65,9 @@ class Project:
         """A model's metrics at each value of its loss's decoding sweep (a DVC plot)."""
         return self.metrics / "decoding" / f"{name}.json"
 
+    def hint_curve(self, name: str) -> Path:
+        return self.metrics / "hints" / f"{name}.json"
+
 
 PROJECT = Project()
 

@@ -29,6 +29,7 @@ class Network(Protocol):
     """A network with its optimizer (none when loaded for inference)."""
 
     loss: Any  # the `colorization.losses` object that decodes its output; another decoding may replace it
+    hints: bool  # whether it reads colour hints beside L (`core.hints`)
 
     @property
     def on_accelerator(self) -> bool: ...
@@ -45,16 +46,19 @@ class Network(Protocol):
         """Set what changes from epoch to epoch (0-based `epoch`): the learning rate of the schedule and,
         for a loss with an adversary, whether the adversary trains yet."""
 
-    def train_step(self, encoded: np.ndarray, labels: np.ndarray | None = None) -> dict[str, float]:
+    def train_step(
+        self, encoded: np.ndarray, labels: np.ndarray | None = None, hints: np.ndarray | None = None
+    ) -> dict[str, float]:
         """One optimizer step on a batch of encoded images (their ab the targets, turned into the loss's
         own by the network); returns the batch's losses: "loss" (the loss's own), an adversary's terms
         while it trains, and "scene" (the scene classifier's cross-entropy on the images' scene `labels`,
-        -1 for none) for a network with one."""
+        -1 for none) for a network with one. A hint network reads `hints` (B, H, W, 3), none: no hints."""
 
-    def predict(self, l_input: np.ndarray) -> np.ndarray:
-        """ab/128 (B, H, W, 2) float32 in inference mode, decoded from the network's output by its loss."""
+    def predict(self, l_input: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
+        """ab/128 (B, H, W, 2) float32 in inference mode, decoded from the network's output by its loss;
+        a hint network reads `hints` (B, H, W, 3) beside L (none: no hints), another takes none."""
 
-    def validate(self, encoded: np.ndarray) -> tuple[float, np.ndarray]:
+    def validate(self, encoded: np.ndarray, hints: np.ndarray | None = None) -> tuple[float, np.ndarray]:
         """The loss's own value on a batch of encoded images in inference mode, and the prediction (as
         `predict`)."""
 
@@ -89,11 +93,14 @@ class Engine(Protocol):
         loss=None,
         options: dict | None = None,
         scene_weight: float = 0.0,
+        init: Path | None = None,
     ) -> Network:
         """A seeded, freshly initialised network of `architecture` (its build given `options`) with its
         optimizer, deterministic kernels, and bfloat16 compute with float32 weights and loss if
         `mixed_precision`; its head has the output channels `loss` (a `colorization.losses` object,
-        default MSE) needs; a scene classifier's loss counts `scene_weight` times beside the loss."""
+        default MSE) needs; a scene classifier's loss counts `scene_weight` times beside the loss. With
+        `init`, a saved model folder of the same architecture and loss, it starts from that model's
+        weights (input channels that model lacked, such as a hint input, start at zero)."""
 
     def load(
         self, directory: Path, architecture: architectures.Architecture, loss=None, options: dict | None = None
@@ -142,13 +149,15 @@ def create(
     loss=None,
     options: dict | None = None,
     scene_weight: float = 0.0,
+    init: Path | None = None,
 ) -> Network:
-    """A seeded, freshly initialised network of the architecture registered as `arch` with its optimizer
-    and `loss` (default MSE), made by its framework's engine; `options` go to the architecture's build
-    (`ModelSpec.build_options`), `scene_weight` weighs a scene classifier's loss."""
+    """A seeded network of the architecture registered as `arch` with its optimizer and `loss` (default
+    MSE), made by its framework's engine: freshly initialised, or from the saved model folder `init`;
+    `options` go to the architecture's build (`ModelSpec.build_options`), `scene_weight` weighs a scene
+    classifier's loss."""
     architecture = architectures.get(arch)
     return engine(architecture.framework).create(
-        architecture, lr, l_mean, l_std, seed, mixed_precision, loss, options or {}, scene_weight
+        architecture, lr, l_mean, l_std, seed, mixed_precision, loss, options or {}, scene_weight, init
     )
 
 

@@ -93,6 +93,8 @@ def _gpu() -> str | None:
 class KerasNetwork:
     """A Keras model with an Adam optimizer and a loss (see `colorization.losses`)."""
 
+    hints = False  # no Keras architecture has a hint input
+
     def __init__(self, model: keras.Model, lr: float | None = None, loss=None):
         self.model = model
         self.loss = loss or MSE()
@@ -115,18 +117,23 @@ class KerasNetwork:
     def start_epoch(self, epoch: int, lr: float) -> None:
         self.model.optimizer.learning_rate.assign(lr)
 
-    def train_step(self, encoded: np.ndarray, labels: np.ndarray | None = None) -> dict[str, float]:
+    def train_step(
+        self, encoded: np.ndarray, labels: np.ndarray | None = None, hints: np.ndarray | None = None
+    ) -> dict[str, float]:
         del labels  # no Keras architecture has a scene classifier
+        _no_hints(hints)
         l_input, ab_target = model_batch(encoded)
         return {"loss": float(self.model.train_on_batch(l_input, self.loss.targets(ab_target)))}
 
     def _output(self, l_input: np.ndarray):
         return keras.ops.cast(self.model(l_input, training=False), "float32")
 
-    def predict(self, l_input: np.ndarray) -> np.ndarray:
+    def predict(self, l_input: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
+        _no_hints(hints)
         return self.loss.decode(keras.ops.convert_to_numpy(self._output(l_input)))
 
-    def validate(self, encoded: np.ndarray) -> tuple[float, np.ndarray]:
+    def validate(self, encoded: np.ndarray, hints: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        _no_hints(hints)
         l_input, ab_target = model_batch(encoded)
         output = self._output(l_input)
         loss = keras.losses.get(self.keras_loss)(self.loss.targets(ab_target), output)
@@ -147,6 +154,11 @@ class KerasNetwork:
 
     def load_checkpoint(self, directory: Path) -> None:
         self.model = keras.models.load_model(directory / CHECKPOINT_FILE, safe_mode=True)
+
+
+def _no_hints(hints: np.ndarray | None) -> None:
+    if hints is not None:
+        raise ValueError("this network has no hint input")
 
 
 def _without_key(value, key: str):
@@ -190,9 +202,11 @@ def create(
     loss=None,
     options: dict | None = None,
     scene_weight: float = 0.0,
+    init: Path | None = None,
 ) -> KerasNetwork:
-    """A seeded, freshly initialised network, compiled with Adam and its loss (see `engines.Engine.create`); with
-    `mixed_precision` its layers compute in bfloat16 and keep float32 weights."""
+    """A seeded network, compiled with Adam and its loss (see `engines.Engine.create`), freshly
+    initialised or with the weights of the saved model `init`; with `mixed_precision` its layers compute
+    in bfloat16 and keep float32 weights."""
     del scene_weight  # no Keras architecture has a scene classifier
     seed(seed_value)
     loss = loss or MSE()
@@ -201,6 +215,12 @@ def create(
         model = architecture.build(l_mean=l_mean, l_std=l_std, outputs=loss.channels, **(options or {}))
     finally:
         keras.mixed_precision.set_global_policy("float32")
+    if init is not None:
+        start = load(Path(init), architecture, loss).model
+        shapes = [tuple(weight.shape) for weight in model.weights]
+        if [tuple(weight.shape) for weight in start.weights] != shapes:
+            raise UserError(f"init: {init} is no starting point for this model: its weights have other shapes")
+        model.set_weights(start.get_weights())
     return KerasNetwork(model, lr, loss)
 
 

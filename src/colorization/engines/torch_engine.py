@@ -15,6 +15,7 @@ import torch
 import torchvision
 
 from ..architectures import Architecture
+from ..core import hints as hint_inputs
 from ..core.encoding import AB_OFFSET, AB_SCALE, L_STEPS
 from ..core.errors import UserError
 from ..core.files import atomic_path
@@ -90,6 +91,9 @@ class TorchNetwork:
     `block` (`Architecture.upsample`), for a loss that trains on it (`LossInfo.blocks`): the loss is
     computed on the head's output against block targets, and predictions are decoded before they are
     upsampled, which is the same output for a fraction of the work.
+
+    With `hints` the module reads colour hints beside L (`core.hints`): every step and prediction takes
+    them, and none given means no hints (zeros).
     """
 
     def __init__(
@@ -100,8 +104,10 @@ class TorchNetwork:
         loss=None,
         block: int = 1,
         scene_weight: float = 0.0,
+        hints: bool = False,
     ):
         self.module = module.to(DEVICE)
+        self.hints = hints
         self.scene_weight = scene_weight  # of the scene classifier's loss, for a module that returns its logits
         self.block = block
         self.forward = self.module  # what training steps call: the module, or its DDP wrapper
@@ -154,11 +160,26 @@ class TorchNetwork:
             self.adversary.set_learning_rate(lr)
         self.adversarial = self.adversary is not None and self.loss.adversarial_from(epoch)
 
-    def train_step(self, encoded: np.ndarray, labels: np.ndarray | None = None) -> dict[str, float]:
+    def _inputs(self, l_tensor: torch.Tensor, hints: np.ndarray | None) -> torch.Tensor:
+        """The module's input: L/100, and for a hint network the hints beside it (None: no hints)."""
+        if not self.hints:
+            if hints is not None:
+                raise ValueError("this network has no hint input")
+            return l_tensor
+        if hints is None:
+            hint_tensor = l_tensor.new_zeros((l_tensor.shape[0], hint_inputs.CHANNELS, *l_tensor.shape[2:]))
+        else:
+            hint_tensor = _to_tensor(hints.astype(np.float32, copy=False))
+        return torch.cat([l_tensor, hint_tensor], dim=1)
+
+    def train_step(
+        self, encoded: np.ndarray, labels: np.ndarray | None = None, hints: np.ndarray | None = None
+    ) -> dict[str, float]:
         self.module.train()
         l_tensor, ab = _model_units(encoded)
+        inputs = self._inputs(l_tensor, hints)
         with self._autocast():
-            output = self.forward(l_tensor)
+            output = self.forward(inputs)
         output, scene_logits = output if isinstance(output, tuple) else (output, None)
         output = output.float()
         target = self._targets(ab)
@@ -185,19 +206,19 @@ class TorchNetwork:
         ab = self.loss.decode(output.cpu().numpy().transpose(0, 2, 3, 1))
         return ab.repeat(self.block, axis=1).repeat(self.block, axis=2) if self.block > 1 else ab
 
-    def _output(self, l_input: np.ndarray) -> torch.Tensor:
+    def _output(self, l_input: np.ndarray, hints: np.ndarray | None = None) -> torch.Tensor:
         self.module.eval()
         with torch.inference_mode(), self._autocast():
-            return self.module(_to_tensor(l_input)).float()
+            return self.module(self._inputs(_to_tensor(l_input), hints)).float()
 
-    def predict(self, l_input: np.ndarray) -> np.ndarray:
-        return self._decode(self._output(l_input))
+    def predict(self, l_input: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
+        return self._decode(self._output(l_input, hints))
 
-    def validate(self, encoded: np.ndarray) -> tuple[float, np.ndarray]:
+    def validate(self, encoded: np.ndarray, hints: np.ndarray | None = None) -> tuple[float, np.ndarray]:
         l_tensor, ab = _model_units(encoded)
         self.module.eval()
         with torch.inference_mode(), self._autocast():
-            output = self.module(l_tensor).float()
+            output = self.module(self._inputs(l_tensor, hints)).float()
         with torch.inference_mode():
             loss = self.loss.torch_loss(output, self._targets(ab))
         return float(loss), self._decode(output)
@@ -289,20 +310,54 @@ def create(
     loss=None,
     options: dict | None = None,
     scene_weight: float = 0.0,
+    init: Path | None = None,
 ) -> TorchNetwork:
-    """A seeded, freshly initialised network with its Adam optimizer (see `engines.Engine.create`)."""
+    """A seeded network with its Adam optimizer (see `engines.Engine.create`): freshly initialised, or
+    starting from the weights of the saved model `init` (`_start_from`)."""
     seed(seed_value)
     loss = loss or MSE()
-    module, block = _build(architecture, l_mean, l_std, loss, options or {})
-    return TorchNetwork(module, lr, mixed_precision, loss, block, scene_weight)
+    options = options or {}
+    module, block = _build(architecture, l_mean, l_std, loss, options)
+    if init is not None:
+        _start_from(module, _load_weights(Path(init) / MODEL_FILE), Path(init))
+    return TorchNetwork(module, lr, mixed_precision, loss, block, scene_weight, bool(options.get("hints")))
+
+
+def _start_from(module: torch.nn.Module, weights: dict, source: Path) -> None:
+    """Load a saved model's `weights` into `module`, which may read more input channels than it did (the
+    hint input): those start at zero, so the module computes what the saved model did until it learns
+    to use them. Any other difference is a one-line UserError naming `source`."""
+    state = module.state_dict()
+    for key, target in state.items():
+        value = weights.get(key)
+        if value is None or value.dim() != target.dim():
+            raise UserError(f"init: {source} is no starting point for this model: it has no weights {key}")
+        if value.shape == target.shape:
+            state[key] = value
+        elif value.dim() == 4 and value.shape[1] < target.shape[1] and value.shape[0] == target.shape[0]:
+            state[key] = torch.cat(
+                [value, value.new_zeros((value.shape[0], target.shape[1] - value.shape[1], *value.shape[2:]))], dim=1
+            )
+        else:
+            raise UserError(
+                f"init: {source} is no starting point for this model: its {key} is {tuple(value.shape)}, "
+                f"this model's {tuple(target.shape)}"
+            )
+    unused = sorted(set(weights) - set(state))
+    if unused:
+        raise UserError(
+            f"init: {source} is no starting point for this model: it has weights this one lacks ({unused[0]})"
+        )
+    module.load_state_dict(state)
 
 
 def load(directory: Path, architecture: Architecture, loss=None, options: dict | None = None) -> TorchNetwork:
     """Rebuild the architecture and load its weights safely."""
     loss = loss or MSE()
-    module, block = _build(architecture, 0.0, 1.0, loss, options or {})
+    options = options or {}
+    module, block = _build(architecture, 0.0, 1.0, loss, options)
     module.load_state_dict(_load_weights(directory / MODEL_FILE))
-    return TorchNetwork(module, loss=loss, block=block)
+    return TorchNetwork(module, loss=loss, block=block, hints=bool(options.get("hints")))
 
 
 def _build(architecture: Architecture, l_mean: float, l_std: float, loss, options: dict) -> tuple[torch.nn.Module, int]:

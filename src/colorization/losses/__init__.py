@@ -12,7 +12,8 @@ framework loss is fed, from an ab/128 batch (B, H, W, 2)) and `torch_targets(ab)
 tensor of shard data, where it is, a GPU included), `decode(output)` (ab/128 from the network's raw NHWC
 output), `distribution(output)` and `decode_distribution(mean)` (what an ensemble averages over its
 members -- a classification's class distributions, a regression's ab itself -- and the ab of that
-mean), and the framework losses `torch_loss(output, target)` (NCHW tensors) and `keras_loss()`. The
+mean), `suggestions(distribution, count)` (the most likely ab of one pixel's distribution, for the
+page's palette), and the framework losses `torch_loss(output, target)` (NCHW tensors) and `keras_loss()`. The
 engines call them, so the training loop, the checkpoints, evaluation and `colorize` never see which
 loss a network was trained with. A loss with an adversary also says when it trains
 (`adversarial_from(epoch)`) and what the two networks minimise (`discriminator_loss`,

@@ -296,6 +296,19 @@ class Classification:
         """ab/128 from a mean of `distribution`s: their annealed mean at this loss's temperature."""
         return annealed_mean(np.log(np.maximum(mean, 1e-30)), self.temperature) / AB_SCALE
 
+    def suggestions(self, distribution: np.ndarray, count: int) -> np.ndarray:
+        """The centres (LAB units, (n <= count, 2)) of the most likely classes of one pixel's
+        `distribution` (Q,), most likely first, each more than one class away from those before it, so
+        that the palette offers different colours rather than neighbours of one."""
+        centres = bin_centres()
+        chosen: list[int] = []
+        for index in np.argsort(-np.asarray(distribution), kind="stable"):
+            if all(np.abs(centres[index] - centres[other]).max() > GRID for other in chosen):
+                chosen.append(int(index))
+                if len(chosen) == count:
+                    break
+        return centres[chosen].astype(np.float32)
+
     def torch_loss(self, output, target):
         """Rebalanced soft cross-entropy, averaged over pixels; `output` (B, Q, H, W) logits, `target` from
         `torch_targets` (its classes and weights for NEIGHBOURS classes a pixel, or more a block)."""

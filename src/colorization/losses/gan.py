@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.nn import functional
 
+from ..core.encoding import AB_SCALE
 from ..core.params import integer, number, setting
 from . import LossInfo, register
 
@@ -91,6 +92,11 @@ class GAN:
 
     def decode_distribution(self, mean: np.ndarray) -> np.ndarray:
         return mean
+
+    def suggestions(self, distribution: np.ndarray, count: int) -> np.ndarray:
+        """A regression has one colour to suggest for a pixel: its prediction, ab in LAB units (1, 2)."""
+        del count
+        return np.asarray(distribution, dtype=np.float32)[None] * np.float32(AB_SCALE)
 
     def torch_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean absolute error of ab/128: the part of the objective that compares with the truth."""

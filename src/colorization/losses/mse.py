@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.encoding import AB_SCALE
 from . import register
 
 
@@ -42,6 +43,11 @@ class MSE:
 
     def decode_distribution(self, mean: np.ndarray) -> np.ndarray:
         return mean
+
+    def suggestions(self, distribution: np.ndarray, count: int) -> np.ndarray:
+        """A regression has one colour to suggest for a pixel: its prediction, ab in LAB units (1, 2)."""
+        del count
+        return np.asarray(distribution, dtype=np.float32)[None] * np.float32(AB_SCALE)
 
     def torch_loss(self, output, target):
         import torch

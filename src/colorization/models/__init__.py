@@ -13,6 +13,7 @@ from typing import Any
 from .. import architectures, engines, losses
 from ..core.errors import UserError
 from ..core.params import Params, Section, boolean, integer, number, read, setting, text
+from ..core.paths import SHIPPED
 
 SCENE_WEIGHT = 1 / 300  # Iizuka et al.'s weight of the scene classification beside the colour loss
 
@@ -48,6 +49,12 @@ class ModelSpec:
     # every position, and a scene classifier trained on the data's scene labels, its loss x scene_weight
     scene: bool = setting(boolean(), False)
     scene_weight: float = setting(number(0.0, 1.0, high_included=True), SCENE_WEIGHT)
+    # colour hints (Zhang et al. 2017), for an architecture that reads them: hint channels beside L,
+    # trained with hints simulated from the truth (`core.hints`); with none it colours automatically
+    hints: bool = setting(boolean(), False)
+    # a shipped model (`core.paths.SHIPPED`) whose weights the training starts from instead of a random
+    # initialisation: the same architecture, loss and scene context (input channels it lacks start at 0)
+    init: str | None = setting(text(optional=True), None)
     # What the training wrote (config.json only; not settable in params.yaml):
     image_size: int | None = setting(_image_size, None, trained=True)  # side of the square training images
     epochs: int | None = setting(integer(optional=True), None, trained=True)
@@ -92,6 +99,18 @@ class ModelSpec:
                 f"{source}: {section.key('scene')}: architecture {arch} has no scene context; "
                 f"architectures that do: {', '.join(offering)}"
             )
+        if given.get("hints") and not architecture.hints:
+            reading = [other for other in architectures.colorizers() if architectures.ARCHITECTURES[other].hints]
+            raise UserError(
+                f"{source}: {section.key('hints')}: architecture {arch} has no hint input; "
+                f"architectures that do: {', '.join(reading)}"
+            )
+        init = given.get("init")
+        if init is not None and not trained and not (SHIPPED / init / "config.json").is_file():
+            shipped = sorted(path.parent.name for path in SHIPPED.glob("*/config.json"))
+            raise UserError(
+                f"{source}: {section.key('init')} = {init!r}: no such shipped model; shipped: {', '.join(shipped)}"
+            )
         args = Section(given.get("loss_args") or {}, section.key("loss_args"), source)
         given["loss_args"] = loss.Args(**read(loss.Args, args))
         if given.get("lr") is None:
@@ -112,8 +131,15 @@ class ModelSpec:
 
     @property
     def build_options(self) -> dict:
-        """What the engine builds the architecture with beyond the common arguments: the scene context's."""
-        return {"scene": True, "scene_classes": self.scene_classes or 0} if self.scene else {}
+        """What the engine builds the architecture with beyond the common arguments: the scene context's
+        and the hint input's."""
+        options = {"scene": True, "scene_classes": self.scene_classes or 0} if self.scene else {}
+        return options | ({"hints": True} if self.hints else {})
+
+    @property
+    def init_directory(self) -> Path | None:
+        """The saved model folder the training starts from, if any."""
+        return None if self.init is None else SHIPPED / self.init
 
     def training_loss(self, prior_path: Path):
         """The loss object this recipe trains with (`prior_path`: the training images' ab prior)."""
@@ -137,6 +163,27 @@ class ModelSpec:
 
     def to_json(self) -> dict:
         return asdict(self) | {"framework": self.framework}
+
+
+def predict_distribution(network: engines.Network, l_input, hints=None):
+    """What `network` predicts for L/100 (B, H, W, 1) as its loss's `distribution` (B, H, W, C) instead of
+    ab: the engine decodes (and upsamples) into it. For an ensemble's mean and the page's palette."""
+    decoding = network.loss
+    network.loss = _Distribution(decoding)
+    try:
+        return network.predict(l_input, hints)
+    finally:
+        network.loss = decoding
+
+
+class _Distribution:
+    """A network's loss, decoding its output into the loss's `distribution`."""
+
+    def __init__(self, loss):
+        self.loss = loss
+
+    def decode(self, output):
+        return self.loss.distribution(output)
 
 
 def resolve(params: Params, name: str) -> ModelSpec:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import UserError
-from . import saved
+from . import predict_distribution, saved
 
 CHUNK = 16  # images a member predicts at once: a class distribution is Q numbers a pixel
 
@@ -36,21 +36,6 @@ class Ensemble:
             return np.mean([network.predict(l_input) for network, _ in self.members], axis=0)
         total = None
         for network, _ in self.members:
-            decoding = network.loss
-            network.loss = _Distribution(decoding)  # the engine decodes (and upsamples) into the distribution
-            try:
-                part = network.predict(l_input)
-            finally:
-                network.loss = decoding
+            part = predict_distribution(network, l_input)
             total = part if total is None else total + part
         return self.members[0][0].loss.decode_distribution(total / len(self.members)).astype(np.float32)
-
-
-class _Distribution:
-    """A member's loss, decoding its output into what the ensemble averages."""
-
-    def __init__(self, loss):
-        self.loss = loss
-
-    def decode(self, output: np.ndarray) -> np.ndarray:
-        return self.loss.distribution(output)

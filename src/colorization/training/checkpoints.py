@@ -81,6 +81,8 @@ def fingerprint(
         "workers": world_size,
         "precision": precision,
     }
+    if spec.init_directory is not None:  # the weights it starts from
+        settings["init"] = _digest(saved.model_file(spec.init_directory, spec).read_bytes())
     versions = {name: metadata.version(name) for name in NUMERIC_PACKAGES} | engine(spec.framework).versions()
     # A cap on oneDNN's instruction set picks other convolution kernels, so it changes the trained weights.
     versions["ONEDNN_MAX_CPU_ISA"] = os.environ.get("ONEDNN_MAX_CPU_ISA", "DEFAULT")

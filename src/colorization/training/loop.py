@@ -3,7 +3,9 @@ network and its loss, a resumed checkpoint), `fit` (each epoch: `train_epoch`, t
 weights and a checkpoint), `save_model`; `train` runs them in order.
 
 Each epoch visits the first `n_train` training images once in a seeded random order at the learning
-rate of the schedule (with `train.hflip`, a random half of them mirrored left-right), then measures on
+rate of the schedule (with `train.hflip`, a random half of them mirrored left-right; a hint model sees
+hints simulated from each batch's truth by a generator of its own, seeded by the seed, the epoch and
+the worker, so the batch order is the same as without), then measures on
 the validation images, in inference mode, the model's own loss and the MSE of its ab/128 (comparable
 across models, `validation_losses`). Both go to dvclive, one step per epoch. The weights of the best
 epoch by `train.keep` (the own validation loss unless params say otherwise) are kept beside the
@@ -26,6 +28,7 @@ import numpy as np
 
 from dvclive import Live
 
+from ..core import hints
 from ..core.encoding import model_batch
 from ..core.errors import UserError
 from ..core.params import KEEP, Params
@@ -156,6 +159,8 @@ def setup(spec: ModelSpec, params: Params, project: Project = PROJECT) -> Traini
     data = open_prepared(project.lab, spec.n_train)
     meta = data.meta
     loss = spec.training_loss(project.prior)
+    if spec.init is not None:
+        _check_start(spec)
     if spec.scene:
         spec = spec.trained(scene_classes=len(meta.categories))
         if not meta.categories and group.is_main:
@@ -174,6 +179,7 @@ def setup(spec: ModelSpec, params: Params, project: Project = PROJECT) -> Traini
         loss,
         spec.build_options,
         spec.scene_weight,
+        spec.init_directory,
     )
     spec = spec.trained(
         image_size=meta.image_size, epochs=params.train.epochs, train_images=len(data.train), decoding=loss.decoding()
@@ -203,6 +209,18 @@ def setup(spec: ModelSpec, params: Params, project: Project = PROJECT) -> Traini
     return training
 
 
+def _check_start(spec: ModelSpec) -> None:
+    """A one-line UserError unless the model `init` names is one this recipe can start from."""
+    start = saved.read_config(spec.init_directory)
+    for key in ("arch", "loss", "scene"):
+        if getattr(start, key) != getattr(spec, key):
+            raise UserError(
+                f"params.yaml: models.{spec.name}.init = {spec.init}: that model's {key} is "
+                f"{getattr(start, key)!r}, this one's {getattr(spec, key)!r}; a training starts from a model of "
+                "its own kind"
+            )
+
+
 def train_epoch(training: Training, epoch: int) -> dict[str, float]:
     """One pass over the training images in this epoch's seeded order at the schedule's learning rate;
     the mean of each of the steps' losses over all workers' images, and the learning rate."""
@@ -223,9 +241,12 @@ def train_epoch(training: Training, epoch: int) -> dict[str, float]:
         mirror=mirror,
         labels=bool(spec.scene_classes),
     )
+    # its own generator: the batch order's draws stay those of a model without hints
+    hint_rng = np.random.default_rng([training.params.seed, epoch, group.rank]) if spec.hints else None
     for batch in batches:
         encoded, labels = batch if spec.scene_classes else (batch, None)
-        for key, value in training.network.train_step(encoded, labels).items():
+        batch_hints = hints.simulate(model_batch(encoded)[1], hint_rng) if spec.hints else None
+        for key, value in training.network.train_step(encoded, labels, batch_hints).items():
             totals[key] = totals.get(key, 0.0) + value * len(encoded)
         totals["images"] += len(encoded)
     totals = distributed.sum_over_workers(totals, group)
