@@ -122,22 +122,26 @@ def colorize_project(
     return root
 
 
-def hint_model(directory: Path, image_size: int = 32, steps: int = 150) -> Path:
-    """A resnet18 with a hint input (MSE) trained for `steps` on images of one random colour each, with
-    hints simulated from them as in training: it learns to colour what a hint tells it, near the hint.
-    Saved as a model folder at `directory`."""
+def hint_model(directory: Path, image_size: int = 32, steps: int = 200) -> Path:
+    """A U-Net with a hint input (MSE) trained for `steps` on smooth random photos of one colour each,
+    with hints simulated from them as in training: it learns to colour what a hint tells it. Saved as a
+    model folder at `directory`."""
     from colorization.core import hints
     from colorization.core.encoding import model_batch
     from colorization.engines import create
     from colorization.models import ModelSpec, saved
+    from photo_files import colour_photo
 
-    network = create("resnet18", lr=0.003, l_mean=0.5, l_std=0.29, seed=0, options={"hints": True})
+    network = create("unet", lr=0.003, l_mean=0.5, l_std=0.29, seed=0, options={"hints": True})
     rng = np.random.default_rng(0)
-    for _ in range(steps):
-        batch = rng.integers(0, 256, (8, image_size, image_size, 3), dtype=np.uint8)
-        batch[..., 1:] = rng.integers(64, 192, (8, 1, 1, 2))
+    for step in range(steps):
+        batch = np.empty((8, image_size, image_size, 3), dtype=np.uint8)
+        for index in range(8):
+            grey = np.asarray(colour_photo(step * 8 + index, image_size, image_size).convert("L"), dtype=np.float32)
+            batch[index, ..., 0] = np.rint(grey * 100 / 255 * 2.55)
+        batch[..., 1:] = rng.integers(28, 228, (8, 1, 1, 2))
         network.train_step(batch, None, hints.simulate(model_batch(batch)[1], rng))
-    saved.save(network, directory, ModelSpec(name=directory.name, arch="resnet18", hints=True, image_size=image_size))
+    saved.save(network, directory, ModelSpec(name=directory.name, arch="unet", hints=True, image_size=image_size))
     return directory
 
 

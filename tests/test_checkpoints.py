@@ -101,12 +101,19 @@ def test_differences_name_what_changed(lab_dir):
     assert checkpoints.differences("a digest of an older version", current) == "by an older version of this project"
 
 
-@pytest.mark.parametrize("name", ["resnet18", "unet_gan"])
+HINTED = {"arch": "resnet18", "hints": True}
+
+
+@pytest.mark.parametrize("name", ["resnet18", "unet_gan", "hinted"])
 def test_an_interrupted_training_resumes_to_the_uninterrupted_result(lab_dir, tmp_path, monkeypatch, capsys, name):
     """For the GAN, epoch 1 is the L1-only warm-up and the discriminator joins after the resume; the
-    images mirrored in epoch 2 come from the restored generator too."""
+    images mirrored in epoch 2 come from the restored generator too; the hint model's epoch 2 hints
+    come from their own generator, seeded by the epoch."""
     params = params_with(
-        {"models": {"unet_gan": {"loss_args": {"warmup_epochs": 1}}}, "train": {"keep": "last", "hflip": True}}
+        {
+            "models": {"unet_gan": {"loss_args": {"warmup_epochs": 1}}, "hinted": HINTED},
+            "train": {"keep": "last", "hflip": True},
+        }
     )
     run_training(params, lab_dir, tmp_path / "whole", name)
     expected = (tmp_path / "whole" / "model" / "model.pt").read_bytes()
@@ -129,6 +136,17 @@ def test_an_interrupted_training_resumes_to_the_uninterrupted_result(lab_dir, tm
     assert (tmp_path / "cut" / "checkpoints" / "epoch_0002" / "checkpoint.pt").read_bytes() == expected_checkpoint
     for log in ("metrics.json", "plots/metrics/val/mse.tsv", "plots/metrics/lr.tsv"):  # re-logged from state.json
         assert (tmp_path / "cut" / "live" / log).read_bytes() == (tmp_path / "whole" / "live" / log).read_bytes()
+
+
+def test_hints_leave_the_batch_order_and_the_mirroring_as_they_were(lab_dir, tmp_path):
+    params = params_with({"models": {"hinted": HINTED}, "train": {"hflip": True}})
+    run_training(params, lab_dir, tmp_path / "plain", "resnet18")
+    run_training(params, lab_dir, tmp_path / "hinted", "hinted")
+    states = [
+        json.loads((tmp_path / run / "checkpoints" / "epoch_0002" / checkpoints.STATE_FILE).read_text())["rng_state"]
+        for run in ("plain", "hinted")
+    ]
+    assert states[0] == states[1]
 
 
 def test_the_best_validation_epoch_is_kept_and_recorded(lab_dir, tmp_path):

@@ -16,12 +16,11 @@ Existing outputs are kept unless --overwrite. --compare also writes <name>.compa
 the input's lightness, then the photo colorized by the chosen model and by every other model found in
 models/ or shipped. A model NAME is a folder models/NAME of the current directory (the project root)
 holding config.json, or else a model shipped inside the package (colorization/weights/NAME: the
-`reference` model, trained by this pipeline's `reference` recipe, is the default). --serve starts the
-page of `server` on 127.0.0.1 instead.
+`reference_hints` model, trained by this pipeline's `reference_hints` recipe from the `reference` one, is
+the default). --serve starts the page of `server` on 127.0.0.1 instead.
 
 Colour hints (`hint_files`): `--hints HINTS.json` tells a model trained with hints the colours of some
-points of one photo; a photo with NAME.hints.json beside it gets those. Without --model, hints go to
-the shipped `reference_hints` when the default model takes none. Films take none for now.
+points of one photo; a photo with NAME.hints.json beside it gets those. Films take none for now.
 
 Exit status: 0 when every input was colorized or skipped because its output exists; 1 when some file
 could not be read or written (each is reported, the others are done); 2 for a fatal problem found
@@ -39,10 +38,11 @@ from tqdm import tqdm
 from ..core.errors import UserError, run_main
 from .jobs import Settings, colorize_job, comparison_models, plan_jobs
 from .photos import UnreadableImage
-from .render import MAX_RENDER_SIZE, load_model, trained_models
+from .render import MAX_RENDER_SIZE, load_model
 
-DEFAULT_MODEL = "reference"
-HINT_MODEL = "reference_hints"  # the shipped model that takes colour hints, for hints the default cannot take
+# the shipped model that takes colour hints; the page also gives it the hints of a photo coloured by a
+# model that takes none
+DEFAULT_MODEL = "reference_hints"
 DEFAULT_PAGE_OUTPUT = Path("colorize-page")
 SKIP_REASONS = {
     "exists": "already had an output, kept without --overwrite",
@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         metavar="MODEL",
         help=f"a model trained in models/ (for example resnet18_cls) or shipped with colorize "
-        f"(reference), or the path of a model directory or its model file (default: {DEFAULT_MODEL}, "
+        f"(reference_hints, reference), or the path of a model directory or its model file (default: {DEFAULT_MODEL}, "
         f"the shipped model unless models/{DEFAULT_MODEL} holds one trained here)",
     )
     parser.add_argument(
@@ -186,7 +186,7 @@ def run(argv: list[str]) -> int:
             Settings(args.render_size, args.square, args.smoothing, args.scene_cut),
             int(args.max_output_mb * 1e6),
             args.client_timeout,
-            HINT_MODEL,
+            DEFAULT_MODEL,
         )
     if not args.inputs or args.output is None:
         parser.error("give INPUT files or folders and --output DIR (or --serve)")
@@ -198,13 +198,10 @@ def run(argv: list[str]) -> int:
     models = [load_model(args.model or DEFAULT_MODEL, project)]
     hinted = next((job for job in jobs if job.hints), None)
     if hinted is not None and not models[0].takes_hints:
-        if args.model is not None or HINT_MODEL not in trained_models(project):
-            raise UserError(
-                f"--model {models[0].label} takes no colour hints, and {hinted.source} has some: "
-                "choose a model trained with hints: true"
-            )
-        models = [load_model(HINT_MODEL, project)]
-        report(f"colorize: {hinted.source} has colour hints: using {HINT_MODEL}, the model that takes them")
+        raise UserError(
+            f"--model {models[0].label} takes no colour hints, and {hinted.source} has some: "
+            f"choose a model trained with hints: true, such as {DEFAULT_MODEL}"
+        )
     models[0].render_size(args.render_size)  # a bad --render-size stops before anything is written
     settings = Settings(args.render_size, args.square, args.smoothing, args.scene_cut, args.overwrite, progress=True)
 

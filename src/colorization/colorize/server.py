@@ -16,7 +16,7 @@ takes colour hints can then be told colours (`/api/hints`, the hints as `hint_fi
 network runs again at the render size from the lightness kept in memory (the photo is re-read if it was
 let go), the result and its preview are rewritten in place, and the hints are saved beside the result to
 download and load again; `/api/suggest` gives the model's most likely colours at a point, the palette.
-A photo coloured by a model that takes no hints has them taken by the shipped hint model. Bad uploads
+A photo coloured by a model that takes no hints has them taken by the default hint model. Bad uploads
 get a 4xx answer with one line that the page shows beside the file. Everything is written under the
 output folder, owner-only, in a folder per upload whose name the server makes up; names from the
 browser are cleaned and never used as paths.

@@ -1,7 +1,7 @@
 """Ship a model this pipeline trained inside the package, where `colorize` finds it without `dvc repro`
 (`core.paths.SHIPPED`): its config.json and weights, the metrics evaluate@NAME measured with the grey
-image's beside them, its decoding curve, the composed params.yaml that trained it (the recipe), and
-where it came from.
+image's beside them, its decoding curve and, for a hint model, its quality against hints, the composed
+params.yaml that trained it (the recipe), and where it came from.
 
     python -m colorization.models.ship NAME [--project DIR] [--note TEXT]
 
@@ -35,6 +35,8 @@ def ship(project: Project, name: str, destination: Path, note: str = "") -> Path
         "recipe.yaml": project.root / "params.yaml",
     }
     missing = [str(path) for path in needed.values() if not path.is_file()]
+    if project.hint_curve(name).is_file():
+        needed["hints.json"] = project.hint_curve(name)
     if missing:
         raise UserError(f"{missing[0]} not found: train and evaluate {name} first (dvc repro evaluate@{name} baseline)")
     size = sum(path.stat().st_size for path in needed.values())
