@@ -34,7 +34,10 @@ def panels(photo: Path, hints: Path) -> list[tuple[str, np.ndarray]]:
         ("grey", grey),
         ("hints", np.asarray(marked)),
         ("reference", colour(picture.lightness, automatic.predict_ab(picture.lightness))),
-        ("reference_hints, told", colour(picture.lightness, hinted.predict_ab(picture.lightness, points=hint_files.network_points(told)))),
+        (
+            "reference_hints, told",
+            colour(picture.lightness, hinted.predict_ab(picture.lightness, points=hint_files.network_points(told))),
+        ),
     ]
 
 

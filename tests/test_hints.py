@@ -119,7 +119,7 @@ def test_a_hints_file_is_read_and_every_mistake_names_its_entry(tmp_path):
 def test_hints_are_an_option_of_the_architectures_that_read_them():
     with pytest.raises(UserError, match="architecture cnn_v1 has no hint input; architectures that do: resnet18, unet"):
         ModelSpec.parse("m", {"arch": "cnn_v1", "hints": True}, "params.yaml", "models.m")
-    with pytest.raises(UserError, match="init = 'nothing': no such shipped model; shipped: reference"):
+    with pytest.raises(UserError, match="init = 'nothing': no such shipped model; shipped: reference, reference_hints"):
         ModelSpec.parse("m", {"arch": "resnet18", "init": "nothing"}, "params.yaml", "models.m")
     spec = ModelSpec.parse("m", {"arch": "resnet18", "hints": True, "init": "reference"}, "params.yaml", "models.m")
     assert spec.build_options == {"hints": True} and spec.init_directory.name == "reference"
@@ -278,7 +278,9 @@ def test_quality_against_points_is_measured_for_every_count_and_a_hint_blind_mod
     assert [row["points"] for row in rows] == list(POINTS)
     for row in rows:
         assert row["psnr"] == pytest.approx(rows[0]["psnr"], abs=1e-3)
-    assert locality["near_change"] == pytest.approx(0, abs=1e-3) and locality["far_change"] == pytest.approx(0, abs=1e-3)
+    assert locality["near_change"] == pytest.approx(0, abs=1e-3) and locality["far_change"] == pytest.approx(
+        0, abs=1e-3
+    )
 
     told, _ = saved.load(project / "models" / "hinted")
     no_hints = evaluate(told.predict, val_shards, 8)

@@ -91,8 +91,8 @@ def serving(project: Path, *options: str):
         line = process.stdout.readline()
         assert "?token=" in line, f"no address in {line!r}: {(project / 'server.log').read_text()}"
         server = Served(line, project, project / "page", process)
-        # the default first: the shipped reference model, then the project's own, then the other shipped one
-        assert json.loads(server.get("api/models"))["models"] == ["reference", "resnet18", "unet", "reference_hints"]
+        # the default first: the shipped hint model, then the project's own, then the other shipped one
+        assert json.loads(server.get("api/models"))["models"] == ["reference_hints", "resnet18", "unet", "reference"]
         yield server
     finally:
         process.terminate()
@@ -153,7 +153,7 @@ def test_a_person_colorizes_a_photo_in_the_browser(served, tmp_path):
     with browser_tab() as tab:
         tab.goto(served.page)
         tab.wait_for_selector("#model option[value=unet]", state="attached")
-        assert tab.locator("#model").input_value() == "reference"
+        assert tab.locator("#model").input_value() == "reference_hints"
         tab.set_input_files("#files", str(photo))
         card = tab.locator(".card", has_text=photo.name)
         card.locator("a.download").wait_for(timeout=60_000)
@@ -161,7 +161,7 @@ def test_a_person_colorizes_a_photo_in_the_browser(served, tmp_path):
             "() => [...document.querySelectorAll('.compare img')]"
             ".every(image => image.complete && image.naturalWidth > 0)"
         )
-        assert "300 × 200 with reference" in card.locator(".status").inner_text()
+        assert "300 × 200 with reference_hints" in card.locator(".status").inner_text()
         card.locator(".compare input[type=range]").fill("20")
         assert "80%" in card.locator(".compare img.before").get_attribute("style")
         with tab.expect_download() as download:
@@ -193,16 +193,17 @@ def ab_near(path: Path, x: int, y: int, radius: int = 6) -> np.ndarray:
 @pytest.mark.slow
 @needs_chromium
 def test_a_person_tells_the_colour_of_a_point_and_resumes_from_the_saved_hints(served, tmp_path):
-    """A photo coloured by the default model; click a point, pick blue: the shipped hint model colours it
-    again in place, the download is blue there; the hints download, and load again onto the photo
-    uploaded anew; the keyboard adds, moves, deletes and undoes."""
+    """A photo coloured by the automatic reference model; click a point, pick blue: the default hint model
+    takes the hint and colours it again in place, the download is blue there; the hints download, and
+    load again onto the photo uploaded anew; the keyboard adds, moves, deletes and undoes."""
     photo = tmp_path / "street.png"
     grey_photo(photo)
     blue = "#2050d0"
     with browser_tab() as tab:
         tab.on("filechooser", lambda chooser: None)
         tab.goto(served.page)
-        tab.wait_for_selector("#model option[value=reference_hints]", state="attached")
+        tab.wait_for_selector("#model option[value=reference]", state="attached")
+        tab.select_option("#model", "reference")
         tab.set_input_files("#files", str(photo))
         card = tab.locator(".card", has_text=photo.name)
         card.locator("a.download").wait_for(timeout=60_000)
@@ -249,7 +250,7 @@ def test_a_person_tells_the_colour_of_a_point_and_resumes_from_the_saved_hints(s
 
         # a new visit: the same photo uploaded again, its saved hints loaded back
         tab.reload()
-        tab.wait_for_selector("#model option[value=reference_hints]", state="attached")
+        tab.wait_for_selector("#model option[value=reference]", state="attached")
         tab.set_input_files("#files", str(photo))
         card = tab.locator(".card", has_text=photo.name)
         card.locator("a.download").wait_for(timeout=60_000)
@@ -362,6 +363,11 @@ def test_axe_core_finds_no_serious_violation_on_a_page_with_a_result_and_an_erro
         tab.set_input_files("#files", [str(photo), str(broken)])
         tab.locator(".card", has_text=photo.name).locator("a.download").wait_for(timeout=60_000)
         tab.locator(".card", has_text=broken.name).locator("[role=alert]").wait_for(timeout=30_000)
+        card = tab.locator(".card", has_text=photo.name)
+        card.get_by_role("button", name="Tell it the colour…").click()  # the hint editor, with a hint and its palette
+        card.get_by_role("button", name="Add a hint").click()
+        tab.wait_for_function("card => card.dataset.told === '1'", arg=card.element_handle(), timeout=60_000)
+        card.locator(".palette button").first.wait_for(timeout=30_000)
         tab.add_script_tag(path=str(AXE))
         report = tab.evaluate("async () => await axe.run(document)")
     violations = [(rule["id"], rule["impact"], len(rule["nodes"])) for rule in report["violations"]]

@@ -1,5 +1,6 @@
-"""The model that ships inside the package (`colorization/weights/reference`): what `colorize` and the
-page use right after the install, without `dvc repro`, and the recipe that reproduces it."""
+"""The models that ship inside the package (`colorization/weights/`): `reference_hints`, which `colorize`
+and the page use right after the install, without `dvc repro`, and `reference`, the automatic model it
+was fine-tuned from; and the recipes that reproduce them."""
 
 import json
 import shutil
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from dvc.utils.hydra import compose_and_dump
 from PIL import Image
@@ -20,48 +22,63 @@ from conftest import ROOT, colorize_project, run
 from photo_files import colour_photo
 
 REFERENCE = SHIPPED / "reference"
+SHIPPED_MODELS = ("reference", "reference_hints")
+FILES = {"config.json", "model.pt", "metrics.json", "gray.json", "decoding.json", "recipe.yaml", "provenance.json"}
 
 
-def test_the_reference_model_ships_inside_the_package_within_10_mb():
-    files = {path.name for path in REFERENCE.iterdir()}
-    assert files == {
-        "config.json",
-        "model.pt",
-        "metrics.json",
-        "gray.json",
-        "decoding.json",
-        "recipe.yaml",
-        "provenance.json",
-    }
-    assert sum(path.stat().st_size for path in REFERENCE.iterdir()) <= MAX_BYTES
-    spec = saved.read_config(REFERENCE)
-    assert (spec.arch, spec.loss, spec.image_size) == ("resnet18", "classification", 128)
-    assert json.loads((REFERENCE / "provenance.json").read_text())["data"]["counts"] == {"train": 20907, "val": 2322}
+def test_the_shipped_models_are_the_two_references():
+    assert sorted(path.parent.name for path in SHIPPED.glob("*/config.json")) == list(SHIPPED_MODELS)
 
 
-def test_the_reference_recipe_reproduces_the_shipped_settings(tmp_path):
-    """conf/recipe/reference.yaml composes into the params.yaml that trained the shipped model."""
+@pytest.mark.parametrize("name", SHIPPED_MODELS)
+def test_each_shipped_model_is_inside_the_package_within_10_mb(name):
+    folder = SHIPPED / name
+    hints = name == "reference_hints"
+    assert {path.name for path in folder.iterdir()} == FILES | ({"hints.json"} if hints else set())
+    assert sum(path.stat().st_size for path in folder.iterdir()) <= MAX_BYTES
+    spec = saved.read_config(folder)
+    assert (spec.arch, spec.loss, spec.image_size, spec.hints) == ("resnet18", "classification", 128, hints)
+    assert json.loads((folder / "provenance.json").read_text())["data"]["counts"] == {"train": 20907, "val": 2322}
+
+
+@pytest.mark.parametrize("name", SHIPPED_MODELS)
+def test_each_recipe_reproduces_the_shipped_settings(tmp_path, name):
+    """conf/recipe/NAME.yaml composes into the params.yaml that trained the shipped model."""
     composed = tmp_path / "params.yaml"
-    compose_and_dump(composed, str(ROOT / "conf"), None, "config", "", ["+recipe=reference"])
-    assert yaml.safe_load(composed.read_text()) == yaml.safe_load((REFERENCE / "recipe.yaml").read_text())
+    compose_and_dump(composed, str(ROOT / "conf"), None, "config", "", [f"+recipe={name}"])
+    assert yaml.safe_load(composed.read_text()) == yaml.safe_load((SHIPPED / name / "recipe.yaml").read_text())
 
 
-def test_the_shipped_model_beats_the_grey_image_where_colour_is_rare():
-    """Its own validation split: more colour than the grey image, and the rare colours found more often."""
-    metrics = json.loads((REFERENCE / "metrics.json").read_text())
-    gray = json.loads((REFERENCE / "gray.json").read_text())
+@pytest.mark.parametrize("name", SHIPPED_MODELS)
+def test_the_shipped_models_beat_the_grey_image_where_colour_is_rare(name):
+    """Their own validation split: more colour than the grey image, and the rare colours found more often."""
+    metrics = json.loads((SHIPPED / name / "metrics.json").read_text())
+    gray = json.loads((SHIPPED / name / "gray.json").read_text())
     assert metrics["n_images"] == gray["n_images"] == 2322
     assert metrics["colorfulness_ratio"] >= 0.7
     assert metrics["auc_rebalanced"] >= gray["auc_rebalanced"] + 0.02
+
+
+def test_the_hint_model_without_hints_is_as_good_as_the_reference_it_started_from():
+    """Why it is the default: on the same split, within 0.003 raw AuC and 0.02 colourfulness ratio of the
+    automatic reference, and told 10 points of the truth it gains PSNR and AuC."""
+    hinted = json.loads((SHIPPED / "reference_hints" / "metrics.json").read_text())
+    reference = json.loads((REFERENCE / "metrics.json").read_text())
+    assert abs(hinted["auc"] - reference["auc"]) <= 0.003
+    assert abs(hinted["colorfulness_ratio"] - reference["colorfulness_ratio"]) <= 0.02
+    curve = {row["points"]: row for row in json.loads((SHIPPED / "reference_hints" / "hints.json").read_text())}
+    assert list(curve) == [0, 1, 2, 5, 10, 20]
+    assert curve[10]["psnr"] >= curve[0]["psnr"] + 2 and curve[10]["auc"] >= curve[0]["auc"] + 0.02
+    assert hinted["hints"]["locality"]["near_change"] > 10 * hinted["hints"]["locality"]["far_change"]
 
 
 def test_colorize_uses_the_shipped_model_in_a_folder_with_no_trained_model(tmp_path):
     photo = tmp_path / "garden.png"
     rgb = np.asarray(colour_photo(5, 96, 64))
     Image.fromarray(rgb).convert("L").save(photo)
-    assert trained_models(tmp_path) == ["reference"]
+    assert trained_models(tmp_path) == ["reference", "reference_hints"]
     result = run([sys.executable, "-m", "colorization.colorize", photo, "--output", tmp_path / "out"], cwd=tmp_path)
-    assert "colorize: 1 done, 0 skipped" in result.stdout and "; model reference;" in result.stdout
+    assert "colorize: 1 done, 0 skipped" in result.stdout and "; model reference_hints;" in result.stdout
     with Image.open(tmp_path / "out" / "garden.png") as image:
         coloured = np.asarray(image.convert("RGB"))
     assert coloured.shape == (64, 96, 3)
@@ -73,10 +90,10 @@ def test_colorize_uses_the_shipped_model_in_a_folder_with_no_trained_model(tmp_p
 def test_a_workspace_model_of_the_same_name_takes_the_shipped_ones_place(tmp_path):
     project = colorize_project(tmp_path, ("resnet18",))
     shutil.copytree(project / "models" / "resnet18", project / "models" / "reference")
-    assert trained_models(project) == ["reference", "resnet18"]
+    assert trained_models(project) == ["reference", "resnet18", "reference_hints"]
     assert load_model("reference", project).directory == project / "models" / "reference"
     shutil.rmtree(project / "models" / "reference")
-    assert trained_models(project) == ["resnet18", "reference"]
+    assert trained_models(project) == ["resnet18", "reference", "reference_hints"]
     assert load_model("reference", project).directory == REFERENCE
 
 
