@@ -5,7 +5,9 @@ validation photos, disjoint from the 24k training archive). Each is turned grey 
 `colorize` does (the network sees its lightness at the model's training size and the photo's aspect,
 the ab is upsampled to the photo); prints the grey image's and each model's MSE, AuC, class-rebalanced
 AuC and colourfulness ratio over all photos. A NAME is what `colorize --model` takes, run from the
-project root: models/NAME, or a shipped model (reference).
+project root: models/NAME, or a shipped model (reference). With `--points N ...`, a model that takes
+colour hints is also told N points of each photo's truth (`core.hints.reveal`, as evaluate@NAME does,
+from the truth's ab resized to the network's input, seeded).
 """
 
 import argparse
@@ -14,21 +16,23 @@ from pathlib import Path
 import numpy as np
 
 from colorization.colorize.render import load_model, upsample_ab
+from colorization.core import hints
 from colorization.core.color import rgb_to_lab
 from colorization.core.encoding import AB_SCALE
+from colorization.evaluation.hints import SEED
 from colorization.evaluation.metrics import MetricAccumulator
 
 from .colorize_quality import colour_photos
 
-KEYS = ("mse", "auc", "auc_rebalanced", "colorfulness_ratio")
+KEYS = ("mse", "psnr", "auc", "auc_rebalanced", "colorfulness_ratio")
 
 
 def score(predict, labs: list[np.ndarray]) -> dict:
-    """Metrics of `predict(lightness) -> ab` (LAB units, any size) over the photos' LAB arrays."""
+    """Metrics of `predict(lab) -> ab` (LAB units, any size) over the photos' LAB arrays."""
     accumulator = MetricAccumulator()
     for lab in labs:
         lightness = lab[..., 0]
-        predicted = predict(lightness)
+        predicted = predict(lab)
         accumulator.add(lightness[None, ..., None] / 100.0, predicted[None] / AB_SCALE, lab[None, ..., 1:] / AB_SCALE)
     return accumulator.result()
 
@@ -38,20 +42,28 @@ def main() -> None:
     parser.add_argument("photos", type=Path)
     parser.add_argument("--models", nargs="+", default=["reference"])
     parser.add_argument("--prefix", default="", help="only the photos whose names start with this")
+    parser.add_argument("--points", nargs="+", type=int, default=[0], help="truth points told to hint models")
     args = parser.parse_args()
     labs = [rgb_to_lab(photo) for photo in colour_photos(args.photos, args.prefix)]
     print(f"{len(labs)} photos from {args.photos}")
     print("| model | " + " | ".join(KEYS) + " |")
     print("| --- " * (len(KEYS) + 1) + "|")
-    rows = {"grey image": score(lambda lightness: np.zeros((*lightness.shape, 2), np.float32), labs)}
+    rows = {"grey image": score(lambda lab: np.zeros((*lab.shape[:2], 2), np.float32), labs)}
     for name in args.models:
         model = load_model(name, Path("."))
+        for points in args.points if model.takes_hints else [0]:
+            rng = np.random.default_rng(SEED)
 
-        def predict(lightness, model=model):
-            ab = model.predict_ab(lightness, None, False)
-            return upsample_ab(ab, (lightness.shape[1], lightness.shape[0]))
+            def predict(lab, model=model, points=points, rng=rng):
+                small = model.network_lightness(lab[..., 0])
+                told = None
+                if points:
+                    truth = upsample_ab(lab[..., 1:], (small.shape[1], small.shape[0]))[None] / AB_SCALE
+                    told = hints.reveal(truth, hints.positions(rng, 1, points, *small.shape))
+                ab = model.predict(small, told)
+                return upsample_ab(ab, (lab.shape[1], lab.shape[0]))
 
-        rows[name] = score(predict, labs)
+            rows[name if points == 0 else f"{name}, {points} points"] = score(predict, labs)
     for name, result in rows.items():
         print(f"| {name} | " + " | ".join(f"{result[key]:.4f}" for key in KEYS) + " |")
 

@@ -122,9 +122,8 @@ def test_killed_runs_resume_to_identical_outputs(first_run, tmp_path):
     resumed = dvc("repro", cwd=project)
     assert "cnn_v1: resuming after epoch 1" in resumed.stdout
     assert output_hashes(project) == expected
-    assert (
-        len(metrics) == 2 * len(ARCHS) + 2
-    )  # each model's metrics and decoding curve, the ensemble's, the grey image's
+    # each model's metrics, decoding curve and curve against hints, the ensemble's, the grey image's
+    assert len(metrics) == 3 * len(ARCHS) + 2
     for name, content in metrics.items():
         assert (project / "metrics" / name).read_bytes() == content
 
