@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -93,9 +94,7 @@ def bench_hint_change(work: Path) -> dict:
         bench_colorize(work)
     model = work / "hint_model"
     peak_rss_mb(COLORIZE_CODE.format(model=str(model), size=128, hints=True))
-    server = _serve(work, model)
-    try:
-        page = PageClient(server.stdout.readline())
+    with serving(work, model) as page:
         status, answer = page.post("photo.jpg", photo.read_bytes())
         if status != 200 or not answer.get("hints"):
             raise RuntimeError(f"the page answered {status}: {answer}")
@@ -109,9 +108,6 @@ def bench_hint_change(work: Path) -> dict:
                 raise RuntimeError(f"the page answered {status}: {told[:200]!r}")
             page.get(json.loads(told)["result"])
             times.append(time.perf_counter() - started)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     return {
         "figures": {
             "page_12mp_hint_change_s_first": times[0],
@@ -121,9 +117,11 @@ def bench_hint_change(work: Path) -> dict:
     }
 
 
-def _serve(work: Path, model: Path) -> subprocess.Popen:
-    """A `colorize --serve` of `model` on a free port, its output in `work`/page."""
-    return subprocess.Popen(
+@contextmanager
+def serving(work: Path, model: Path):
+    """A `colorize --serve` of `model` on a free port, its output in `work`/page: its client, and the
+    server stopped afterwards."""
+    server = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -142,6 +140,11 @@ def _serve(work: Path, model: Path) -> subprocess.Popen:
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     )
+    try:
+        yield PageClient(server.stdout.readline())
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def bench_page(work: Path) -> dict:
@@ -150,9 +153,7 @@ def bench_page(work: Path) -> dict:
     photo = work / "photo 4000x3000.jpg"
     if not photo.exists():
         bench_colorize(work)
-    server = _serve(work, work / "colorize_model")
-    try:
-        page = PageClient(server.stdout.readline())
+    with serving(work, work / "colorize_model") as page:
         answers, downloads = [], []
         for _ in range(PAGE_PHOTO_REPEATS):
             started = time.perf_counter()
@@ -162,9 +163,6 @@ def bench_page(work: Path) -> dict:
             answers.append(time.perf_counter() - started)
             page.get(answer["download"])
             downloads.append(time.perf_counter() - started)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     return {
         "figures": {
             "page_12mp_answer_s_first": answers[0],

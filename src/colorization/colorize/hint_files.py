@@ -99,6 +99,15 @@ def parse(values, source: str, size: tuple[int, int] | None = None) -> list[Hint
     return hints
 
 
+def loads(text: str, source: str, size: tuple[int, int] | None = None) -> list[Hint]:
+    """The checked hints of a hints file's text (see `parse`); not JSON is a UserError naming `source`."""
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(f"{source}: not JSON ({error})") from None
+    return parse(values, source, size)
+
+
 def read(path: Path, size: tuple[int, int] | None = None) -> list[Hint]:
     """The checked hints of the file at `path` (see `parse`)."""
     path = Path(path)
@@ -108,11 +117,7 @@ def read(path: Path, size: tuple[int, int] | None = None) -> list[Hint]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"{path}: cannot read it ({getattr(error, 'strerror', None) or error})") from None
-    try:
-        values = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path}: not JSON ({error})") from None
-    return parse(values, str(path), size)
+    return loads(text, str(path), size)
 
 
 def write(path: Path, hints: list[Hint], size: tuple[int, int]) -> None:

@@ -33,7 +33,6 @@ PNG), so one small upload cannot become a disk bomb.
 """
 
 import asyncio
-import json
 import os
 import re
 import secrets
@@ -340,11 +339,9 @@ class Page:
     def _hints(self, document: bytes, size: tuple[int, int]) -> list[hint_files.Hint]:
         """The checked hints of a request's body (`hint_files`' format), or BadUpload naming the entry."""
         try:
-            values = json.loads(document.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise BadUpload(f"hints: not JSON ({error})") from None
-        try:
-            return hint_files.parse(values, "hints", size)
+            return hint_files.loads(document.decode("utf-8"), "hints", size)
+        except UnicodeDecodeError as error:
+            raise BadUpload(f"hints: not UTF-8 text ({error})") from None
         except UserError as error:
             raise BadUpload(str(error)) from None
 
