@@ -5,8 +5,10 @@ in this process, on generated pictures, with the shipped default model.
 
 Steps, as `jobs.colorize_photo` and `films.colorize_film` run them: decode (JPEG for the photo, H.264
 for the frame), L from RGB at full size, L resized to the network's input, the network, ab upsampled to
-full size, recombined with L and converted to RGB, encode (quality-100 JPEG; H.264 for the frame). Each
-figure is the best of N runs, in milliseconds.
+full size and recombined with L into RGB (one fused pass), encode (quality-100 JPEG; H.264 for the
+frame). Beside them, the reference path the fused one replaced (`render.upsample_ab`, then
+`render.compose`), and L from RGB by scikit-image in float64. Each figure is the best of N runs, in
+milliseconds.
 """
 
 import argparse
@@ -18,8 +20,8 @@ import av
 import numpy as np
 from PIL import Image
 
-from colorization.colorize.photos import rgb_lightness
-from colorization.colorize.render import compose, load_model, upsample_ab
+from colorization.colorize.render import colour, compose, load_model, upsample_ab
+from colorization.core.color import lightness_of_rgb, rgb_to_lab
 
 from .workloads import panning_frames
 
@@ -36,20 +38,23 @@ def best_ms(function, repeats: int) -> float:
 def steps(rgb: np.ndarray, decode, encode, repeats: int) -> dict[str, float]:
     """Milliseconds of each step for one RGB picture, `decode()` and `encode(rgb)` given."""
     model = load_model("reference_hints", Path.cwd())
-    lightness = rgb_lightness(rgb)
+    lightness = lightness_of_rgb(rgb)
     small = model.network_lightness(lightness)
     ab = model.predict(small)
     size = (lightness.shape[1], lightness.shape[0])
     full_ab = upsample_ab(ab, size)
-    coloured = compose(lightness, full_ab)
+    coloured = colour(lightness, ab)
     return {
         "decode": best_ms(decode, repeats),
-        "L from RGB": best_ms(lambda: rgb_lightness(rgb), repeats),
+        "L from RGB": best_ms(lambda: lightness_of_rgb(rgb), repeats),
         "L to the network's size": best_ms(lambda: model.network_lightness(lightness), repeats),
         "network": best_ms(lambda: model.predict(small), repeats),
-        "ab upsampled": best_ms(lambda: upsample_ab(ab, size), repeats),
-        "recombined, LAB to RGB": best_ms(lambda: compose(lightness, full_ab), repeats),
+        "ab upsampled, recombined": best_ms(lambda: colour(lightness, ab), repeats),
         "encode": best_ms(lambda: encode(coloured), repeats),
+    }, {
+        "L from RGB, scikit-image": best_ms(lambda: rgb_to_lab(rgb.astype(np.float32) / 255.0)[..., 0], repeats),
+        "ab upsampled, reference": best_ms(lambda: upsample_ab(ab, size), repeats),
+        "recombined, reference": best_ms(lambda: compose(lightness, full_ab), repeats),
     }
 
 
@@ -108,11 +113,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     for name, measure in (("12-megapixel photo", photo_steps), ("640x480 film frame", frame_steps)):
-        figures = measure(args.repeats)
+        figures, references = measure(args.repeats)
         total = sum(figures.values())
         print(f"{name}: {total:.0f} ms in all")
         for step, milliseconds in figures.items():
             print(f"  {step:26} {milliseconds:8.1f} ms  {100 * milliseconds / total:5.1f} %")
+        for step, milliseconds in references.items():
+            print(f"  ({step:24} {milliseconds:8.1f} ms)")
 
 
 if __name__ == "__main__":

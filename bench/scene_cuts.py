@@ -20,8 +20,8 @@ import numpy as np
 from PIL import Image
 
 from colorization.colorize.films import DEFAULT_SCENE_CUT, TemporalSmoothing
-from colorization.colorize.photos import rgb_lightness
 from colorization.colorize.render import resize_plane, resized_lightness
+from colorization.core.color import lightness_of_rgb
 
 from .workloads import panning_frames, write_film
 
@@ -69,7 +69,7 @@ def network_frames(grey_frames, work: Path, fps: int = FPS) -> list[np.ndarray]:
     frames = []
     with av.open(str(film)) as container:
         for frame in container.decode(video=0):
-            lightness = rgb_lightness(frame.to_ndarray(format="rgb24"))
+            lightness = lightness_of_rgb(frame.to_ndarray(format="rgb24"))
             height, width = lightness.shape
             scale = NETWORK_SIDE / min(height, width)
             frames.append(

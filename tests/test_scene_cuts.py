@@ -7,8 +7,8 @@ import pytest
 
 from bench.workloads import panning_frames
 from colorization.colorize.films import DEFAULT_SCENE_CUT, TemporalSmoothing
-from colorization.colorize.photos import rgb_lightness
 from colorization.colorize.render import resized_lightness
+from colorization.core.color import lightness_of_rgb
 from photo_files import colour_photo
 
 PORTRAIT, LANDSCAPE = (270, 480), (480, 270)
@@ -38,7 +38,7 @@ def network_frames(
     pixels on its short side, as `colorize_film` gives it to the smoothing."""
     frames = []
     for _, grey in panning_frames(photos, frames_per_shot, size, speeds=(round(share * size[0]),), **old_film):
-        lightness = rgb_lightness(grey)
+        lightness = lightness_of_rgb(grey)
         scale = 64 / min(lightness.shape)
         frames.append(
             resized_lightness(lightness, (round(lightness.shape[1] * scale), round(lightness.shape[0] * scale)))
@@ -97,7 +97,7 @@ def test_a_still_film_is_not_a_cut():
 def test_a_cut_in_brightness_alone_is_found_but_flicker_is_not():
     """Two plain shots, as from a dark room to a bright sky: little to tell them apart but their brightness."""
     shape = (112, 64)
-    texture = [rgb_lightness(np.asarray(colour_photo(seed, shape[1], shape[0]))) for seed in (5, 6)]
+    texture = [lightness_of_rgb(np.asarray(colour_photo(seed, shape[1], shape[0]))) for seed in (5, 6)]
     dark, bright = (level + 0.05 * (plane - plane.mean()) for level, plane in zip((15.0, 65.0), texture))
     flicker = [1.0, 1.1, 0.9, 1.05] * 3  # +-10 % of the brightness from frame to frame
     frames = [dark * gain for gain in flicker] + [bright * gain for gain in flicker]

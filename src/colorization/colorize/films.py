@@ -17,7 +17,9 @@ A film that FFmpeg cannot open, or that turns out damaged or truncated while it 
 in one line and nothing is written under the output's name.
 """
 
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -26,9 +28,10 @@ import av
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..core.color import lightness_of_rgb
 from ..core.files import atomic_path
 from ..core.photo import FORMATS, open_image
-from .photos import UnreadableImage, open_file, rgb_lightness
+from .photos import UnreadableImage, open_file
 from .render import Model, colour, resize_plane
 
 # Film suffix (any case) -> the FFmpeg container written for it.
@@ -36,7 +39,8 @@ FILM_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska",
 ENCODERS = {"h264": "libx264", "mjpeg": "mjpeg", "vp8": "libvpx", "vp9": "libvpx-vp9", "mpeg4": "mpeg4"}
 CONTAINER_ENCODER = {"mp4": "libx264", "mov": "libx264", "matroska": "libx264", "avi": "mjpeg", "webm": "libvpx-vp9"}
 ENCODER_SETTINGS = {  # codec options (visually lossless) and pixel format
-    "libx264": ({"crf": "16", "preset": "medium"}, "yuv420p"),
+    # veryfast at CRF 12 keeps what medium at 16 kept in half the time (BENCHMARKS.md, "Films in real time")
+    "libx264": ({"crf": "12", "preset": "veryfast"}, "yuv420p"),
     "libvpx-vp9": ({"crf": "18", "b": "0", "row-mt": "1"}, "yuv420p"),
     "libvpx": ({"crf": "6", "b": "20M"}, "yuv420p"),
     "mjpeg": ({"qmin": "1", "qmax": "3"}, "yuvj420p"),
@@ -192,6 +196,72 @@ def film_encoder(source_codec: str, container: str) -> str:
     return encoder
 
 
+PIPELINE_DEPTH = 4  # frames decoded ahead of the network, and coloured frames waiting for the encoder
+
+
+class _Pipe:
+    """A bounded queue between two threads that carries an error too: `put`, `get` and `close` raise what
+    the other side failed with, and a closed pipe stops both sides."""
+
+    _END = object()
+
+    def __init__(self):
+        self._items = queue.Queue(PIPELINE_DEPTH)
+        self._error: BaseException | None = None
+        self._closed = threading.Event()
+
+    def put(self, item) -> None:
+        while not self._closed.is_set():
+            try:
+                self._items.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        self.check()
+
+    def get(self):
+        while True:
+            self.check()
+            try:
+                return self._items.get(timeout=0.1)
+            except queue.Empty:
+                if self._closed.is_set() and self._error is None:
+                    return self._END
+
+    def end(self) -> None:
+        self.put(self._END)
+
+    def fail(self, error: BaseException) -> None:
+        self._error = error
+        self._closed.set()
+
+    def close(self) -> None:
+        self._closed.set()
+
+    def check(self) -> None:
+        """Raise what the other side failed with, if it did."""
+        if self._error is not None:
+            raise self._error
+
+    def __iter__(self) -> Iterator:
+        while (item := self.get()) is not self._END:
+            yield item
+
+
+def _in_thread(work: Callable[[], None], pipe: _Pipe) -> threading.Thread:
+    """Start `work` in a thread whose exception fails `pipe`."""
+
+    def run():
+        try:
+            work()
+        except BaseException as error:  # noqa: BLE001 - carried to the other side of the pipe, raised there
+            pipe.fail(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
 def colorize_film(
     source: Path,
     target: Path,
@@ -231,25 +301,51 @@ def colorize_film(
                 with av.open(str(temporary), "w", format=fmt) as output:
                     out_video = _add_video_stream(output, video, film_encoder(video.codec_context.name, fmt))
                     out_audio = {stream.index: output.add_stream_from_template(stream) for stream in audio}
-                    for packet in container.demux(video, *audio):
-                        if packet.stream.type == "audio":
-                            if packet.dts is not None:
-                                packet.stream = out_audio[packet.stream.index]
-                                output.mux(packet)
-                            continue
-                        for frame in packet.decode():
-                            rgb = frame.to_ndarray(format="rgb24")
-                            lightness = rgb_lightness(rgb)
+                    decoded, coloured = _Pipe(), _Pipe()
+
+                    def read():  # demux and decode ahead of the network; audio packets pass through in order
+                        for packet in container.demux(video, *audio):
+                            if packet.stream.type == "audio":
+                                if packet.dts is not None:
+                                    decoded.put(packet)
+                                continue
+                            for frame in packet.decode():
+                                decoded.put((frame, lightness_of_rgb(frame.to_ndarray(format="rgb24"))))
+                        decoded.end()
+
+                    def write():  # encode and mux behind the network
+                        for item in coloured:
+                            if isinstance(item, av.Packet):
+                                item.stream = out_audio[item.stream.index]
+                                output.mux(item)
+                            else:
+                                output.mux(out_video.encode(item))
+                        output.mux(out_video.encode())
+
+                    threads = [_in_thread(read, decoded), _in_thread(write, coloured)]
+                    try:
+                        for item in decoded:
+                            if isinstance(item, av.Packet):
+                                coloured.put(item)
+                                continue
+                            frame, lightness = item
                             small = model.network_lightness(lightness, render_size, square)
-                            coloured = av.VideoFrame.from_ndarray(
+                            result = av.VideoFrame.from_ndarray(
                                 colour(lightness, smoothing(small, model.predict(small))), format="rgb24"
                             )
-                            coloured.pts, coloured.time_base = frame.pts, frame.time_base
-                            output.mux(out_video.encode(coloured))
+                            result.pts, result.time_base = frame.pts, frame.time_base
+                            coloured.put(result)
                             written += 1
                             if on_frame is not None:
                                 on_frame(written, declared)
-                    output.mux(out_video.encode())
+                        coloured.end()
+                        threads[1].join()
+                        coloured.check()  # raises what the encoder failed with, if it did
+                    finally:
+                        decoded.close()
+                        coloured.close()
+                        for thread in threads:
+                            thread.join()
             except av.FFmpegError as error:
                 raise UnreadableImage(
                     f"damaged film: {_reason(error)} after {written} frames; nothing written"

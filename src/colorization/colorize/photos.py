@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..core.color import rgb_to_lab
+from ..core.color import lightness_of_rgb, rgb_to_lab
 from ..core.files import atomic_path
 from ..core.photo import decode, open_image, output_format
 
@@ -32,7 +32,6 @@ SAVE_OPTIONS = {
     "WEBP": {"lossless": True, "quality": 100},
 }
 KEEPS_EXIF = {"JPEG", "PNG", "WEBP"}
-STRIP_PIXELS = 1 << 20  # pixels converted at a time: bounds the float temporaries of rgb2lab
 ORIENTATION_TAG = 0x0112
 
 
@@ -68,16 +67,6 @@ def _grey_lightness_table(levels: int) -> np.ndarray:
     return rgb_to_lab(np.repeat(grey[:, None], 3, axis=1)[None])[0, :, 0]
 
 
-def rgb_lightness(rgb: np.ndarray) -> np.ndarray:
-    """L (float32 (H, W)) of a uint8 RGB image (H, W, 3), converted in strips of rows."""
-    height, width = rgb.shape[:2]
-    lightness = np.empty((height, width), dtype=np.float32)
-    rows = max(1, STRIP_PIXELS // width)
-    for top in range(0, height, rows):
-        lightness[top : top + rows] = rgb_to_lab(rgb[top : top + rows].astype(np.float32) / 255.0)[..., 0]
-    return lightness
-
-
 def _photo(image: Image.Image) -> Photo:
     """The lightness, alpha and metadata of an opened image, decoded by `core.photo.decode`."""
     decoded = decode(image)
@@ -92,7 +81,7 @@ def _photo(image: Image.Image) -> Photo:
         return Photo(_grey_lightness_table(65536)[pixels], alpha, info, bits=16)
     if decoded.image.mode == "L":
         return Photo(_grey_lightness_table(256)[pixels], alpha, info)
-    return Photo(rgb_lightness(pixels), alpha, info)
+    return Photo(lightness_of_rgb(pixels), alpha, info)
 
 
 def _reason(error: Exception) -> str:

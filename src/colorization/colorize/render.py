@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from ..core import hints as hint_inputs
-from ..core.color import lab_to_rgb_keeping_lightness
+from ..core.color import colour_at_lightness, lab_to_rgb_keeping_lightness
 from ..core.encoding import AB_SCALE
 from ..core.errors import UserError
 from ..core.paths import SHIPPED, Project
@@ -148,7 +148,8 @@ def upsample_ab(ab: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def compose(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
-    """uint8 sRGB (H, W, 3) of L (H, W) and ab (H, W, 2), converted in strips of rows to bound memory."""
+    """uint8 sRGB (H, W, 3) of L (H, W) and ab (H, W, 2), converted in strips of rows to bound memory: the
+    reference path, step by step in NumPy, that `colour`'s fused one is tested against."""
     height, width = lightness.shape
     rgb = np.empty((height, width, 3), dtype=np.uint8)
     rows = max(1, STRIP_PIXELS // width)
@@ -159,8 +160,9 @@ def compose(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
 
 
 def colour(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
-    """uint8 sRGB of a full-resolution L (H, W) and the network-sized ab predicted for it."""
-    return compose(lightness, upsample_ab(ab, (lightness.shape[1], lightness.shape[0])))
+    """uint8 sRGB of a full-resolution L (H, W) and the network-sized ab predicted for it: what
+    `compose(lightness, upsample_ab(ab, size))` gives, in one pass on every core (`core.color`)."""
+    return colour_at_lightness(lightness, ab)
 
 
 def trained_models(project: Path) -> list[str]:

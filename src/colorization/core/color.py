@@ -5,7 +5,9 @@ the sRGB gamut back by reducing its chroma, so its lightness stays. How LAB is s
 scaled for the networks is `core.encoding`; its compiled kernel takes this module's tables and `cie_f`.
 """
 
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -139,3 +141,194 @@ def lab_to_rgb_keeping_lightness(lab: np.ndarray) -> np.ndarray:
     gamma = 1.055 * np.power(np.maximum(linear, 0.0031308), 1 / 2.4) - 0.055
     rgb = np.where(linear > 0.0031308, gamma, 12.92 * linear)
     return np.clip(rgb, 0.0, 1.0).astype(np.float32).reshape(lab.shape)
+
+
+# The fused full-resolution path: L of a uint8 photo, and upsampled ab recombined with L to uint8 sRGB, one
+# pass over the pixels each. Kernels run over strips of rows in `parallel_rows`' threads (numba releases
+# the GIL), so both cores work and only a row of scratch memory is needed.
+_WHITE_Y_FROM_RGB = np.ascontiguousarray(WHITE_XYZ_FROM_RGB_T[:, 1])
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _lightness_rows(rgb, top, out):
+    """out[r] = L of rgb[top + r] (uint8 (H, W, 3) -> float32 (rows, W)): Y from the sRGB curve's table,
+    then 116 f(Y) - 16, as `rgb_to_lab`'s uint8 path computes it."""
+    for r in range(out.shape[0]):
+        row = rgb[top + r]
+        for x in range(out.shape[1]):
+            y = (
+                LINEAR_OF_LEVEL[row[x, 0]] * _WHITE_Y_FROM_RGB[0]
+                + LINEAR_OF_LEVEL[row[x, 1]] * _WHITE_Y_FROM_RGB[1]
+                + LINEAR_OF_LEVEL[row[x, 2]] * _WHITE_Y_FROM_RGB[2]
+            )
+            out[r, x] = np.float32(116) * cie_f(y) - np.float32(16)
+
+
+_LEVEL_TABLE_SIZE = 4096  # linear values 0-1 in bins: each spans less than one 8-bit sRGB level
+_levels = np.arange(256, dtype=np.float64)
+_encoded = np.clip((_levels - 0.5) / 255.0, 0.0, None)
+# The linear value from which each 8-bit sRGB level is the nearest (level 0: from minus infinity).
+_LEVEL_STARTS = np.where(_encoded <= 0.04045, _encoded / 12.92, ((_encoded + 0.055) / 1.055) ** 2.4)
+_LEVEL_STARTS[0] = -np.inf
+_LEVEL_STARTS = _LEVEL_STARTS.astype(np.float32)
+# The level at the start of each bin; within the bin the level is found by comparing with _LEVEL_STARTS.
+_LEVEL_OF_BIN = (
+    np.searchsorted(_LEVEL_STARTS, np.arange(_LEVEL_TABLE_SIZE) / _LEVEL_TABLE_SIZE, side="right") - 1
+).astype(np.uint8)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _level(linear):
+    """The 8-bit sRGB level nearest to a linear value (clipped to 0-255): rint(255 * sRGB curve)."""
+    if linear >= np.float32(1):
+        return np.uint8(255)
+    level = np.int64(_LEVEL_OF_BIN[max(np.int64(linear * np.float32(_LEVEL_TABLE_SIZE)), 0)])
+    while level < 255 and linear >= _LEVEL_STARTS[level + 1]:
+        level += 1
+    return np.uint8(level)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _f_inverse_one(t):
+    return t * t * t if t > np.float32(0.2068966) else (t - _TOE_OFFSET) * np.float32(1 / 7.787)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _fits_one(fy, y, a, b):
+    """Whether LAB (fy, y = f^-1(fy), a / 500, b / 200) is inside the sRGB gamut, as `_fits`."""
+    x = _f_inverse_one(fy + a)
+    z = _f_inverse_one(max(fy - b, np.float32(0)))
+    for channel in range(3):
+        value = _LINEAR_FROM_F[0, channel] * x + _LINEAR_FROM_F[1, channel] * y + _LINEAR_FROM_F[2, channel] * z
+        if value < _LINEAR_LOW or value > _LINEAR_HIGH:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _colour_rows(lightness, ab, row_taps, row_weights, column_taps, column_weights, top, out):
+    """out[r] = uint8 sRGB of lightness[top + r] with ab (h, w, 2) resampled to its size, as
+    `lab_to_rgb_keeping_lightness` of the resampled ab: output pixel (y, x) takes ab rows row_taps[y] with
+    row_weights[y] and columns column_taps[x] with column_weights[x] (`bicubic_taps`). Per row, the
+    resampling and the conversion to linear RGB run branch-free over planar scratch rows (so in SIMD
+    lanes); only the colours outside the gamut take the bisection, and then each value its 8-bit level."""
+    small_width, width = ab.shape[1], out.shape[1]
+    mixed = np.empty((2, small_width), dtype=np.float32)
+    fy_row = np.empty(width, dtype=np.float32)
+    y_row = np.empty(width, dtype=np.float32)
+    a_row = np.empty(width, dtype=np.float32)
+    b_row = np.empty(width, dtype=np.float32)
+    linear = np.empty((3, width), dtype=np.float32)
+    a_scale, b_scale = np.float32(1 / 500), np.float32(1 / 200)
+    for r in range(out.shape[0]):
+        y_out = top + r
+        mixed[:] = 0
+        for k in range(row_taps.shape[1]):
+            weight, source = row_weights[y_out, k], row_taps[y_out, k]
+            for x in range(small_width):
+                mixed[0, x] += weight * ab[source, x, 0]
+                mixed[1, x] += weight * ab[source, x, 1]
+        for x in range(width):
+            a = b = np.float32(0)
+            for k in range(column_taps.shape[1]):
+                weight, source = column_weights[x, k], column_taps[x, k]
+                a += weight * mixed[0, source]
+                b += weight * mixed[1, source]
+            fy = (lightness[y_out, x] + np.float32(16)) * np.float32(1 / 116)
+            fy_row[x], a_row[x], b_row[x] = fy, a * a_scale, b * b_scale
+        for x in range(width):
+            fy = fy_row[x]
+            y_row[x] = _f_inverse_one(fy)
+            fx = _f_inverse_one(fy + a_row[x])
+            fz = _f_inverse_one(max(fy - b_row[x], np.float32(0)))
+            for channel in range(3):
+                linear[channel, x] = (
+                    _LINEAR_FROM_F[0, channel] * fx
+                    + _LINEAR_FROM_F[1, channel] * y_row[x]
+                    + _LINEAR_FROM_F[2, channel] * fz
+                )
+        for x in range(width):
+            inside = True
+            for channel in range(3):
+                inside &= _LINEAR_LOW <= linear[channel, x] <= _LINEAR_HIGH
+            if not inside:
+                fy, y, a, b = fy_row[x], y_row[x], a_row[x], b_row[x]
+                low, high = np.float32(0), np.float32(1)
+                for _ in range(GAMUT_SEARCH_STEPS):
+                    middle = (low + high) * np.float32(0.5)
+                    if _fits_one(fy, y, a * middle, b * middle):
+                        low = middle
+                    else:
+                        high = middle
+                fx = _f_inverse_one(fy + a * low)
+                fz = _f_inverse_one(max(fy - b * low, np.float32(0)))
+                for channel in range(3):
+                    linear[channel, x] = (
+                        _LINEAR_FROM_F[0, channel] * fx
+                        + _LINEAR_FROM_F[1, channel] * y
+                        + _LINEAR_FROM_F[2, channel] * fz
+                    )
+            for channel in range(3):
+                out[r, x, channel] = _level(linear[channel, x])
+
+
+def bicubic_taps(source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which `source` samples, with which weights, make each of `target` samples of a bicubic resampling
+    (a = -0.5, widened when shrinking, edges renormalised): Pillow's resize coefficients, so the fused
+    path gives `resize_plane`'s values. Returns (target, taps) int64 indices and float32 weights."""
+    scale = source / target
+    support = 2.0 * max(scale, 1.0)
+    centres = (np.arange(target) + 0.5) * scale
+    first = np.maximum((centres - support + 0.5).astype(np.int64), 0)
+    last = np.minimum((centres + support + 0.5).astype(np.int64), source)
+    taps = first[:, None] + np.arange(int(np.ceil(support)) * 2 + 1)[None, :]
+    distance = np.abs((taps - centres[:, None] + 0.5) / max(scale, 1.0))
+    cubic = np.where(
+        distance < 1,
+        (1.5 * distance - 2.5) * distance * distance + 1,
+        ((distance - 5) * distance + 8) * distance * -0.5 + 2,
+    )
+    weights = np.where((distance < 2) & (taps < last[:, None]), cubic, 0.0)
+    weights /= weights.sum(axis=1, keepdims=True)
+    return np.minimum(taps, source - 1), weights.astype(np.float32)
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def _over_strips(kernel, out: np.ndarray, *inputs) -> np.ndarray:
+    """Run kernel(*inputs, top, out[top:bottom]) over strips of `out`'s rows in a thread per core (one pool
+    per process, so a forked worker makes its own)."""
+    threads = len(os.sched_getaffinity(0))
+    pool = _pools.get(os.getpid())
+    if pool is None:
+        pool = _pools[os.getpid()] = ThreadPoolExecutor(threads, thread_name_prefix="colour")
+    bounds = np.linspace(0, len(out), min(4 * threads, len(out)) + 1).astype(int)
+    for done in [pool.submit(kernel, *inputs, top, out[top:bottom]) for top, bottom in zip(bounds, bounds[1:])]:
+        done.result()
+    return out
+
+
+def lightness_of_rgb(rgb: np.ndarray) -> np.ndarray:
+    """L (float32 (H, W), 0-100) of uint8 sRGB (H, W, 3); within 1e-3 of `rgb_to_lab`'s."""
+    rgb = np.ascontiguousarray(rgb)
+    return _over_strips(_lightness_rows, np.empty(rgb.shape[:2], dtype=np.float32), rgb)
+
+
+def colour_at_lightness(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """uint8 sRGB (H, W, 3) of a full-resolution L (H, W) and ab (h, w, 2) of any size, resampled to L's
+    size: in one pass, the values of resizing ab with `bicubic_taps` and converting with
+    `lab_to_rgb_keeping_lightness`, within one 8-bit level."""
+    height, width = lightness.shape
+    rows, row_weights = bicubic_taps(ab.shape[0], height)
+    columns, column_weights = bicubic_taps(ab.shape[1], width)
+    return _over_strips(
+        _colour_rows,
+        np.empty((height, width, 3), dtype=np.uint8),
+        np.ascontiguousarray(lightness, dtype=np.float32),
+        np.ascontiguousarray(ab, dtype=np.float32),
+        rows,
+        row_weights,
+        columns,
+        column_weights,
+    )
