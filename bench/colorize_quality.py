@@ -7,10 +7,12 @@ shared places_sample). Prints two tables, measured on those photos turned grey:
   `colorize` worked before) or the photo's own aspect ratio, at several render sizes; MSE (ab/128), AuC
   and colourfulness ratio against the true colours.
 - films: a 640x480 film of panning shots cut from the photos (grey, with grain, exposure flicker and
-  gate weave; one shot per photo, slow and fast pans in turn), colorized at several smoothing weights:
-  flicker (`evaluation.metrics.flicker`), MSE and AuC of the output frames against the true colours (and
-  MSE of the fast shots alone, where colour lagging behind motion would show), scene cuts found, and
-  frames per second of the whole film path (decode, colorize, encode).
+  gate weave; one shot per photo, slow and fast pans in turn), colorized without smoothing, with the
+  moving average and with flow-guided smoothing: block flicker (`evaluation.metrics.flicker`), TCVC's
+  CDC of the RGB frames and of ab alone and the warping error (each within shots: a cut is not
+  flicker), MSE and AuC of the output frames against the true colours (and MSE of the fast shots
+  alone, where colour lagging behind motion would show), scene cuts found, and frames per second of
+  the whole film path (decode, colorize, encode). The first row is what the true colour film scores.
 """
 
 import argparse
@@ -25,12 +27,18 @@ from colorization.colorize.films import TemporalSmoothing, colorize_film
 from colorization.colorize.render import load_model, upsample_ab
 from colorization.core.color import rgb_to_lab
 from colorization.core.encoding import AB_SCALE
-from colorization.evaluation.metrics import MetricAccumulator, flicker
+from colorization.evaluation.metrics import MetricAccumulator, colour_distribution_consistency, flicker, warping_error
 
-from .workloads import panning_frames, read_film_lab, write_film
+from .workloads import panning_frames, read_film_lab, read_film_rgb, write_film
 
 RENDER_SIZES = (64, 128, 256)
-SMOOTHING = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9)
+SMOOTHING = {  # label: TemporalSmoothing's settings
+    "off": {"weight": 0.0},
+    "moving average 0.8": {"weight": 0.8, "flow": False},
+    "flow 0.8": {"weight": 0.8, "flow": True},
+    "flow 0.9": {"weight": 0.9, "flow": True},
+    "flow 0.95": {"weight": 0.95, "flow": True},
+}
 SPEEDS = (1, 12)  # pixels a frame, shot after shot: a slow pan (flicker shows) and a fast one (lag shows)
 
 
@@ -81,21 +89,42 @@ def shapes(model, photos: list[np.ndarray]) -> list[tuple]:
     return rows
 
 
+def ab_levels(ab: np.ndarray) -> np.ndarray:
+    """ab (H, W, 2) in LAB units as 256 levels (-128..127) for histograms: the colour alone."""
+    return np.clip(np.rint(ab + 128), 0, 255).astype(np.uint8)
+
+
+def per_shot(metric, frames_per_shot: int, *films: list) -> float:
+    """`metric`(*the shot's frames of each film) averaged over the shots: a cut is not flicker."""
+    shots = range(0, len(films[0]), frames_per_shot)
+    return float(np.mean([metric(*(film[start : start + frames_per_shot] for film in films)) for start in shots]))
+
+
 def films(model, photos: list[np.ndarray], work: Path, frames_per_shot: int, size=(640, 480)) -> list[tuple]:
+    """Rows of the films table: the truth first (what the true colour film scores), then each of SMOOTHING."""
     frames = list(panning_frames(photos, frames_per_shot, size, speeds=SPEEDS))
     film = work / "film.mp4"
     write_film(film, (grey for _, grey in frames), 24, audio_seconds=1.0)
     truth = [colour for colour, _ in frames]
     true_lab = [rgb_to_lab(frame) for frame in truth]
     input_lightness, _ = read_film_lab(film)
-    rows = []
-    for weight in SMOOTHING:
-        output = work / f"coloured-{weight}.mp4"
-        smoothing = TemporalSmoothing(weight)
+
+    def steadiness(rgb, ab):  # flicker, CDC of RGB and of ab, warping error
+        return (
+            flicker(input_lightness, ab)[0],
+            per_shot(colour_distribution_consistency, frames_per_shot, rgb),
+            per_shot(colour_distribution_consistency, frames_per_shot, [ab_levels(plane) for plane in ab]),
+            per_shot(warping_error, frames_per_shot, input_lightness, ab),
+        )
+
+    rows = [("truth", *steadiness(truth, [lab[..., 1:] for lab in true_lab]), 0.0, 1.0, 0.0, 5, float("nan"))]
+    for label, settings in SMOOTHING.items():
+        output = work / "coloured.mp4"
         started = time.perf_counter()
-        report = colorize_film(film, output, model, smoothing=smoothing)
+        report = colorize_film(film, output, model, smoothing=TemporalSmoothing(**settings))
         seconds = time.perf_counter() - started
-        _, ab = read_film_lab(output)
+        rgb = read_film_rgb(output)
+        ab = [rgb_to_lab(frame)[..., 1:] for frame in rgb]
         accumulator = MetricAccumulator()
         for lab, predicted in zip(true_lab, ab):
             accumulator.add(lab[None, ..., :1] / 100.0, predicted[None] / AB_SCALE, lab[None, ..., 1:] / AB_SCALE)
@@ -108,12 +137,10 @@ def films(model, photos: list[np.ndarray], work: Path, frames_per_shot: int, siz
                     true_lab[index][None, ..., 1:] / AB_SCALE,
                 )
         result = accumulator.result()
-        value, pairs = flicker(input_lightness, ab)
         rows.append(
             (
-                weight,
-                value,
-                pairs,
+                label,
+                *steadiness(rgb, ab),
                 result["mse"],
                 result["auc"],
                 fast.result()["mse"],
@@ -145,12 +172,13 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as work:
             print(
                 f"\n{name}, film of {args.film_photos} shots x {args.frames_per_shot} frames, 640x480: smoothing | "
-                f"flicker | still pairs | mse | auc | mse of the fast shots | scene cuts | frames/s"
+                f"flicker | CDC (RGB) | CDC (ab) | warping error | mse | auc | mse of the fast shots | scene cuts | "
+                f"frames/s"
             )
             for row in films(model, groups["Places365 (20)"][: args.film_photos], Path(work), args.frames_per_shot):
                 print(
-                    f"| {row[0]} | {row[1]:.3f} | {row[2]} | {row[3]:.4f} | {row[4]:.3f} | {row[5]:.4f} | {row[6]} "
-                    f"| {row[7]:.1f} |",
+                    f"| {row[0]} | {row[1]:.3f} | {row[2]:.5f} | {row[3]:.5f} | {row[4]:.2e} | {row[5]:.4f} "
+                    f"| {row[6]:.3f} | {row[7]:.4f} | {row[8]} | {row[9]:.1f} |",
                     flush=True,
                 )
 

@@ -170,3 +170,57 @@ def bench_page(work: Path) -> dict:
             "page_12mp_with_download_s_best": min(downloads),
         }
     }
+
+
+AFTER_LOAD_REPEATS = 3
+
+
+def bench_after_load(work: Path, seconds: int = 10, fps: int = 24) -> dict:
+    """What a person waits for once `colorize` has started, with the shipped default model: frames per
+    second of a `seconds`-long panning film at 640x480 and at 1920x1080 (decode, colorize, smooth and
+    encode, audio copied), and seconds of the 12-megapixel photo through the command's photo path (read,
+    colorize, write the JPEG), best of AFTER_LOAD_REPEATS. The model is loaded and the path run once on
+    a small film and photo first, so loading and compiling are left out."""
+    from PIL import Image
+
+    from colorization.colorize.cli import DEFAULT_MODEL
+    from colorization.colorize.films import colorize_film
+    from colorization.colorize.jobs import Job, Settings, colorize_job
+    from colorization.colorize.render import load_model
+
+    photo = work / "photo 4000x3000.jpg"
+    if not photo.exists():
+        bench_colorize(work)
+    model = load_model(DEFAULT_MODEL, work)
+    photos = [np.asarray(Image.open(path).convert("RGB")) for path in make_images(work / "raw_film", 8)[:3]]
+    films = {}
+    for name, size, length in (
+        ("warm-up", (320, 240), 1),
+        ("640x480", (640, 480), seconds),
+        ("1920x1080", (1920, 1080), seconds),
+    ):
+        films[name] = work / f"after load {name}.mp4"
+        frames = length * fps
+        write_film(
+            films[name],
+            (grey for _, grey in panning_frames(photos, frames // 3, size, speeds=(1, 4, 12))),
+            fps,
+            audio_seconds=length,
+        )
+    figures = {}
+    for name, film in films.items():
+        started = time.perf_counter()
+        report = colorize_film(film, work / "after load coloured.mp4", model)
+        if name != "warm-up":
+            figures[f"film_{name}_frames_per_s_after_load"] = report.frames / (time.perf_counter() - started)
+    small = work / "photo small.jpg"
+    Image.open(photo).resize((400, 300)).save(small)
+    settings = Settings(overwrite=True)
+    colorize_job(Job(small, work / "photo small coloured.jpg", None), [model], settings)
+    times = []
+    for _ in range(AFTER_LOAD_REPEATS):
+        started = time.perf_counter()
+        colorize_job(Job(photo, work / "photo coloured.jpg", None), [model], settings)
+        times.append(time.perf_counter() - started)
+    figures["colorize_12mp_s_after_load"] = min(times)
+    return {"figures": figures}

@@ -178,6 +178,14 @@ def read_film_lab(path: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
     return lightness, ab
 
 
+def read_film_rgb(path: Path) -> list[np.ndarray]:
+    """Every frame of a film decoded with PyAV, uint8 RGB (H, W, 3)."""
+    import av
+
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
 class PageClient:
     """A client of a running `colorize --serve`, sending what its page sends: the token of the address the
     server printed, the page's own Origin and the upload's content type. `headers` replace any of them

@@ -109,3 +109,57 @@ def test_lightness_sums_are_exact_over_several_chunks_and_a_partial_one():
     assert (total, squares) == (lightness.sum(), (lightness * lightness).sum())
     np.testing.assert_array_equal(encoded, encode_rgb(rgb))
     assert encode_rgb_and_sum_lightness(rgb[:0])[1:] == (0, 0)
+
+
+# The fused full-resolution path against the NumPy reference it replaced, on odd sizes: a photo-like
+# picture (smooth lightness, network-sized ab with saturated colours outside sRGB), upsampled, shrunk
+# (the page's previews) and at the same size.
+FUSED_CASES = [((333, 517), (27, 41)), ((479, 641), (128, 171)), ((37, 53), (96, 128)), ((64, 64), (64, 64))]
+
+
+def smooth_picture(shape, seed):
+    from colorization.colorize.render import resize_plane
+
+    rng = np.random.default_rng(seed)
+    lightness = resize_plane(rng.uniform(0, 100, (7, 9)).astype(np.float32), (shape[1], shape[0]))
+    return np.clip(lightness + rng.normal(0, 3, shape).astype(np.float32), 0, 100)
+
+
+def test_bicubic_taps_resample_as_pillow_does_up_down_and_at_the_same_size():
+    from colorization.colorize.render import resize_plane
+    from colorization.core.color import bicubic_taps
+
+    plane = np.random.default_rng(0).normal(0, 40, (23, 31)).astype(np.float32)
+    for size in ((31, 23), (97, 71), (7, 5), (30, 24)):
+        rows, row_weights = bicubic_taps(plane.shape[0], size[1])
+        columns, column_weights = bicubic_taps(plane.shape[1], size[0])
+        ours = np.einsum("yk,xl,ykxl->yx", row_weights, column_weights, plane[rows][:, :, columns])
+        np.testing.assert_allclose(ours, resize_plane(plane, size), atol=1e-3)
+
+
+def test_the_fused_colour_path_gives_the_reference_paths_pixels_on_odd_sizes():
+    from colorization.colorize.render import colour, compose, upsample_ab
+
+    for seed, (shape, small) in enumerate(FUSED_CASES):
+        lightness = smooth_picture(shape, seed)
+        ab = np.random.default_rng(seed).normal(0, 45, (*small, 2)).astype(np.float32)
+        reference = compose(lightness, upsample_ab(ab, (shape[1], shape[0])))
+        fused = colour(lightness, ab)
+        assert fused.shape == reference.shape and fused.dtype == np.uint8
+        differs = np.abs(fused.astype(int) - reference).max(axis=-1)
+        assert (differs > 0).mean() < 1e-3, seed  # rounding at a level's edge, or a bisection step apart
+        fused_lab, reference_lab = rgb_to_lab(fused), rgb_to_lab(reference)
+        assert np.abs(fused_lab[..., 0] - reference_lab[..., 0]).max() <= 0.5, seed  # the bound
+        assert np.abs(fused_lab[..., 0] - lightness).max() <= 0.5, seed
+        assert np.percentile(np.abs(fused_lab[..., 1:] - reference_lab[..., 1:]), 99.9) <= 0.5, seed
+
+
+def test_lightness_of_rgb_is_scikit_images_on_every_colour_and_an_odd_frame():
+    from colorization.core.color import lightness_of_rgb
+
+    colours = all_rgb_colours(step=3)
+    np.testing.assert_allclose(
+        lightness_of_rgb(colours), rgb_to_lab(colours.astype(np.float64) / 255)[..., 0], atol=1e-3
+    )
+    frame = np.random.default_rng(1).integers(0, 256, (479, 641, 3), dtype=np.uint8)
+    np.testing.assert_allclose(lightness_of_rgb(frame), rgb_to_lab(frame / 255.0)[..., 0], atol=1e-3)

@@ -160,3 +160,57 @@ def test_grey_baseline_error_is_the_mean_squared_chroma(tmp_path):
 def test_example_indices_are_spread_and_bounded():
     assert example_indices(100, 5).tolist() == [0, 25, 50, 74, 99]
     assert example_indices(3, 6).tolist() == [0, 1, 2]
+
+
+def textured(shape=(96, 128), seed=0):
+    """A smooth random lightness picture (L units), with detail at several scales for optical flow."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(10, 90, (shape[0] // 8, shape[1] // 8)).astype(np.float32)
+    return np.asarray(Image.fromarray(coarse).resize((shape[1], shape[0]), Image.Resampling.BICUBIC))
+
+
+def test_a_still_film_has_cdc_zero_and_a_colour_jump_raises_it_within_its_bound():
+    from colorization.evaluation.metrics import colour_distribution_consistency
+
+    frame = np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    assert colour_distribution_consistency([frame] * 6) == 0.0
+    red, blue = np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8)
+    red[..., 0], blue[..., 2] = 200, 200
+    # red -> blue: R and B histograms disjoint (JS = ln 2), G the same: ln 2 * 2/3 for every pair 1 apart
+    steps = colour_distribution_consistency([red, blue], steps=(1,))
+    assert steps == pytest.approx(np.log(2) * 2 / 3)
+    alternating = colour_distribution_consistency([red, blue] * 3)  # 1 apart: jumps; 2 and 4 apart: the same
+    assert alternating == pytest.approx(np.log(2) * 2 / 3 / 3)
+    assert np.isnan(colour_distribution_consistency([red, blue, red]))  # shorter than 4 + 1 frames
+
+
+def test_a_shifted_frame_is_warped_back_and_its_flow_is_the_shift():
+    from colorization.core import flow
+
+    picture = textured((140, 180))
+    frame, shifted = picture[10:106, 20:148], picture[13:109, 15:143]  # content moves 5 right, 3 up
+    forward = flow.optical_flow(frame, shifted)
+    inner = (slice(12, -12), slice(12, -12))
+    np.testing.assert_allclose(np.median(forward[inner].reshape(-1, 2), axis=0), [5, -3], atol=0.05)
+    assert np.abs(flow.warp(shifted, forward) - frame)[inner].mean() < 0.2
+    assert np.abs(shifted - frame)[inner].mean() > 5
+    backward = flow.optical_flow(shifted, frame)
+    assert flow.reliable(forward, backward)[inner].all()
+    assert flow.consistency(forward, backward, 1.0)[inner].mean() > 0.9
+
+
+def test_the_warping_error_is_zero_for_colour_that_moves_with_the_picture_and_not_for_colour_that_stays():
+    from colorization.evaluation.metrics import warping_error
+
+    picture = textured((140, 180), seed=1)
+    colour = np.stack([picture - 50, 50 - picture], axis=-1)  # a colour that belongs to the picture
+    window = [(slice(10 + 2 * t, 106 + 2 * t), slice(20 + 3 * t, 148 + 3 * t)) for t in range(4)]  # a pan
+    lightness = [picture[w] for w in window]
+    following = [colour[w] for w in window]
+    staying = [colour[window[0]]] * 4  # the first frame's colour painted on every frame
+    moving = warping_error(lightness, following)
+    assert moving < 0.02 * warping_error(lightness, staying)  # what is left: the edges, which leave the frame
+    assert warping_error(lightness, staying) > 1e-3
+    assert np.isnan(warping_error(lightness[:1], following[:1]))

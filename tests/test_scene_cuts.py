@@ -102,3 +102,30 @@ def test_a_cut_in_brightness_alone_is_found_but_flicker_is_not():
     flicker = [1.0, 1.1, 0.9, 1.05] * 3  # +-10 % of the brightness from frame to frame
     frames = [dark * gain for gain in flicker] + [bright * gain for gain in flicker]
     assert scene_starts(frames)[0] == [12]
+
+
+def test_flow_guided_smoothing_carries_colour_along_a_pan_where_the_moving_average_smears_it():
+    """A pan across a picture whose true colour belongs to it (a function of its lightness), predicted
+    with fresh noise in every frame (the network's flicker): along the flow the smoothed colour stays on
+    the picture and beats each frame alone; the moving average, kept in place, drags colour behind the
+    motion. Same weight for both; a longer memory along the flow blurs detail, as each frame's warp
+    interpolates (BENCHMARKS.md weighs it on films)."""
+    from colorization.evaluation.metrics import warping_error
+
+    picture = resized_lightness(lightness_of_rgb(mosaic(3, columns=4, rows=2)), (256, 128))
+    truth_of = lambda plane: np.stack([(plane - 50) * 0.8, (50 - plane) * 0.5], axis=-1)  # noqa: E731
+    rng = np.random.default_rng(0)
+    frames = [picture[16:80, 3 * t : 3 * t + 96] for t in range(30)]  # 3 network pixels a frame
+    errors, outputs = {}, {}
+    for flow in (True, False):
+        smoothing, out = TemporalSmoothing(0.8, flow=flow), []
+        for lightness in frames:
+            noisy = truth_of(lightness) + rng.normal(0, 6, (*lightness.shape, 2)).astype(np.float32)
+            out.append(smoothing(lightness, noisy).copy())
+        assert smoothing.cuts == 0
+        errors[flow] = np.mean([np.abs(o - truth_of(f))[8:-8, 8:-8].mean() for o, f in zip(out[10:], frames[10:])])
+        outputs[flow] = out
+    alone = np.mean(np.abs(rng.normal(0, 6, (10000, 2))))
+    assert errors[True] < 0.5 * alone
+    assert errors[True] < 0.6 * errors[False]
+    assert warping_error(frames, outputs[True]) < warping_error(frames, outputs[False])

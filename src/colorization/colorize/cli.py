@@ -2,13 +2,14 @@
 trained, or serve a page that does it in the browser.
 
     colorize INPUT [INPUT ...] --output DIR [--model NAME|PATH] [--render-size N] [--compare] [--overwrite]
-                               [--hints HINTS.json] [--smoothing W] [--scene-cut D]
+                               [--hints HINTS.json] [--smoothing W] [--no-flow] [--scene-cut D]
     colorize --serve [--output DIR] [--port P] [--max-upload-mb M] [--max-output-mb M] [--client-timeout S]
 
 The network sees each photo's or frame's lightness at the photo's own aspect ratio, its short side at
 --render-size pixels (default: the size the model was trained at), and only colour is added to the
 full-resolution lightness (`render`). Films (`films`: mp4, mov, mkv, avi, webm) keep their resolution,
-frame count, timing and audio; their colours are smoothed over time (--smoothing, --scene-cut).
+frame count, timing and audio; their colours are smoothed over time along the optical flow (--smoothing,
+--no-flow, --scene-cut).
 
 A file INPUT is written as DIR/<its name>; a folder INPUT is searched recursively (hidden files and
 anything inside DIR are left out) and mirrored under DIR with the same relative paths and names.
@@ -36,6 +37,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..core.errors import UserError, run_main
+from .films import DEFAULT_SMOOTHING
 from .jobs import Settings, colorize_job, comparison_models, plan_jobs
 from .photos import UnreadableImage
 from .render import MAX_RENDER_SIZE, load_model
@@ -127,8 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=_fraction,
         default=Settings.smoothing,
         metavar="W",
-        help="share of the running average of the colours kept from frame to frame, against "
-        f"flicker; 0 colours each frame alone (default: {Settings.smoothing})",
+        help="share of the earlier frames' colours kept at each frame, against flicker; 0 colours each "
+        f"frame alone (default: {DEFAULT_SMOOTHING[True]}, or {DEFAULT_SMOOTHING[False]} with --no-flow)",
+    )
+    films.add_argument(
+        "--no-flow",
+        dest="flow",
+        action="store_false",
+        help="keep the earlier colours in place (a plain moving average) instead of carrying them along "
+        "the optical flow, which lets colours follow what moves",
     )
     films.add_argument(
         "--scene-cut",
@@ -183,7 +192,7 @@ def run(argv: list[str]) -> int:
             args.model or DEFAULT_MODEL,
             args.port,
             int(args.max_upload_mb * 1e6),
-            Settings(args.render_size, args.square, args.smoothing, args.scene_cut),
+            Settings(args.render_size, args.square, args.smoothing, args.scene_cut, args.flow),
             int(args.max_output_mb * 1e6),
             args.client_timeout,
             DEFAULT_MODEL,
@@ -203,7 +212,9 @@ def run(argv: list[str]) -> int:
             f"choose a model trained with hints: true, such as {DEFAULT_MODEL}"
         )
     models[0].render_size(args.render_size)  # a bad --render-size stops before anything is written
-    settings = Settings(args.render_size, args.square, args.smoothing, args.scene_cut, args.overwrite, progress=True)
+    settings = Settings(
+        args.render_size, args.square, args.smoothing, args.scene_cut, args.flow, args.overwrite, progress=True
+    )
 
     if args.compare:
         models = comparison_models(models[0], project, report)

@@ -9,9 +9,11 @@ MPEG-4 Part 2), else with the container's usual one, at a quality that keeps the
 
 Each frame coloured alone flickers: a network's guess changes with film grain and small movements. So
 the predicted ab (at the network's size, before upsampling) is smoothed over time by an exponential
-moving average in LAB, restarted at scene cuts, where the lightness changes too much for the previous
-colours to apply. Consecutive frames are aligned before they are compared, so a pan, even a fast one, is
-not a cut (`TemporalSmoothing`; BENCHMARKS.md has the measurement behind the defaults).
+moving average in LAB carried along the optical flow, restarted at scene cuts, where the lightness
+changes too much for the previous colours to apply. Consecutive frames are aligned before they are
+compared, so a pan, even a fast one, is not a cut (`TemporalSmoothing`; BENCHMARKS.md has the
+measurement behind the defaults). Decoding and encoding run in threads of their own beside the
+network, PIPELINE_DEPTH frames apart at most.
 
 A film that FFmpeg cannot open, or that turns out damaged or truncated while it is read, is reported
 in one line and nothing is written under the output's name.
@@ -28,6 +30,7 @@ import av
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..core import flow as core_flow
 from ..core.color import lightness_of_rgb
 from ..core.files import atomic_path
 from ..core.photo import FORMATS, open_image
@@ -46,7 +49,10 @@ ENCODER_SETTINGS = {  # codec options (visually lossless) and pixel format
     "mjpeg": ({"qmin": "1", "qmax": "3"}, "yuvj420p"),
     "mpeg4": ({"qmin": "1", "qmax": "3"}, "yuv420p"),
 }
-DEFAULT_SMOOTHING = 0.8  # share of the running average of ab kept at each frame (a time constant of 5 frames)
+# The share of the earlier frames' ab kept at each frame: along the optical flow (where it is reliable), or
+# in place by the plain moving average, where a longer memory would trail behind motion.
+DEFAULT_SMOOTHING = {True: 0.95, False: 0.8}
+FLOW_SCALE = 2.0  # pixels of round-trip error (network pixels) at which the flow's confidence is 1/e
 DEFAULT_SCENE_CUT = 6.0  # mean |delta L| between consecutive frames' aligned thumbnails (L units)
 THUMBNAIL_SIDE = 24  # scene cuts compare frames shrunk to this many pixels on their short side
 MAX_SHIFT = 0.1  # ... aligned by shifts up to this share of each side first: a pan is not a cut
@@ -85,10 +91,18 @@ def misnamed(path: Path) -> str | None:
 
 @dataclass
 class TemporalSmoothing:
-    """An exponential moving average of the predicted ab over frames, restarted at scene cuts.
+    """An exponential moving average of the predicted ab over frames, along the optical flow, restarted at
+    scene cuts.
 
-    `weight` is the share of the running average kept at each frame (0: every frame coloured alone);
-    a frame whose lightness differs from the previous one's by more than `scene_cut` starts a new scene
+    `weight` is the share of the earlier frames' ab kept at each frame (0: every frame coloured alone).
+    With `flow`, the running ab is first carried along the optical flow from the previous frame to this
+    one (`core.flow`, DIS on the network-sized L), and kept only as far as the flow is reliable: its
+    weight is multiplied by exp(-round-trip error / FLOW_SCALE^2), so where something appears or the flow
+    is wrong the network's own colour takes over. A colour then follows what moves, and the memory can be
+    long (0.95: 20 frames) without trailing. Without `flow`, the average stays in place (as before;
+    BENCHMARKS.md compares the two).
+
+    A frame whose lightness differs from the previous one's by more than `scene_cut` starts a new scene
     with its own colours. The difference (`change`, L units) is motion-compensated: the mean |delta L|
     between the two frames' thumbnails (THUMBNAIL_SIDE pixels on the short side, which averages grain
     away) at the shift, up to MAX_SHIFT of each side, that matches them best, less its mean up to
@@ -97,13 +111,17 @@ class TemporalSmoothing:
     one however it is shifted, in its shapes or, as from a dark room to a bright sky, in its brightness.
     """
 
-    weight: float = DEFAULT_SMOOTHING
+    weight: float | None = None  # None: DEFAULT_SMOOTHING of the mode
     scene_cut: float = DEFAULT_SCENE_CUT
+    flow: bool = True
     cuts: int = 0
     _ab: np.ndarray | None = field(default=None, repr=False)
     _lightness: np.ndarray | None = field(default=None, repr=False)
+    _small: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self):
+        if self.weight is None:
+            self.weight = DEFAULT_SMOOTHING[self.flow]
         if not 0.0 <= self.weight < 1.0:
             raise ValueError(f"smoothing weight {self.weight!r}: must be at least 0 and below 1")
         if not self.scene_cut > 0:
@@ -158,8 +176,14 @@ class TemporalSmoothing:
         self._lightness = thumbnail
         if new_scene or self.weight == 0.0:
             self._ab = ab
+        elif self.flow:
+            backward = core_flow.optical_flow(lightness, self._small, "fast")
+            forward = core_flow.optical_flow(self._small, lightness, "fast")
+            kept = np.float32(self.weight) * core_flow.consistency(backward, forward, FLOW_SCALE)[..., None]
+            self._ab = kept * core_flow.warp(self._ab, backward) + (1 - kept) * ab
         else:
             self._ab = self.weight * self._ab + (1.0 - self.weight) * ab
+        self._small = lightness
         return self._ab
 
 

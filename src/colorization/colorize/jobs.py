@@ -31,8 +31,9 @@ class Settings:
 
     render_size: int | None = None
     square: bool = False  # the network sees a square, as before aspect-kept rendering
-    smoothing: float = TemporalSmoothing.weight
+    smoothing: float | None = TemporalSmoothing.weight  # None: the mode's default
     scene_cut: float = TemporalSmoothing.scene_cut
+    flow: bool = TemporalSmoothing.flow
     overwrite: bool = False
     progress: bool = False  # a progress bar per film on stderr
 
@@ -225,7 +226,7 @@ def _colorize_film(
     job: Job, model: Model, settings: Settings, on_frame: Callable[[int, int | None], None] | None = None
 ) -> FilmReport:
     """One film, with a progress bar of frames and frames per second when `settings.progress`."""
-    smoothing = TemporalSmoothing(settings.smoothing, settings.scene_cut)
+    smoothing = TemporalSmoothing(settings.smoothing, settings.scene_cut, settings.flow)
     with tqdm(desc=job.source.name, unit="frame", file=sys.stderr, disable=not settings.progress, leave=False) as bar:
 
         def advance(done: int, declared: int | None) -> None:

@@ -34,6 +34,7 @@ RGB images below are the true L recombined with the predicted (or true) ab, conv
 import numpy as np
 from skimage.metrics import structural_similarity
 
+from ..core import flow
 from ..core.ab_classes import CELL_SPAN, cell
 from ..core.color import lab_to_rgb
 from ..core.encoding import AB_SCALE, encode_lab, lab_from_model
@@ -214,3 +215,53 @@ def flicker(
         if float(np.mean(np.abs(lightness[index] - lightness[index - 1]))) <= still
     ]
     return (float(np.mean(changes)), len(changes)) if changes else (float("nan"), 0)
+
+
+CDC_STEPS = (1, 2, 4)  # frames apart compared by the colour distribution consistency, as TCVC does
+
+
+def _channel_histograms(frame: np.ndarray) -> np.ndarray:
+    """(C, 256) share of a uint8 (H, W, C) frame's pixels at each level, per channel."""
+    counts = np.stack([np.bincount(frame[..., channel].ravel(), minlength=256) for channel in range(frame.shape[-1])])
+    return counts / counts.sum(axis=1, keepdims=True)
+
+
+def _jensen_shannon(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """The Jensen-Shannon divergence (natural log) between rows of two (n, bins) distributions."""
+    middle = (p + q) / 2
+
+    def kullback_leibler(a):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(a > 0, a * np.log(a / middle), 0.0).sum(axis=-1)
+
+    return (kullback_leibler(p) + kullback_leibler(q)) / 2
+
+
+def colour_distribution_consistency(frames: list[np.ndarray], steps: tuple[int, ...] = CDC_STEPS) -> float:
+    """TCVC's CDC (Liu et al., 2021): the Jensen-Shannon divergence between the 256-level histograms of
+    each RGB channel of frames t and t + step (uint8 (H, W, 3)), averaged over channels and frames, then
+    over `steps`. 0: every frame has the same colours; a shot's colours that jump raise it. Global, so
+    blind to where a colour is: read it beside the warping error. nan for a film shorter than the steps."""
+    histograms = [_channel_histograms(frame) for frame in frames]
+    means = [
+        float(np.mean([_jensen_shannon(histograms[t], histograms[t + step]) for t in range(len(frames) - step)]))
+        for step in steps
+        if len(frames) > step
+    ]
+    return float(np.mean(means)) if len(means) == len(steps) else float("nan")
+
+
+def warping_error(lightness: list[np.ndarray], ab: list[np.ndarray]) -> float:
+    """Colour that does not follow the picture (Lai et al., 2018, on the colour alone): the mean over
+    consecutive frames of the mean squared ab/128 difference between frame t's ab (H, W, 2) and frame
+    t+1's warped onto it along the optical flow of their lightness (`core.flow`), over the pixels where
+    that flow is reliable (forward-backward consistent). Every output keeps the input's L, so L is left
+    out: its grain would weigh the same for every method. nan for fewer than two frames."""
+    errors = []
+    for t in range(len(ab) - 1):
+        forward = flow.optical_flow(lightness[t], lightness[t + 1])
+        kept = flow.reliable(forward, flow.optical_flow(lightness[t + 1], lightness[t]))
+        if kept.any():
+            difference = (ab[t] - flow.warp(ab[t + 1], forward)) / AB_SCALE
+            errors.append(float(np.mean(np.sum(difference**2, axis=-1)[kept]) / 2))
+    return float(np.mean(errors)) if errors else float("nan")
