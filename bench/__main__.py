@@ -7,7 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .colorize_speed import bench_colorize, bench_film, bench_hint_change, bench_page
+from .colorize_speed import bench_after_load, bench_colorize, bench_film, bench_hint_change, bench_page
 from .data import bench_encoding, bench_loader, bench_memory, bench_prepare, bench_prepare_profile
 from .training import (
     bench_bfloat16,
@@ -59,6 +59,7 @@ def main() -> None:
         ("colorize", lambda: bench_colorize(work)),
         ("page", lambda: bench_page(work)),
         ("hint_change", lambda: bench_hint_change(work)),
+        ("after_load", lambda: bench_after_load(work, 5 if args.quick else 10)),
         ("film", lambda: bench_film(work, (5, 20) if args.quick else (10, 40))),
         ("losses", bench_losses),
         ("bfloat16", lambda: bench_bfloat16(rounds=3 if args.quick else 5)),

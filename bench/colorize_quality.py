@@ -12,7 +12,8 @@ shared places_sample). Prints two tables, measured on those photos turned grey:
   CDC of the RGB frames and of ab alone and the warping error (each within shots: a cut is not
   flicker), MSE and AuC of the output frames against the true colours (and MSE of the fast shots
   alone, where colour lagging behind motion would show), scene cuts found, and frames per second of
-  the whole film path (decode, colorize, encode). The first row is what the true colour film scores.
+  the whole film path (decode, colorize, encode). The first row is what a perfect colorizer would score:
+  the true colours on the input's lightness.
 """
 
 import argparse
@@ -25,7 +26,7 @@ from PIL import Image
 
 from colorization.colorize.films import TemporalSmoothing, colorize_film
 from colorization.colorize.render import load_model, upsample_ab
-from colorization.core.color import rgb_to_lab
+from colorization.core.color import lab_to_rgb, rgb_to_lab
 from colorization.core.encoding import AB_SCALE
 from colorization.evaluation.metrics import MetricAccumulator, colour_distribution_consistency, flicker, warping_error
 
@@ -117,7 +118,12 @@ def films(model, photos: list[np.ndarray], work: Path, frames_per_shot: int, siz
             per_shot(warping_error, frames_per_shot, input_lightness, ab),
         )
 
-    rows = [("truth", *steadiness(truth, [lab[..., 1:] for lab in true_lab]), 0.0, 1.0, 0.0, 5, float("nan"))]
+    # A perfect colorizer's output: the true colours on the input's lightness (its grain and flicker too).
+    perfect = [
+        np.rint(lab_to_rgb(np.concatenate([lightness[..., None], lab[..., 1:]], axis=-1)) * 255).astype(np.uint8)
+        for lightness, lab in zip(input_lightness, true_lab)
+    ]
+    rows = [("truth", *steadiness(perfect, [lab[..., 1:] for lab in true_lab]), 0.0, 1.0, 0.0, 5, float("nan"))]
     for label, settings in SMOOTHING.items():
         output = work / "coloured.mp4"
         started = time.perf_counter()

@@ -118,9 +118,9 @@ def bench_hint_change(work: Path) -> dict:
 
 
 @contextmanager
-def serving(work: Path, model: Path):
-    """A `colorize --serve` of `model` on a free port, its output in `work`/page: its client, and the
-    server stopped afterwards."""
+def serving(work: Path, model: Path | None):
+    """A `colorize --serve` of `model` (None: the default) on a free port, its output in `work`/page: its
+    client, and the server stopped afterwards."""
     server = subprocess.Popen(
         [
             sys.executable,
@@ -129,8 +129,7 @@ def serving(work: Path, model: Path):
             "--serve",
             "--port",
             "0",
-            "--model",
-            str(model),
+            *(["--model", str(model)] if model else []),
             "--output",
             str(work / "page"),
         ],
@@ -148,12 +147,13 @@ def serving(work: Path, model: Path):
 
 
 def bench_page(work: Path) -> dict:
-    """Seconds from the upload of a 12-megapixel (4000x3000) photo to the page's answer, and to the
-    downloaded result, through a real `colorize --serve` on 127.0.0.1 (ResNet18 at 256x256)."""
+    """Seconds from the upload of a 12-megapixel (4000x3000) photo to the page's answer (result and
+    previews written), and to the downloaded result, through a real `colorize --serve` on 127.0.0.1 with
+    the shipped default model, the first upload and the best of PAGE_PHOTO_REPEATS."""
     photo = work / "photo 4000x3000.jpg"
     if not photo.exists():
         bench_colorize(work)
-    with serving(work, work / "colorize_model") as page:
+    with serving(work, None) as page:
         answers, downloads = [], []
         for _ in range(PAGE_PHOTO_REPEATS):
             started = time.perf_counter()

@@ -164,28 +164,28 @@ def _lightness_rows(rgb, top, out):
             out[r, x] = np.float32(116) * cie_f(y) - np.float32(16)
 
 
-_LEVEL_TABLE_SIZE = 4096  # linear values 0-1 in bins: each spans less than one 8-bit sRGB level
-_levels = np.arange(256, dtype=np.float64)
+_LEVEL_TABLE_SIZE = 4096  # linear values 0-1 in bins: each spans under one 8-bit sRGB level (at most 0.81)
+_levels = np.arange(257, dtype=np.float64)
 _encoded = np.clip((_levels - 0.5) / 255.0, 0.0, None)
-# The linear value from which each 8-bit sRGB level is the nearest (level 0: from minus infinity).
+# The linear value from which each 8-bit sRGB level is the nearest (level 0: from minus infinity; 256:
+# never, so that level 255 + 1 can be compared with).
 _LEVEL_STARTS = np.where(_encoded <= 0.04045, _encoded / 12.92, ((_encoded + 0.055) / 1.055) ** 2.4)
-_LEVEL_STARTS[0] = -np.inf
+_LEVEL_STARTS[0], _LEVEL_STARTS[256] = -np.inf, np.inf
 _LEVEL_STARTS = _LEVEL_STARTS.astype(np.float32)
-# The level at the start of each bin; within the bin the level is found by comparing with _LEVEL_STARTS.
+# The level at the start of each bin; a bin holds at most one level's start, so one comparison with
+# _LEVEL_STARTS finishes the job.
 _LEVEL_OF_BIN = (
     np.searchsorted(_LEVEL_STARTS, np.arange(_LEVEL_TABLE_SIZE) / _LEVEL_TABLE_SIZE, side="right") - 1
-).astype(np.uint8)
+).astype(np.int32)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _level(linear):
-    """The 8-bit sRGB level nearest to a linear value (clipped to 0-255): rint(255 * sRGB curve)."""
-    if linear >= np.float32(1):
-        return np.uint8(255)
-    level = np.int64(_LEVEL_OF_BIN[max(np.int64(linear * np.float32(_LEVEL_TABLE_SIZE)), 0)])
-    while level < 255 and linear >= _LEVEL_STARTS[level + 1]:
-        level += 1
-    return np.uint8(level)
+    """The 8-bit sRGB level nearest to a linear value (clipped to 0-255): rint(255 * sRGB curve), without
+    branches, so that a row of them runs in SIMD lanes."""
+    bin_ = min(max(np.int32(linear * np.float32(_LEVEL_TABLE_SIZE)), np.int32(0)), np.int32(_LEVEL_TABLE_SIZE - 1))
+    level = _LEVEL_OF_BIN[bin_]
+    return np.uint8(level + np.int32(linear >= _LEVEL_STARTS[level + 1]))
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -206,70 +206,89 @@ def _fits_one(fy, y, a, b):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _colour_rows(lightness, ab, row_taps, row_weights, column_taps, column_weights, top, out):
-    """out[r] = uint8 sRGB of lightness[top + r] with ab (h, w, 2) resampled to its size, as
-    `lab_to_rgb_keeping_lightness` of the resampled ab: output pixel (y, x) takes ab rows row_taps[y] with
-    row_weights[y] and columns column_taps[x] with column_weights[x] (`bicubic_taps`). Per row, the
-    resampling and the conversion to linear RGB run branch-free over planar scratch rows (so in SIMD
-    lanes); only the colours outside the gamut take the bisection, and then each value its 8-bit level."""
-    small_width, width = ab.shape[1], out.shape[1]
-    mixed = np.empty((2, small_width), dtype=np.float32)
-    fy_row = np.empty(width, dtype=np.float32)
-    y_row = np.empty(width, dtype=np.float32)
-    a_row = np.empty(width, dtype=np.float32)
-    b_row = np.empty(width, dtype=np.float32)
-    linear = np.empty((3, width), dtype=np.float32)
-    a_scale, b_scale = np.float32(1 / 500), np.float32(1 / 200)
+def _resample_columns(ab, column_taps, column_weights, top, out):
+    """out[r] = ab's row top + r (h, w, 2) resampled to out's width (`bicubic_taps`), planar (rows, 2, W):
+    the horizontal half of the upsampling, done once per row of the small ab rather than per output row."""
     for r in range(out.shape[0]):
-        y_out = top + r
-        mixed[:] = 0
-        for k in range(row_taps.shape[1]):
-            weight, source = row_weights[y_out, k], row_taps[y_out, k]
-            for x in range(small_width):
-                mixed[0, x] += weight * ab[source, x, 0]
-                mixed[1, x] += weight * ab[source, x, 1]
-        for x in range(width):
+        row = ab[top + r]
+        for x in range(out.shape[2]):
             a = b = np.float32(0)
             for k in range(column_taps.shape[1]):
                 weight, source = column_weights[x, k], column_taps[x, k]
-                a += weight * mixed[0, source]
-                b += weight * mixed[1, source]
-            fy = (lightness[y_out, x] + np.float32(16)) * np.float32(1 / 116)
-            fy_row[x], a_row[x], b_row[x] = fy, a * a_scale, b * b_scale
+                a += weight * row[source, 0]
+                b += weight * row[source, 1]
+            out[r, 0, x], out[r, 1, x] = a, b
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _colour_rows(lightness, wide_ab, row_taps, row_weights, top, out):
+    """out[r] = uint8 sRGB of lightness[top + r] with the column-resampled ab (h, 2, W) resampled to its
+    rows, as `lab_to_rgb_keeping_lightness` of the resampled ab: output row y takes rows row_taps[y]
+    with row_weights[y] (`bicubic_taps`). Per row, in planar scratch rows so that each step runs in SIMD
+    lanes: the vertical resampling, the conversion to linear RGB and the gamut test; only the colours
+    outside the gamut take the bisection; then each value's 8-bit level."""
+    width = out.shape[1]
+    a_row = np.empty(width, dtype=np.float32)
+    b_row = np.empty(width, dtype=np.float32)
+    fy_row = np.empty(width, dtype=np.float32)
+    y_row = np.empty(width, dtype=np.float32)
+    linear = np.empty((3, width), dtype=np.float32)
+    outside = np.empty(width, dtype=np.bool_)
+    levels = np.empty((3, width), dtype=np.uint8)
+    a_scale, b_scale = np.float32(1 / 500), np.float32(1 / 200)
+    for r in range(out.shape[0]):
+        y_out = top + r
+        a_row[:] = 0
+        b_row[:] = 0
+        for k in range(row_taps.shape[1]):
+            weight, source = row_weights[y_out, k], row_taps[y_out, k]
+            for x in range(width):
+                a_row[x] += weight * wide_ab[source, 0, x]
+                b_row[x] += weight * wide_ab[source, 1, x]
         for x in range(width):
-            fy = fy_row[x]
+            fy = (lightness[y_out, x] + np.float32(16)) * np.float32(1 / 116)
+            a, b = a_row[x] * a_scale, b_row[x] * b_scale
+            fy_row[x], a_row[x], b_row[x] = fy, a, b
             y_row[x] = _f_inverse_one(fy)
-            fx = _f_inverse_one(fy + a_row[x])
-            fz = _f_inverse_one(max(fy - b_row[x], np.float32(0)))
+            fx = _f_inverse_one(fy + a)
+            fz = _f_inverse_one(max(fy - b, np.float32(0)))
             for channel in range(3):
                 linear[channel, x] = (
                     _LINEAR_FROM_F[0, channel] * fx
                     + _LINEAR_FROM_F[1, channel] * y_row[x]
                     + _LINEAR_FROM_F[2, channel] * fz
                 )
+        any_outside = False
         for x in range(width):
-            inside = True
+            low_ = min(min(linear[0, x], linear[1, x]), linear[2, x])
+            high_ = max(max(linear[0, x], linear[1, x]), linear[2, x])
+            outside[x] = (low_ < _LINEAR_LOW) | (high_ > _LINEAR_HIGH)
+            any_outside |= outside[x]
+        if any_outside:
+            for x in range(width):
+                if outside[x]:
+                    fy, y, a, b = fy_row[x], y_row[x], a_row[x], b_row[x]
+                    low, high = np.float32(0), np.float32(1)
+                    for _ in range(GAMUT_SEARCH_STEPS):
+                        middle = (low + high) * np.float32(0.5)
+                        if _fits_one(fy, y, a * middle, b * middle):
+                            low = middle
+                        else:
+                            high = middle
+                    fx = _f_inverse_one(fy + a * low)
+                    fz = _f_inverse_one(max(fy - b * low, np.float32(0)))
+                    for channel in range(3):
+                        linear[channel, x] = (
+                            _LINEAR_FROM_F[0, channel] * fx
+                            + _LINEAR_FROM_F[1, channel] * y
+                            + _LINEAR_FROM_F[2, channel] * fz
+                        )
+        for channel in range(3):
+            for x in range(width):
+                levels[channel, x] = _level(linear[channel, x])
+        for x in range(width):
             for channel in range(3):
-                inside &= _LINEAR_LOW <= linear[channel, x] <= _LINEAR_HIGH
-            if not inside:
-                fy, y, a, b = fy_row[x], y_row[x], a_row[x], b_row[x]
-                low, high = np.float32(0), np.float32(1)
-                for _ in range(GAMUT_SEARCH_STEPS):
-                    middle = (low + high) * np.float32(0.5)
-                    if _fits_one(fy, y, a * middle, b * middle):
-                        low = middle
-                    else:
-                        high = middle
-                fx = _f_inverse_one(fy + a * low)
-                fz = _f_inverse_one(max(fy - b * low, np.float32(0)))
-                for channel in range(3):
-                    linear[channel, x] = (
-                        _LINEAR_FROM_F[0, channel] * fx
-                        + _LINEAR_FROM_F[1, channel] * y
-                        + _LINEAR_FROM_F[2, channel] * fz
-                    )
-            for channel in range(3):
-                out[r, x, channel] = _level(linear[channel, x])
+                out[r, x, channel] = levels[channel, x]
 
 
 def bicubic_taps(source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
@@ -322,13 +341,18 @@ def colour_at_lightness(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
     height, width = lightness.shape
     rows, row_weights = bicubic_taps(ab.shape[0], height)
     columns, column_weights = bicubic_taps(ab.shape[1], width)
+    wide = _over_strips(
+        _resample_columns,
+        np.empty((ab.shape[0], 2, width), dtype=np.float32),
+        np.ascontiguousarray(ab, dtype=np.float32),
+        columns,
+        column_weights,
+    )
     return _over_strips(
         _colour_rows,
         np.empty((height, width, 3), dtype=np.uint8),
         np.ascontiguousarray(lightness, dtype=np.float32),
-        np.ascontiguousarray(ab, dtype=np.float32),
+        wide,
         rows,
         row_weights,
-        columns,
-        column_weights,
     )
