@@ -19,6 +19,7 @@ A film that FFmpeg cannot open, or that turns out damaged or truncated while it 
 in one line and nothing is written under the output's name.
 """
 
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -347,21 +348,23 @@ def colorize_film(
                         output.mux(out_video.encode())
 
                     threads = [_in_thread(read, decoded), _in_thread(write, coloured)]
+                    # the network leaves a core to decoding and encoding: its threads would wait on them
                     try:
-                        for item in decoded:
-                            if isinstance(item, av.Packet):
-                                coloured.put(item)
-                                continue
-                            frame, lightness = item
-                            small = model.network_lightness(lightness, render_size, square)
-                            result = av.VideoFrame.from_ndarray(
-                                colour(lightness, smoothing(small, model.predict(small))), format="rgb24"
-                            )
-                            result.pts, result.time_base = frame.pts, frame.time_base
-                            coloured.put(result)
-                            written += 1
-                            if on_frame is not None:
-                                on_frame(written, declared)
+                        with model.network.threads(len(os.sched_getaffinity(0)) - 1):
+                            for item in decoded:
+                                if isinstance(item, av.Packet):
+                                    coloured.put(item)
+                                    continue
+                                frame, lightness = item
+                                small = model.network_lightness(lightness, render_size, square)
+                                result = av.VideoFrame.from_ndarray(
+                                    colour(lightness, smoothing(small, model.predict(small))), format="rgb24"
+                                )
+                                result.pts, result.time_base = frame.pts, frame.time_base
+                                coloured.put(result)
+                                written += 1
+                                if on_frame is not None:
+                                    on_frame(written, declared)
                         coloured.end()
                         threads[1].join()
                         coloured.check()  # raises what the encoder failed with, if it did

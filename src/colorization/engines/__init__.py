@@ -14,6 +14,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -63,6 +64,11 @@ class Network(Protocol):
         `predict`)."""
 
     def parameter_count(self) -> int: ...
+
+    def threads(self, count: int) -> AbstractContextManager:
+        """A context in which predictions compute on at most `count` threads, so that work beside them
+        (a film's decoding and encoding) keeps a core of its own; a framework whose thread pools are fixed
+        at start-up keeps them."""
 
     def save(self, directory: Path) -> None:
         """Write the weights for inference into `directory` (the engine's MODEL_FILE), atomically."""

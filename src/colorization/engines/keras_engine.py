@@ -142,6 +142,10 @@ class KerasNetwork:
             self.loss.decode(keras.ops.convert_to_numpy(output)),
         )
 
+    @contextmanager
+    def threads(self, count: int):
+        yield  # TensorFlow's thread pools are fixed once it has started
+
     def parameter_count(self) -> int:
         return int(sum(np.prod(weight.shape) for weight in self.model.trainable_weights))
 

@@ -8,6 +8,7 @@ import pickle
 import random
 import sys
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -222,6 +223,15 @@ class TorchNetwork:
         with torch.inference_mode():
             loss = self.loss.torch_loss(output, self._targets(ab))
         return float(loss), self._decode(output)
+
+    @contextmanager
+    def threads(self, count: int):
+        before = torch.get_num_threads()
+        torch.set_num_threads(max(1, min(count, before)))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.module.parameters() if p.requires_grad)
