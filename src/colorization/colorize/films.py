@@ -224,9 +224,13 @@ def film_encoder(source_codec: str, container: str) -> str:
 PIPELINE_DEPTH = 4  # frames decoded ahead of the network, and coloured frames waiting for the encoder
 
 
+class _Stopped(Exception):
+    """The other side of a pipe is gone: stop producing."""
+
+
 class _Pipe:
-    """A bounded queue between two threads that carries an error too: `put`, `get` and `close` raise what
-    the other side failed with, and a closed pipe stops both sides."""
+    """A bounded queue between two threads that carries an error too: `put` and `get` raise what the other
+    side failed with, and once the pipe is closed `put` raises _Stopped and `get` ends, so both sides stop."""
 
     _END = object()
 
@@ -243,6 +247,7 @@ class _Pipe:
             except queue.Full:
                 continue
         self.check()
+        raise _Stopped
 
     def get(self):
         while True:
@@ -279,6 +284,8 @@ def _in_thread(work: Callable[[], None], pipe: _Pipe) -> threading.Thread:
     def run():
         try:
             work()
+        except _Stopped:
+            pass
         except BaseException as error:  # noqa: BLE001 - carried to the other side of the pipe, raised there
             pipe.fail(error)
 
