@@ -144,7 +144,7 @@ def lab_to_rgb_keeping_lightness(lab: np.ndarray) -> np.ndarray:
 
 
 # The fused full-resolution path: L of a uint8 photo, and upsampled ab recombined with L to uint8 sRGB, one
-# pass over the pixels each. Kernels run over strips of rows in `parallel_rows`' threads (numba releases
+# pass over the pixels each. Kernels run over strips of rows in `_over_strips`' threads (numba releases
 # the GIL), so both cores work and only a row of scratch memory is needed.
 _WHITE_Y_FROM_RGB = np.ascontiguousarray(WHITE_XYZ_FROM_RGB_T[:, 1])
 
@@ -194,12 +194,18 @@ def _f_inverse_one(t):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _linear_channel(x, y, z, channel):
+    """One linear sRGB channel of (f^-1(fx), Y, f^-1(fz)), as `_linear_rgb` computes it."""
+    return _LINEAR_FROM_F[0, channel] * x + _LINEAR_FROM_F[1, channel] * y + _LINEAR_FROM_F[2, channel] * z
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _fits_one(fy, y, a, b):
     """Whether LAB (fy, y = f^-1(fy), a / 500, b / 200) is inside the sRGB gamut, as `_fits`."""
     x = _f_inverse_one(fy + a)
     z = _f_inverse_one(max(fy - b, np.float32(0)))
     for channel in range(3):
-        value = _LINEAR_FROM_F[0, channel] * x + _LINEAR_FROM_F[1, channel] * y + _LINEAR_FROM_F[2, channel] * z
+        value = _linear_channel(x, y, z, channel)
         if value < _LINEAR_LOW or value > _LINEAR_HIGH:
             return False
     return True
@@ -253,11 +259,7 @@ def _colour_rows(lightness, wide_ab, row_taps, row_weights, top, out):
             fx = _f_inverse_one(fy + a)
             fz = _f_inverse_one(max(fy - b, np.float32(0)))
             for channel in range(3):
-                linear[channel, x] = (
-                    _LINEAR_FROM_F[0, channel] * fx
-                    + _LINEAR_FROM_F[1, channel] * y_row[x]
-                    + _LINEAR_FROM_F[2, channel] * fz
-                )
+                linear[channel, x] = _linear_channel(fx, y_row[x], fz, channel)
         any_outside = False
         for x in range(width):
             low_ = min(min(linear[0, x], linear[1, x]), linear[2, x])
@@ -278,11 +280,7 @@ def _colour_rows(lightness, wide_ab, row_taps, row_weights, top, out):
                     fx = _f_inverse_one(fy + a * low)
                     fz = _f_inverse_one(max(fy - b * low, np.float32(0)))
                     for channel in range(3):
-                        linear[channel, x] = (
-                            _LINEAR_FROM_F[0, channel] * fx
-                            + _LINEAR_FROM_F[1, channel] * y
-                            + _LINEAR_FROM_F[2, channel] * fz
-                        )
+                        linear[channel, x] = _linear_channel(fx, y, fz, channel)
         for channel in range(3):
             for x in range(width):
                 levels[channel, x] = _level(linear[channel, x])
