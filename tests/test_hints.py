@@ -12,6 +12,7 @@ from PIL import Image
 
 from bench.workloads import panning_frames, write_film
 from colorization.colorize import hint_files
+from colorization.colorize.untrusted import shown
 from colorization.core import hints
 from colorization.core.color import rgb_to_lab
 from colorization.core.errors import UserError
@@ -288,3 +289,11 @@ def test_quality_against_points_is_measured_for_every_count_and_a_hint_blind_mod
     assert rows[-1]["psnr"] > rows[0]["psnr"]
     assert locality["near_change"] > 2 * locality["far_change"]
     assert locality["near_distance_to_hint_after"] < locality["near_distance_to_hint_before"]
+
+
+def test_shown_text_can_neither_forge_a_line_nor_move_the_cursor_and_always_encodes():
+    hostile = "x\x1b[31mRED\x1b[0m\nfake line\u202egpj\u2028\x7f\x9b\ud800 é"
+    text = shown(hostile, 200)
+    assert text == "x\\x1b[31mRED\\x1b[0m\\nfake line\\u202egpj\\u2028\\x7f\\x9b\\ud800 é"
+    assert text.isprintable() and text.encode("utf-8")
+    assert shown("a" * 100, 10) == "a" * 10 + "..." and shown(10**30) == str(10**30)

@@ -3,13 +3,17 @@ trained, or serve a page that does it in the browser.
 
     colorize INPUT [INPUT ...] --output DIR [--model NAME|PATH] [--render-size N] [--compare] [--overwrite]
                                [--hints HINTS.json] [--smoothing W] [--no-flow] [--scene-cut D]
+                               [--max-film-megapixels M] [--max-film-minutes M]
     colorize --serve [--output DIR] [--port P] [--max-upload-mb M] [--max-output-mb M] [--client-timeout S]
+                     [--max-film-megapixels M] [--max-film-minutes M]
 
 The network sees each photo's or frame's lightness at the photo's own aspect ratio, its short side at
 --render-size pixels (default: the size the model was trained at), and only colour is added to the
 full-resolution lightness (`render`). Films (`films`: mp4, mov, mkv, avi, webm) keep their resolution,
 frame count, timing and audio; their colours are smoothed over time along the optical flow (--smoothing,
---no-flow, --scene-cut).
+--no-flow, --scene-cut). A film whose frames are larger, or which is longer, than --max-film-megapixels
+and --max-film-minutes is refused (by default 8K frames of any length, and for the page 4K frames and
+20 minutes: a page may be sent files by others).
 
 A file INPUT is written as DIR/<its name>; a folder INPUT is searched recursively (hidden files and
 anything inside DIR are left out) and mirrored under DIR with the same relative paths and names.
@@ -24,28 +28,38 @@ Colour hints (`hint_files`): `--hints HINTS.json` tells a model trained with hin
 points of one photo; a photo with NAME.hints.json beside it gets those. Films take none for now.
 
 Exit status: 0 when every input was colorized or skipped because its output exists; 1 when some file
-could not be read or written (each is reported, the others are done); 2 for a fatal problem found
-before anything is written (a missing input, an unusable model, an output that would replace an input).
+could not be read or written, or failed in a way not foreseen (each is reported in one line, the others
+are done); 2 for a fatal problem found before anything is written (a missing input, an unusable model,
+an output that would replace an input). An --output folder that the run created and left empty is
+removed.
 """
 
 import argparse
+import os
 import sys
 import time
 from collections import Counter
+from contextlib import suppress
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from ..core.errors import UserError, run_main
-from .films import DEFAULT_SMOOTHING
+from .films import DEFAULT_SMOOTHING, FilmLimits
 from .jobs import Settings, colorize_job, comparison_models, plan_jobs
 from .photos import UnreadableImage
 from .render import MAX_RENDER_SIZE, load_model
+from .untrusted import shown
 
 # the shipped model that takes colour hints; the page also gives it the hints of a photo coloured by a
 # model that takes none
 DEFAULT_MODEL = "reference_hints"
 DEFAULT_PAGE_OUTPUT = Path("colorize-page")
+# What one film may take unless --max-film-megapixels and --max-film-minutes say otherwise: 8K frames of any
+# length on the command line, 4K frames and 20 minutes on the page, to which others may send files.
+COMMAND_LINE_FILM_LIMITS = FilmLimits(megapixels=36.0)
+PAGE_FILM_LIMITS = FilmLimits(megapixels=9.0, minutes=20.0)
 SKIP_REASONS = {
     "exists": "already had an output, kept without --overwrite",
     "unreadable": "unreadable",
@@ -148,6 +162,19 @@ def build_parser() -> argparse.ArgumentParser:
         "count (L units, 0-100), that starts a new scene, "
         f"whose colours are not mixed with the previous one's (default: {Settings.scene_cut})",
     )
+    films.add_argument(
+        "--max-film-megapixels",
+        type=_positive,
+        metavar="M",
+        help="refuse a film whose frames have more than M million pixels (default: "
+        f"{COMMAND_LINE_FILM_LIMITS.megapixels:g}, 8K; with --serve {PAGE_FILM_LIMITS.megapixels:g}, 4K)",
+    )
+    films.add_argument(
+        "--max-film-minutes",
+        type=_positive,
+        metavar="M",
+        help=f"refuse a film longer than M minutes (default: no limit; with --serve {PAGE_FILM_LIMITS.minutes:g})",
+    )
     page = parser.add_argument_group("the page (--serve)")
     page.add_argument("--serve", action="store_true", help="start the page on http://127.0.0.1:PORT instead")
     page.add_argument("--port", type=int, default=8000, help="its port; 0 picks a free one (default: 8000)")
@@ -176,6 +203,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _film_limits(args: argparse.Namespace, defaults: FilmLimits) -> FilmLimits:
+    """`defaults` with the limits given by --max-film-megapixels and --max-film-minutes in their place."""
+    given = {"megapixels": args.max_film_megapixels, "minutes": args.max_film_minutes}
+    return replace(defaults, **{key: value for key, value in given.items() if value is not None})
+
+
+def _remove_empty_folders(folder: Path) -> None:
+    """Remove `folder` and the folders in it that hold no file, deepest first."""
+    for directory, _, _ in os.walk(folder, topdown=False):
+        with suppress(OSError):  # not empty
+            os.rmdir(directory)
+
+
+def _unforeseen(error: Exception) -> str:
+    """An exception nobody foresaw, in one line: its type and its message's first line."""
+    lines = str(error).strip().splitlines()
+    return type(error).__name__ + (f": {shown(lines[0], 200)}" if lines else "")
+
+
 def run(argv: list[str]) -> int:
     """Run the command; returns the exit status (fatal problems raise UserError)."""
     parser = build_parser()
@@ -192,7 +238,14 @@ def run(argv: list[str]) -> int:
             args.model or DEFAULT_MODEL,
             args.port,
             int(args.max_upload_mb * 1e6),
-            Settings(args.render_size, args.square, args.smoothing, args.scene_cut, args.flow),
+            Settings(
+                args.render_size,
+                args.square,
+                args.smoothing,
+                args.scene_cut,
+                args.flow,
+                film_limits=_film_limits(args, PAGE_FILM_LIMITS),
+            ),
             int(args.max_output_mb * 1e6),
             args.client_timeout,
             DEFAULT_MODEL,
@@ -213,37 +266,57 @@ def run(argv: list[str]) -> int:
         )
     models[0].render_size(args.render_size)  # a bad --render-size stops before anything is written
     settings = Settings(
-        args.render_size, args.square, args.smoothing, args.scene_cut, args.flow, args.overwrite, progress=True
+        args.render_size,
+        args.square,
+        args.smoothing,
+        args.scene_cut,
+        args.flow,
+        args.overwrite,
+        progress=True,
+        film_limits=_film_limits(args, COMMAND_LINE_FILM_LIMITS),
     )
 
     if args.compare:
         models = comparison_models(models[0], project, report)
     done, films, skipped, seconds = 0, 0, Counter(), 0.0
-    for job in tqdm(jobs, desc="colorize", unit="file", file=sys.stderr, disable=True if len(jobs) == 1 else None):
-        started = time.perf_counter()
-        try:
-            result = colorize_job(job, models, settings)
-        except UnreadableImage as error:
-            skipped["unreadable"] += 1
-            report(f"skipped {job.source}: {error}")
-            continue
-        except OSError as error:
-            skipped["not writable"] += 1
-            report(f"skipped {job.source}: cannot write its output ({error.strerror or error})")
-            continue
-        if result is None:
-            skipped["exists"] += 1
-            continue
-        elapsed = time.perf_counter() - started
-        if job.film:
-            report(
-                f"{job.output}: {result.frames} frames at {result.frames / elapsed:.1f} frames/s, "
-                f"{result.scene_cuts} scene cuts"
-            )
-            films += 1
-        else:
-            done += 1
-            seconds += elapsed
+    created = not args.output.exists()
+    try:
+        for job in tqdm(jobs, desc="colorize", unit="file", file=sys.stderr, disable=True if len(jobs) == 1 else None):
+            started = time.perf_counter()
+            try:
+                result = colorize_job(job, models, settings)
+            except UnreadableImage as error:
+                skipped["unreadable"] += 1
+                report(f"skipped {job.source}: {error}")
+                continue
+            except OSError as error:
+                skipped["not writable"] += 1
+                report(f"skipped {job.source}: cannot write its output ({error.strerror or error})")
+                continue
+            except UserError:  # a fatal problem (an output that cannot be written): the run stops
+                raise
+            except Exception as error:  # one file's unforeseen failure is that file's, not the batch's
+                skipped["unreadable"] += 1
+                report(f"skipped {job.source}: could not colorize it ({_unforeseen(error)})")
+                continue
+            if result is None:
+                skipped["exists"] += 1
+                continue
+            elapsed = time.perf_counter() - started
+            for warning in result.warnings:
+                report(f"warning: {job.output}: {warning}")
+            if job.film:
+                report(
+                    f"{job.output}: {result.frames} frames at {result.frames / elapsed:.1f} frames/s, "
+                    f"{result.scene_cuts} scene cuts"
+                )
+                films += 1
+            else:
+                done += 1
+                seconds += elapsed
+    finally:
+        if created:
+            _remove_empty_folders(args.output)
     print(summary(done, skipped, seconds, ignored, models[0].label, args.output, films))
     return 1 if skipped["unreadable"] or skipped["not writable"] else 0
 

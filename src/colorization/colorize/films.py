@@ -3,9 +3,11 @@
 Frames are decoded, colorized as photos are (`render`: the network sees each frame's lightness at its own
 aspect ratio, the frame keeps its full-resolution L) and encoded one at a time, so memory stays flat
 however long the film. The output has the input's resolution, frame count and frame timestamps (so its
-frame rate, variable ones included); its audio streams are copied packet for packet, not re-encoded.
-The video is re-encoded with the input's codec where FFmpeg can write it (H.264, MJPEG, VP8, VP9,
-MPEG-4 Part 2), else with the container's usual one, at a quality that keeps the lightness.
+frame rate, variable ones included); its audio streams are copied packet for packet, not re-encoded,
+unless the output's container cannot hold their codec (Opus in a film named .avi): those are re-encoded
+with one of the container's own (AUDIO_ENCODERS). The video is re-encoded with the input's codec where
+FFmpeg can write it (H.264, MJPEG, VP8, VP9, MPEG-4 Part 2), else with the container's usual one, at a
+quality that keeps the lightness.
 
 Each frame coloured alone flickers: a network's guess changes with film grain and small movements. So
 the predicted ab (at the network's size, before upsampling) is smoothed over time by an exponential
@@ -16,7 +18,9 @@ measurement behind the defaults). Decoding and encoding run in threads of their 
 network, PIPELINE_DEPTH frames apart at most.
 
 A film that FFmpeg cannot open, or that turns out damaged or truncated while it is read, is reported
-in one line and nothing is written under the output's name.
+in one line and nothing is written under the output's name. So is a film over the `FilmLimits` given:
+its frame size and length are checked in its header before anything is decoded, and again on each
+decoded frame, since a header can lie; the coloured film's size on disk is checked while it is written.
 """
 
 import os
@@ -42,6 +46,14 @@ from .render import Model, colour, resize_plane
 FILM_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".webm": "webm"}
 ENCODERS = {"h264": "libx264", "mjpeg": "mjpeg", "vp8": "libvpx", "vp9": "libvpx-vp9", "mpeg4": "mpeg4"}
 CONTAINER_ENCODER = {"mp4": "libx264", "mov": "libx264", "matroska": "libx264", "avi": "mjpeg", "webm": "libvpx-vp9"}
+# A container's audio encoders, preferred first, for an audio track whose codec it cannot hold.
+AUDIO_ENCODERS = {
+    "avi": ("libmp3lame", "pcm_s16le"),
+    "mp4": ("aac",),
+    "mov": ("aac",),
+    "matroska": ("aac",),
+    "webm": ("libopus", "libvorbis"),
+}
 ENCODER_SETTINGS = {  # codec options (visually lossless) and pixel format
     # veryfast at CRF 12 keeps what medium at 16 kept in half the time (BENCHMARKS.md, "Films in real time")
     "libx264": ({"crf": "12", "preset": "veryfast"}, "yuv420p"),
@@ -59,6 +71,26 @@ THUMBNAIL_SIDE = 24  # scene cuts compare frames shrunk to this many pixels on t
 MAX_SHIFT = 0.1  # ... aligned by shifts up to this share of each side first: a pan is not a cut
 SUBPIXEL_LEVELS = 2  # ... to a quarter of a pixel (each level halves the step around the best shift)
 EXPOSURE_FLICKER = 15.0  # ... and a change of the whole frame's mean L up to this (L units) set aside
+
+
+@dataclass(frozen=True)
+class FilmLimits:
+    """What one film may take: a film over them is refused (`FilmRefused`, `OverBudget`), so that a small
+    file declaring huge frames or hours of them cannot take the memory, time or disk of the computer."""
+
+    megapixels: float | None = None  # a frame's pixels at most, in millions (None: no limit)
+    minutes: float | None = None  # the film's length at most
+    # the coloured film's size on disk (st_blocks * 512 of the temporary) at most, checked while it is written
+    max_bytes: int | None = None
+
+
+class FilmRefused(UnreadableImage):
+    """A film whose frames are larger, or which is longer, than its FilmLimits: refused before anything is
+    written."""
+
+
+class OverBudget(UnreadableImage):
+    """The coloured film being written passed FilmLimits.max_bytes: stopped, nothing written."""
 
 
 def is_film(path: Path) -> bool:
@@ -190,10 +222,12 @@ class TemporalSmoothing:
 
 @dataclass
 class FilmReport:
-    """What colorizing wrote: a film's frames and the scene cuts that restarted its smoothing (a photo: 0, 0)."""
+    """What colorizing wrote: a film's frames and the scene cuts that restarted its smoothing (a photo: 0, 0),
+    and what its user should know of it (an audio track left out), one line each."""
 
     frames: int
     scene_cuts: int
+    warnings: list[str] = field(default_factory=list)
 
 
 def _reason(error: Exception) -> str:
@@ -211,6 +245,75 @@ def _add_video_stream(output, video, encoder: str):
     stream.width, stream.height, stream.pix_fmt = width, height, pixel_format
     stream.time_base = video.time_base
     return stream
+
+
+def _audio_stream(output, audio) -> tuple[object | None, bool]:
+    """The output stream for the input audio stream `audio` and whether its frames must be re-encoded: a
+    copy where the output's container holds its codec, else a stream of the first of the container's
+    AUDIO_ENCODERS that this FFmpeg has (at the track's sample rate where the encoder takes it, mixed
+    to stereo beyond two channels); (None, False) where there is none."""
+    try:
+        return output.add_stream_from_template(audio), False
+    except ValueError:  # PyAV's refusal of a codec the container cannot hold (avformat_query_codec)
+        pass
+    for name in AUDIO_ENCODERS[output.format.name]:
+        try:
+            rates = av.Codec(name, "w").audio_rates
+        except av.codec.codec.UnknownCodecError:  # not in this build of FFmpeg
+            continue
+        rate = audio.rate if not rates or audio.rate in rates else max(rates)
+        layout = audio.layout.name if audio.channels <= 2 else "stereo"
+        return output.add_stream(name, rate=rate, layout=layout), True
+    return None, False
+
+
+def _pixels(width: int, height: int) -> str:
+    return f"{width} x {height} ({width * height / 1e6:.3g} megapixels)"
+
+
+def _header_check(container, video, limits: FilmLimits) -> None:
+    """Raise FilmRefused where the header of a film says its frames are larger, or the film longer, than
+    `limits`: its length is the longest of its declared frames at its rate, its video stream's duration and
+    its container's."""
+    width, height = video.codec_context.width, video.codec_context.height
+    if limits.megapixels is not None and width * height > limits.megapixels * 1e6:
+        raise FilmRefused(
+            f"frames of {_pixels(width, height)} are over the limit of {limits.megapixels:g} megapixels "
+            "(--max-film-megapixels)"
+        )
+    rate = video.average_rate or video.guessed_rate
+    lengths = [
+        video.frames / rate if video.frames and rate else None,
+        video.duration * video.time_base if video.duration is not None and video.time_base else None,
+        container.duration / av.time_base if container.duration is not None else None,
+    ]
+    seconds = max((float(length) for length in lengths if length is not None), default=0.0)
+    if limits.minutes is not None and seconds > limits.minutes * 60:
+        raise FilmRefused(
+            f"{seconds / 60:.3g} minutes long, over the limit of {limits.minutes:g} minutes (--max-film-minutes)"
+        )
+
+
+def _frame_check(frame, count: int, seconds: float, limits: FilmLimits) -> None:
+    """Raise FilmRefused where the `count`-th decoded frame, `seconds` into the film, is larger than
+    `limits` or past their length: a header can lie, or say nothing."""
+    if limits.megapixels is not None and frame.width * frame.height > limits.megapixels * 1e6:
+        raise FilmRefused(
+            f"frame {count} is {_pixels(frame.width, frame.height)}, over the limit of {limits.megapixels:g} "
+            "megapixels (--max-film-megapixels); nothing written"
+        )
+    if limits.minutes is not None and seconds > limits.minutes * 60:
+        raise FilmRefused(
+            f"frame {count} is past the limit of {limits.minutes:g} minutes (--max-film-minutes), which its "
+            "header did not show; nothing written"
+        )
+
+
+def _size_check(path: Path, max_bytes: int | None) -> None:
+    """Raise OverBudget where the file at `path` takes more than `max_bytes` on disk (None: no limit); PyAV
+    creates the file with its first packet, so until then it takes nothing."""
+    if max_bytes is not None and os.path.exists(path) and os.stat(path).st_blocks * 512 > max_bytes:
+        raise OverBudget(f"the coloured film passed {max_bytes / 1e6:.3g} MB, the most it may take; nothing written")
 
 
 def film_encoder(source_codec: str, container: str) -> str:
@@ -302,14 +405,19 @@ def colorize_film(
     smoothing: TemporalSmoothing | None = None,
     on_frame: Callable[[int, int | None], None] | None = None,
     square: bool = False,
+    limits: FilmLimits | None = None,
 ) -> FilmReport:
-    """Write `target` (complete, or not at all): `source` colorized by `model`, its audio copied.
+    """Write `target` (complete, or not at all): `source` colorized by `model`, its audio copied (or
+    re-encoded where `target`'s container cannot hold its codec; left out, with a warning in the report,
+    where no encoder of the container's is at hand).
 
     `on_frame(frames_done, frames_declared)` is called after each frame (for a progress bar). Raises
     UnreadableImage, with the reason in one line, for a film that cannot be read to its end, a file that
-    cannot be read at all, or a photo named as a film (`misnamed`).
+    cannot be read at all, or a photo named as a film (`misnamed`); FilmRefused for a film over `limits`'
+    frame size or length, OverBudget once the coloured film passes their max_bytes.
     """
     smoothing = smoothing or TemporalSmoothing()
+    limits = limits or FilmLimits()
     refusal = misnamed(source)
     if refusal:
         raise UnreadableImage(refusal)
@@ -323,36 +431,68 @@ def colorize_film(
         if not container.streams.video:
             raise UnreadableImage("no video stream in this file")
         video = container.streams.video[0]
+        _header_check(container, video, limits)
         video.thread_type = "AUTO"
-        audio = list(container.streams.audio)
         declared = video.frames or None
+        rate = video.average_rate or video.guessed_rate or Fraction(24)
+        start = float((video.start_time or 0) * video.time_base) if video.time_base else 0.0
         fmt = FILM_FORMATS[Path(target).suffix.lower()]
-        written = 0
+        written, warnings = 0, []
         with atomic_path(target) as temporary:
             try:
                 with av.open(str(temporary), "w", format=fmt) as output:
                     out_video = _add_video_stream(output, video, film_encoder(video.codec_context.name, fmt))
-                    out_audio = {stream.index: output.add_stream_from_template(stream) for stream in audio}
+                    out_audio, encoded = {}, set()  # by input stream index; encoded: those re-encoded
+                    for stream in container.streams.audio:
+                        out_stream, encode = _audio_stream(output, stream)
+                        if out_stream is None:
+                            warnings.append(
+                                f"audio track {stream.index} ({stream.codec_context.name}) left out: "
+                                f"{fmt} cannot hold it and this FFmpeg has none of its encoders "
+                                f"({', '.join(AUDIO_ENCODERS[fmt])})"
+                            )
+                            continue
+                        out_audio[stream.index] = out_stream
+                        if encode:
+                            encoded.add(stream.index)
+                    audio = [stream for stream in container.streams.audio if stream.index in out_audio]
                     decoded, coloured = _Pipe(), _Pipe()
 
                     def read():  # demux and decode ahead of the network; audio packets pass through in order
+                        frames = 0
                         for packet in container.demux(video, *audio):
                             if packet.stream.type == "audio":
                                 if packet.dts is not None:
                                     decoded.put(packet)
                                 continue
                             for frame in packet.decode():
+                                frames += 1
+                                seconds = max(frames / rate, (frame.time or 0.0) - start)
+                                _frame_check(frame, frames, seconds, limits)
                                 decoded.put((frame, lightness_of_rgb(frame.to_ndarray(format="rgb24"))))
                         decoded.end()
 
-                    def write():  # encode and mux behind the network
+                    def mux(packets) -> None:
+                        output.mux(packets)
+                        _size_check(temporary, limits.max_bytes)
+
+                    def write():  # encode and mux behind the network; re-encoded audio is decoded here
                         for item in coloured:
-                            if isinstance(item, av.Packet):
-                                item.stream = out_audio[item.stream.index]
-                                output.mux(item)
+                            if not isinstance(item, av.Packet):
+                                mux(out_video.encode(item))
+                            elif item.stream.index in encoded:
+                                out_stream = out_audio[item.stream.index]
+                                for frame in item.decode():
+                                    mux(out_stream.encode(frame))
                             else:
-                                output.mux(out_video.encode(item))
-                        output.mux(out_video.encode())
+                                item.stream = out_audio[item.stream.index]
+                                mux(item)
+                        mux(out_video.encode())
+                        for stream in audio:
+                            if stream.index in encoded:
+                                for frame in stream.codec_context.decode(None):
+                                    mux(out_audio[stream.index].encode(frame))
+                                mux(out_audio[stream.index].encode(None))
 
                     threads = [_in_thread(read, decoded), _in_thread(write, coloured)]
                     # the network leaves a core to decoding and encoding: its threads would wait on them
@@ -380,6 +520,7 @@ def colorize_film(
                         coloured.close()
                         for thread in threads:
                             thread.join()
+                _size_check(temporary, limits.max_bytes)  # with the index written at the end
             except av.FFmpegError as error:
                 raise UnreadableImage(
                     f"damaged film: {_reason(error)} after {written} frames; nothing written"
@@ -390,4 +531,4 @@ def colorize_film(
                 raise UnreadableImage(
                     f"truncated film: {written} of its {declared} frames could be decoded; nothing written"
                 )
-    return FilmReport(written, smoothing.cuts)
+    return FilmReport(written, smoothing.cuts, warnings)

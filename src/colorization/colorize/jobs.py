@@ -14,7 +14,7 @@ from tqdm import tqdm
 from ..core.errors import UserError
 from ..core.photo import FORMATS, output_format, walk_files
 from . import hint_files
-from .films import FILM_FORMATS, FilmReport, TemporalSmoothing, colorize_film, is_film
+from .films import FILM_FORMATS, FilmLimits, FilmReport, TemporalSmoothing, colorize_film, is_film
 from .photos import Photo, UnreadableImage, read_photo, write_image
 from .render import Model, colour, load_model, model_directory, resized_lightness, trained_models
 
@@ -27,7 +27,8 @@ SUPPORTED = ", ".join(sorted(FORMATS) + sorted(FILM_FORMATS))
 @dataclass(frozen=True)
 class Settings:
     """How to colorize: the network's short side (None: the model's training size) and shape (`render`),
-    and, for films, the temporal smoothing (`films.TemporalSmoothing`)."""
+    and, for films, the temporal smoothing (`films.TemporalSmoothing`) and what one film may take
+    (`films.FilmLimits`)."""
 
     render_size: int | None = None
     square: bool = False  # the network sees a square, as before aspect-kept rendering
@@ -36,6 +37,7 @@ class Settings:
     flow: bool = TemporalSmoothing.flow
     overwrite: bool = False
     progress: bool = False  # a progress bar per film on stderr
+    film_limits: FilmLimits = FilmLimits()
 
 
 @dataclass
@@ -90,10 +92,16 @@ def _real_path(path: Path) -> Path:
 
 def _photo_hints(source: Path, given: Path | None, warn) -> list[hint_files.Hint] | None:
     """The checked hints of a photo or film: the file `given` (--hints), else NAME.hints.json beside it if
-    there is one. A film's are refused (given) or left out with a warning (beside it)."""
+    there is one. A film's are refused (given) or left out with a warning (beside it). A NAME.hints.json
+    that is not a regular file (a folder, a device, a named pipe, a symlink to one or to nothing) is left
+    out with a warning: it is nothing a person saved, and reading it could hang or never end."""
     path = given or hint_files.sidecar(source)
-    if given is None and not path.is_file():
-        return None
+    if given is None:
+        if not os.path.lexists(path):
+            return None
+        if not path.is_file():
+            warn(f"warning: {path} skipped: not a regular file; {source} coloured without hints")
+            return None
     if is_film(source):
         if given is not None:
             raise UserError(f"--hints {given}: films take no colour hints for now ({source} is a film)")
@@ -186,8 +194,9 @@ def colorize_job(
     else what was written (frames and scene cuts of a film; zero for a photo). A film calls
     `on_frame(frames_done, frames_declared)` after each frame (the page's progress).
 
-    Raises UnreadableImage for an input that cannot be used and OSError for an output that cannot be
-    written; an output is complete or absent, never half-written.
+    Raises UnreadableImage for an input that cannot be used (`films.FilmRefused` and `films.OverBudget`
+    for a film over `settings.film_limits`) and OSError for an output that cannot be written; an output
+    is complete or absent, never half-written.
     """
     targets = [target for target in (job.output, job.compare) if target and (settings.overwrite or not target.exists())]
     if not targets:
@@ -235,4 +244,13 @@ def _colorize_film(
             if on_frame is not None:
                 on_frame(done, declared)
 
-        return colorize_film(job.source, job.output, model, settings.render_size, smoothing, advance, settings.square)
+        return colorize_film(
+            job.source,
+            job.output,
+            model,
+            settings.render_size,
+            smoothing,
+            advance,
+            settings.square,
+            settings.film_limits,
+        )
