@@ -63,7 +63,8 @@ class Served(PageClient):
 
 
 @contextmanager
-def serving(project: Path, *options: str):
+def serving(project: Path, *options: str, output: str = "page"):
+    """A `colorize --serve` of `project` whose folder is `output` (one server at a time uses a folder)."""
     log = open(project / "server.log", "a")
     process = subprocess.Popen(
         [
@@ -74,7 +75,7 @@ def serving(project: Path, *options: str):
             "--port",
             "0",
             "--output",
-            "page",
+            output,
             "--max-upload-mb",
             str(MAX_UPLOAD_MB),
             "--client-timeout",
@@ -90,7 +91,7 @@ def serving(project: Path, *options: str):
     try:
         line = process.stdout.readline()
         assert "?token=" in line, f"no address in {line!r}: {(project / 'server.log').read_text()}"
-        server = Served(line, project, project / "page", process)
+        server = Served(line, project, project / output, process)
         # the default first: the shipped hint model, then the project's own, then the other shipped one
         assert json.loads(server.get("api/models"))["models"] == ["reference_hints", "resnet18", "unet", "reference"]
         yield server
@@ -273,6 +274,59 @@ def test_a_person_tells_the_colour_of_a_point_and_resumes_from_the_saved_hints(s
     assert np.array_equal(
         np.asarray(Image.open(tmp_path / "resumed.png")), np.asarray(Image.open(tmp_path / "told.png"))
     )
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_the_keyboard_places_a_hint_at_its_cursor_moves_it_in_one_request_and_hears_colour_names(served, tmp_path):
+    """The photo's cross moves with the arrows and Enter puts a hint there (not only at the centre); a
+    hint moved by five quick arrow presses is coloured again once; markers are named by colour; after
+    Ctrl+Z the restored hint has the focus."""
+    photo = tmp_path / "harbour.png"
+    grey_photo(photo)
+    with browser_tab() as tab:
+        tab.goto(served.page)
+        tab.wait_for_selector("#model option[value=unet]", state="attached")
+        tab.set_input_files("#files", str(photo))
+        card = tab.locator(".card", has_text=photo.name)
+        card.locator("a.download").wait_for(timeout=60_000)
+        card.get_by_role("button", name="Tell it the colour…").click()
+        editor = card.locator(".editor")
+        on_cursor = "() => document.activeElement.classList.contains('cursor')"
+        for _ in range(10):
+            tab.keyboard.press("Tab")
+            if tab.evaluate(on_cursor):
+                break
+        assert tab.evaluate(on_cursor), focused(tab)
+        for key in ["Shift+ArrowRight"] * 4 + ["ArrowDown"] * 2:
+            tab.keyboard.press(key)
+        assert "place a hint at 210, 106" in editor.locator(".cursor").get_attribute("aria-label")
+        tab.keyboard.press("Enter")
+        tab.wait_for_function("card => card.dataset.told === '1'", arg=card.element_handle(), timeout=60_000)
+        marker = editor.locator(".hint.selected")
+        assert "at 210, 106" in marker.get_attribute("aria-label")
+
+        marker.focus()
+        for _ in range(5):
+            tab.keyboard.press("ArrowLeft")
+        assert "at 195, 106" in editor.locator(".hint.selected").get_attribute("aria-label")  # moved at once
+        tab.wait_for_function("card => card.dataset.told === '2'", arg=card.element_handle(), timeout=60_000)
+        tab.wait_for_timeout(1500)
+        assert card.get_attribute("data-told") == "2"  # one request for the five presses
+
+        editor.locator("input[type=color]").fill("#2050d0")
+        tab.wait_for_function("card => card.dataset.told === '3'", arg=card.element_handle(), timeout=60_000)
+        assert "blue (#2050d0) at 195, 106" in editor.locator(".hint").get_attribute("aria-label")
+        assert tab.evaluate("() => colourName('#8b4513')") == "brown"
+        assert tab.evaluate("() => colourName('#f0f0f0')") == "white"
+        editor.locator(".hint").focus()
+        tab.keyboard.press("Delete")
+        tab.wait_for_function("card => card.dataset.told === '4'", arg=card.element_handle(), timeout=60_000)
+        assert editor.locator(".hint").count() == 0
+        tab.keyboard.press("Control+z")
+        tab.wait_for_function("card => card.dataset.told === '5'", arg=card.element_handle(), timeout=60_000)
+        assert tab.evaluate("() => document.activeElement.classList.contains('hint')")
+        assert "blue" in tab.evaluate("() => document.activeElement.getAttribute('aria-label')")
 
 
 def focused(tab) -> str:
@@ -633,7 +687,7 @@ def test_a_page_from_another_local_origin_cannot_make_the_browser_upload(served)
 
 @pytest.mark.slow
 def test_the_disk_budget_removes_the_oldest_results_and_keeps_them_private(project, tmp_path):
-    with serving(project, "--max-output-mb", "1") as served:
+    with serving(project, "--max-output-mb", "1", output="budget") as served:
         bmp_named_png = noise_png(320, 240)
         status, answer = served.post("amp.bmp", bmp_named_png)  # a PNG named .bmp: its result is a PNG
         assert status == 200 and answer["result_name"] == "amp.png", answer
@@ -657,7 +711,9 @@ def test_the_disk_budget_removes_the_oldest_results_and_keeps_them_private(proje
 
         modes = {path: stat.S_IMODE(path.stat().st_mode) for path in [served.output, *served.output.rglob("*")]}
         assert modes and all(mode == (0o700 if path.is_dir() else 0o600) for path, mode in modes.items()), modes
-    with serving(project, "--max-output-mb", "0.2"):  # a smaller budget applies to what a last launch left
+    with serving(
+        project, "--max-output-mb", "0.2", output="budget"
+    ):  # a smaller budget applies to what a last launch left
         pass
     assert sum(path.stat().st_size for path in served.output.rglob("*") if path.is_file()) <= 200_000
     assert served.output.is_dir()  # the page's folder itself stays
