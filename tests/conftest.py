@@ -145,7 +145,7 @@ def hint_model(directory: Path, image_size: int = 32, steps: int = 200) -> Path:
     return directory
 
 
-LONGEST_FIRST = ("test_pipeline.py", "test_reliability.py", "test_distributed.py")
+LONGEST_FIRST = ("test_pipeline.py", "test_reliability.py", "test_distributed.py", "test_page_attacks.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -45,11 +45,10 @@ def served(project):
 def disk_usage(folder: Path) -> int:
     """Bytes `folder` takes on disk: the blocks allocated to it and everything in it."""
     total = 0
-    for path in [folder, *folder.rglob("*")]:
-        try:
-            total += path.lstat().st_blocks * 512
-        except OSError:
-            pass  # removed meanwhile
+    for directory, _, files in os.walk(folder):  # a folder removed meanwhile is left out
+        for path in (directory, *(os.path.join(directory, name) for name in files)):
+            with suppress(OSError):
+                total += os.lstat(path).st_blocks * 512
     return total
 
 
