@@ -350,11 +350,15 @@ class Page:
         try:
             yield
         finally:
-            with self.rooms:
-                self.busy[folder] -= 1
-                if self.busy[folder] <= 0:
-                    del self.busy[folder]
-                    self.receiving.pop(folder, None)
+            self._release(folder)
+
+    def _release(self, folder: Path) -> None:
+        """One use of `folder` ended: once none is left, the budget may remove it."""
+        with self.rooms:
+            self.busy[folder] -= 1
+            if self.busy[folder] <= 0:
+                del self.busy[folder]
+                self.receiving.pop(folder, None)
 
     def in_flight(self, but: Path | None = None) -> int:
         """Bytes the busy upload folders take (what is being received counted as it arrives), `but` left out."""
@@ -518,10 +522,7 @@ class Page:
             self._keep(upload_id, editing)
             yield editing
         finally:
-            with self.rooms:
-                self.busy[folder] -= 1
-                if self.busy[folder] <= 0:
-                    del self.busy[folder]
+            self._release(folder)
 
     def _network_lightness(self, editing: Editing, name: str) -> tuple[Model, np.ndarray]:
         """The model `name` and the photo's lightness at its input shape, computed once per model."""
