@@ -73,10 +73,10 @@ from colorization.sources.places365 import archive_location
 from colorization.sources import download
 url, md5, workdir, n_images = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
 data = DataParams(source="places365", n_images=n_images, image_size=256, val_fraction=0.1, shard_size=1024,
-                  cache_dir=workdir / "cache", places365=Places365Params(url=url, md5=md5))
+                  cache_dir=workdir / "cache", places365=(Places365Params(url=url, md5=md5),))
 peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 start = time.perf_counter()
-archive_location(data)
+archive_location(data, data.places365[0], "data.places365")
 fetched = time.perf_counter()
 fetch_peak = peak()
 gathered = download(data, seed=42, raw_dir=workdir / "raw")

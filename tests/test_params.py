@@ -161,11 +161,11 @@ def test_bad_values_give_one_line_naming_key_and_allowed(path, value, expected):
     [
         (
             {"n_train": None},
-            "params.yaml: models.vgg16.arch: unknown architecture 'vgg16'; allowed: cnn_v1, cnn_v2, resnet18, unet",
+            "params.yaml: models.vgg16.arch: unknown architecture 'vgg16'; allowed: cnn_v1, cnn_v2, resnet18, lite0_unet, unet",
         ),
         (
             {"arch": "vgg"},
-            "params.yaml: models.vgg16.arch: unknown architecture 'vgg'; allowed: cnn_v1, cnn_v2, resnet18, unet",
+            "params.yaml: models.vgg16.arch: unknown architecture 'vgg'; allowed: cnn_v1, cnn_v2, resnet18, lite0_unet, unet",
         ),
     ],
 )
@@ -191,7 +191,7 @@ def test_a_loss_for_one_framework_names_the_architectures_it_allows():
         resolve(params, "cnn_v1")
     assert str(caught.value) == (
         "params.yaml: models.cnn_v1: loss gan trains torch architectures only, and "
-        "cnn_v1 is keras; allowed arch: resnet18, unet"
+        "cnn_v1 is keras; allowed arch: resnet18, lite0_unet, unet"
     )
 
 
@@ -241,13 +241,28 @@ def test_the_folder_source_needs_a_path_taken_from_the_params_file(tmp_path):
 def test_the_places365_source_needs_its_archive_and_accepts_a_null_md5():
     params = with_change("data.source", "places365")
     params["data"]["places365"]["md5"] = None
-    assert parse_params(params).data.places365.md5 is None
+    assert parse_params(params).data.places365[0].md5 is None
     del params["data"]["places365"]
     with pytest.raises(UserError, match="params.yaml: data.places365 is missing"):
         parse_params(params)
     sample = copy.deepcopy(DEFAULT)
     del sample["data"]["places365"], sample["data"]["path"], sample["data"]["cache_dir"]
-    assert parse_params(sample).data.places365 is None, "other sources do not need the places365 keys"
+    assert parse_params(sample).data.places365 == (), "other sources do not need the places365 keys"
+
+
+def test_the_places365_source_reads_a_list_of_archives_in_order():
+    params = with_change("data.source", "places365")
+    params["data"]["places365"] = [{"url": "a.tar", "md5": None}, {"url": "b.tar", "md5": "F" * 32}]
+    assert [(places.url, places.md5) for places in parse_params(params).data.places365] == [
+        ("a.tar", None),
+        ("b.tar", "f" * 32),
+    ]
+    params["data"]["places365"][1]["md5"] = "abc"
+    with pytest.raises(UserError, match=r"data.places365\[1\].md5 = 'abc': must be 32 hexadecimal digits or null"):
+        parse_params(params)
+    params["data"]["places365"] = []
+    with pytest.raises(UserError, match="data.places365 is an empty list"):
+        parse_params(params)
 
 
 def test_a_missing_section_is_named():

@@ -38,6 +38,10 @@ class Architecture:
     scene: bool = False
     # build(..., hints=True) reads colour hints beside L: CHANNELS more input channels (`core.hints`)
     hints: bool = False
+    # the ImageNet-pretrained encoder it starts from (an `efficientnet_lite.Variant`: its package and
+    # digest), for a module whose `encoder_modules()` a training may freeze or teach at a lower rate;
+    # build(..., imagenet=True) loads those weights
+    pretrained: Any = None
 
 
 ARCHITECTURES: dict[str, Architecture] = {}
@@ -51,13 +55,14 @@ def register(
     upsample: int = 1,
     scene: bool = False,
     hints: bool = False,
+    pretrained: Any = None,
 ):
     """Decorator for an architecture's build function: registers it under `name`."""
 
     def decorator(build: Callable[..., Any]) -> Callable[..., Any]:
         if name in ARCHITECTURES:
             raise ValueError(f"architecture {name!r} is registered twice")
-        ARCHITECTURES[name] = Architecture(name, framework, build, size_multiple, inputs, upsample, scene, hints)
+        ARCHITECTURES[name] = Architecture(name, framework, build, size_multiple, inputs, upsample, scene, hints, pretrained)
         return build
 
     return decorator
@@ -76,4 +81,4 @@ def get(name: str, where: str = "architecture") -> Architecture:
     return ARCHITECTURES[name]
 
 
-from . import cnn_v1, cnn_v2, patchgan, resnet18, unet  # noqa: E402, F401  the built-in ones register themselves
+from . import cnn_v1, cnn_v2, efficientnet_lite, patchgan, resnet18, unet  # noqa: E402, F401  the built-in ones register themselves

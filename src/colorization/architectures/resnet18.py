@@ -80,7 +80,7 @@ class GlobalContext(nn.Module):
         return fused, None if self.classifier is None else self.classifier(scene)
 
 
-def _pooled_hints(hints: torch.Tensor, size) -> torch.Tensor:
+def pooled_hints(hints: torch.Tensor, size) -> torch.Tensor:
     """The hints (B, 3, H, W) at the decoder's resolution: each cell's mean hinted ab and whether it
     holds a hint, so that a hint reaches the decoder directly as well as through the encoder."""
     pooled = nn.functional.adaptive_avg_pool2d(hints, size)
@@ -133,7 +133,7 @@ class ColorizationNet(nn.Module):
         if self.context is not None:
             features, scene_logits = self.context(features)
         if self.hints:
-            features = torch.cat([features, _pooled_hints(l_input[:, 1:], features.shape[-2:])], dim=1)
+            features = torch.cat([features, pooled_hints(l_input[:, 1:], features.shape[-2:])], dim=1)
         output = decoder(features)
         return (output, scene_logits) if self.training and scene_logits is not None else output
 

@@ -101,7 +101,7 @@ class DataParams:
     shard_size: int
     path: Path | None = None  # folder source: a folder or a .tar/.tar.gz/.zip of photos
     cache_dir: Path | None = None  # where downloads are kept; None: the user's cache dir
-    places365: Places365Params | None = None
+    places365: tuple[Places365Params, ...] = ()  # the places365 source's archives, read in this order
 
 
 @dataclass(frozen=True)
@@ -208,15 +208,25 @@ class Section:
         return value
 
 
-def _places365(data: Section, required: bool) -> Places365Params | None:
-    if not required and data.values.get("places365") is None:
-        return None
-    section = data.section("places365")
-    url = section.text("url")
-    md5 = section.text("md5", optional=True)
-    if md5 is not None and not re.fullmatch(r"[0-9a-fA-F]{32}", md5):
-        raise UserError(f"params.yaml: data.places365.md5 = {md5!r}: must be 32 hexadecimal digits or null")
-    return Places365Params(url=url, md5=md5.lower() if md5 else None)
+def _places365(data: Section, required: bool) -> tuple[Places365Params, ...]:
+    """data.places365: one archive ({url, md5}) or a list of them, read in that order (Places365 itself
+    ships several)."""
+    value = data.values.get("places365")
+    if not required and value is None:
+        return ()
+    entries = value if isinstance(value, list) else [data.get("places365")]
+    if not entries:
+        raise UserError("params.yaml: data.places365 is an empty list: name at least one archive")
+    archives = []
+    for index, entry in enumerate(entries):
+        key = "places365" if not isinstance(value, list) else f"places365[{index}]"
+        section = Section(entry, data.key(key))
+        url = section.text("url")
+        md5 = section.text("md5", optional=True)
+        if md5 is not None and not re.fullmatch(r"[0-9a-fA-F]{32}", md5):
+            raise UserError(f"params.yaml: {section.key('md5')} = {md5!r}: must be 32 hexadecimal digits or null")
+        archives.append(Places365Params(url=url, md5=md5.lower() if md5 else None))
+    return tuple(archives)
 
 
 def _data(data: Section, base: Path) -> DataParams:

@@ -80,6 +80,16 @@ class Network(Protocol):
         """Restore what save_checkpoint wrote, so training continues exactly."""
 
 
+@dataclass(frozen=True)
+class EncoderTraining:
+    """How a training treats an architecture's pretrained encoder (`Architecture.pretrained`): frozen
+    (weights and batch-norm statistics) for its first `frozen_epochs` epochs, then taught at `lr_scale`
+    times the model's learning rate."""
+
+    frozen_epochs: int = 0
+    lr_scale: float = 1.0
+
+
 class Engine(Protocol):
     """A framework's module: models/keras_engine.py or models/torch_engine.py."""
 
@@ -100,13 +110,16 @@ class Engine(Protocol):
         options: dict | None = None,
         scene_weight: float = 0.0,
         init: Path | None = None,
+        encoder: EncoderTraining | None = None,
     ) -> Network:
         """A seeded, freshly initialised network of `architecture` (its build given `options`) with its
         optimizer, deterministic kernels, and bfloat16 compute with float32 weights and loss if
         `mixed_precision`; its head has the output channels `loss` (a `colorization.losses` object,
         default MSE) needs; a scene classifier's loss counts `scene_weight` times beside the loss. With
         `init`, a saved model folder of the same architecture and loss, it starts from that model's
-        weights (input channels that model lacked, such as a hint input, start at zero)."""
+        weights (input channels that model lacked, such as a hint input, start at zero). An architecture
+        with a pretrained encoder starts from its ImageNet weights (unless `init`), trained as `encoder`
+        says."""
 
     def load(
         self, directory: Path, architecture: architectures.Architecture, loss=None, options: dict | None = None
@@ -156,14 +169,15 @@ def create(
     options: dict | None = None,
     scene_weight: float = 0.0,
     init: Path | None = None,
+    encoder: EncoderTraining | None = None,
 ) -> Network:
     """A seeded network of the architecture registered as `arch` with its optimizer and `loss` (default
     MSE), made by its framework's engine: freshly initialised, or from the saved model folder `init`;
     `options` go to the architecture's build (`ModelSpec.build_options`), `scene_weight` weighs a scene
-    classifier's loss."""
+    classifier's loss, `encoder` says how a pretrained encoder trains."""
     architecture = architectures.get(arch)
     return engine(architecture.framework).create(
-        architecture, lr, l_mean, l_std, seed, mixed_precision, loss, options or {}, scene_weight, init
+        architecture, lr, l_mean, l_std, seed, mixed_precision, loss, options or {}, scene_weight, init, encoder
     )
 
 

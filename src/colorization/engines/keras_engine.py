@@ -207,11 +207,12 @@ def create(
     options: dict | None = None,
     scene_weight: float = 0.0,
     init: Path | None = None,
+    encoder=None,
 ) -> KerasNetwork:
     """A seeded network, compiled with Adam and its loss (see `engines.Engine.create`), freshly
     initialised or with the weights of the saved model `init`; with `mixed_precision` its layers compute
     in bfloat16 and keep float32 weights."""
-    del scene_weight  # no Keras architecture has a scene classifier
+    del scene_weight, encoder  # no Keras architecture has a scene classifier or a pretrained encoder
     seed(seed_value)
     loss = loss or MSE()
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed_precision else "float32")

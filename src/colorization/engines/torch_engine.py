@@ -21,6 +21,7 @@ from ..core.encoding import AB_OFFSET, AB_SCALE, L_STEPS
 from ..core.errors import UserError
 from ..core.files import atomic_path
 from ..losses.mse import MSE
+from . import EncoderTraining
 from .adversarial import Adversary
 
 MODEL_FILE = "model.pt"
@@ -95,6 +96,10 @@ class TorchNetwork:
 
     With `hints` the module reads colour hints beside L (`core.hints`): every step and prediction takes
     them, and none given means no hints (zeros).
+
+    A module with a pretrained encoder (its `encoder_modules()`) trains it as `encoder` says: in an
+    epoch where it is frozen its weights get no gradient and its batch norms keep their statistics
+    (evaluation mode); when it trains, Adam moves it at `encoder.lr_scale` times the learning rate.
     """
 
     def __init__(
@@ -106,8 +111,13 @@ class TorchNetwork:
         block: int = 1,
         scene_weight: float = 0.0,
         hints: bool = False,
+        encoder: EncoderTraining | None = None,
     ):
         self.module = module.to(DEVICE)
+        self.encoder = encoder or EncoderTraining()
+        pretrained = module.encoder_modules() if hasattr(module, "encoder_modules") else []
+        self.encoder_parameters = [parameter for part in pretrained for parameter in part.parameters()]
+        self.encoder_frozen = False
         self.hints = hints
         self.scene_weight = scene_weight  # of the scene classifier's loss, for a module that returns its logits
         self.block = block
@@ -116,7 +126,12 @@ class TorchNetwork:
         self.optimizer = None
         self.adversary = None
         if lr is not None:
-            self.optimizer = torch.optim.Adam(module.parameters(), lr=lr, betas=self.loss.info.betas)
+            encoder_ids = {id(parameter) for parameter in self.encoder_parameters}
+            groups = [
+                {"params": [p for p in module.parameters() if id(p) not in encoder_ids], "scale": 1.0},
+                {"params": self.encoder_parameters, "scale": self.encoder.lr_scale},
+            ]
+            self.optimizer = torch.optim.Adam([group for group in groups if group["params"]], lr=lr, betas=self.loss.info.betas)
             if self.loss.info.adversary is not None:
                 self.adversary = Adversary(self.loss, lr, DEVICE)
         self.adversarial = False
@@ -147,7 +162,8 @@ class TorchNetwork:
         the gradients of every step over the workers, and on GPUs BatchNorm's statistics are those of the
         whole batch (SyncBatchNorm; PyTorch has it for GPUs only, so on CPUs each worker normalises its
         own share). The weights (rank 0's) and optimizer states must already be equal on every worker."""
-        self.module, self.forward = _data_parallel(self.module)
+        # an encoder frozen for some epochs leaves its parameters out of those epochs' gradients
+        self.module, self.forward = _data_parallel(self.module, 0 < self.encoder.frozen_epochs)
         if self.adversary is not None:
             self.adversary.module, self.adversary.forward = _data_parallel(self.adversary.module)
 
@@ -156,7 +172,10 @@ class TorchNetwork:
 
     def start_epoch(self, epoch: int, lr: float) -> None:
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["scale"]
+        self.encoder_frozen = epoch < self.encoder.frozen_epochs
+        for parameter in self.encoder_parameters:
+            parameter.requires_grad_(not self.encoder_frozen)
         if self.adversary is not None:
             self.adversary.set_learning_rate(lr)
         self.adversarial = self.adversary is not None and self.loss.adversarial_from(epoch)
@@ -177,6 +196,9 @@ class TorchNetwork:
         self, encoded: np.ndarray, labels: np.ndarray | None = None, hints: np.ndarray | None = None
     ) -> dict[str, float]:
         self.module.train()
+        if self.encoder_frozen:
+            for part in self.module.encoder_modules():
+                part.eval()
         l_tensor, ab = _model_units(encoded)
         inputs = self._inputs(l_tensor, hints)
         with self._autocast():
@@ -266,13 +288,13 @@ class TorchNetwork:
         torch.set_rng_state(state["torch_rng"])
 
 
-def _data_parallel(module: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module]:
+def _data_parallel(module: torch.nn.Module, unused: bool = False) -> tuple[torch.nn.Module, torch.nn.Module]:
     """`module` (with SyncBatchNorm on GPUs) and its DistributedDataParallel wrapper, which averages its
     gradients over the process group's workers at every step."""
     if DEVICE.type == "cuda":
         module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
     device_ids = [torch.cuda.current_device()] if DEVICE.type == "cuda" else None
-    return module, torch.nn.parallel.DistributedDataParallel(module, device_ids=device_ids)
+    return module, torch.nn.parallel.DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=unused)
 
 
 def _canonical(value):
@@ -321,16 +343,20 @@ def create(
     options: dict | None = None,
     scene_weight: float = 0.0,
     init: Path | None = None,
+    encoder: EncoderTraining | None = None,
 ) -> TorchNetwork:
-    """A seeded network with its Adam optimizer (see `engines.Engine.create`): freshly initialised, or
-    starting from the weights of the saved model `init` (`_start_from`)."""
+    """A seeded network with its Adam optimizer (see `engines.Engine.create`): freshly initialised (a
+    pretrained encoder from its ImageNet weights), or starting from the weights of the saved model
+    `init` (`_start_from`)."""
     seed(seed_value)
     loss = loss or MSE()
     options = options or {}
+    if architecture.pretrained is not None and init is None:
+        options = options | {"imagenet": True}
     module, block = _build(architecture, l_mean, l_std, loss, options)
     if init is not None:
         _start_from(module, _load_weights(Path(init) / MODEL_FILE), Path(init))
-    return TorchNetwork(module, lr, mixed_precision, loss, block, scene_weight, bool(options.get("hints")))
+    return TorchNetwork(module, lr, mixed_precision, loss, block, scene_weight, bool(options.get("hints")), encoder)
 
 
 def _start_from(module: torch.nn.Module, weights: dict, source: Path) -> None:

@@ -27,6 +27,13 @@ def _mapping(section: Section, name: str) -> dict:
     return value
 
 
+def _epochs_or_all(section: Section, name: str) -> int | str:
+    value = section.values.get(name)
+    if value == "all" or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return value
+    raise UserError(f"{section.source}: {section.key(name)} = {value!r}: must be a number of epochs (>= 0) or all")
+
+
 def _image_size(section: Section, name: str) -> int | None:
     size = section.values.get(name)
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 8 or size % 8):
@@ -55,6 +62,11 @@ class ModelSpec:
     # a shipped model (`core.paths.SHIPPED`) whose weights the training starts from instead of a random
     # initialisation: the same architecture, loss and scene context (input channels it lacks start at 0)
     init: str | None = setting(text(optional=True), None)
+    # for an architecture with an ImageNet-pretrained encoder: the epochs it stays frozen (weights and
+    # batch-norm statistics), "all" for the whole training; and its learning rate when it trains, as a
+    # share of the model's
+    freeze_encoder: int | str = setting(_epochs_or_all, 0)
+    encoder_lr: float = setting(number(0.0, 1.0, high_included=True), 0.1)
     # What the training wrote (config.json only; not settable in params.yaml):
     image_size: int | None = setting(_image_size, None, trained=True)  # side of the square training images
     epochs: int | None = setting(integer(optional=True), None, trained=True)
@@ -105,6 +117,13 @@ class ModelSpec:
                 f"{source}: {section.key('hints')}: architecture {arch} has no hint input; "
                 f"architectures that do: {', '.join(reading)}"
             )
+        tuned = [key for key in ("freeze_encoder", "encoder_lr") if key in given]
+        if tuned and architecture.pretrained is None:
+            offering = [other for other in architectures.colorizers() if architectures.ARCHITECTURES[other].pretrained]
+            raise UserError(
+                f"{source}: {section.key(tuned[0])}: architecture {arch} has no pretrained encoder; "
+                f"architectures that do: {', '.join(offering)}"
+            )
         init = given.get("init")
         if init is not None and not trained and not (SHIPPED / init / "config.json").is_file():
             shipped = sorted(path.parent.name for path in SHIPPED.glob("*/config.json"))
@@ -135,6 +154,13 @@ class ModelSpec:
         and the hint input's."""
         options = {"scene": True, "scene_classes": self.scene_classes or 0} if self.scene else {}
         return options | ({"hints": True} if self.hints else {})
+
+    def encoder_training(self, epochs: int) -> engines.EncoderTraining | None:
+        """How a training of `epochs` epochs treats the pretrained encoder (None: the architecture has none)."""
+        if self.architecture.pretrained is None:
+            return None
+        frozen = epochs if self.freeze_encoder == "all" else self.freeze_encoder
+        return engines.EncoderTraining(frozen_epochs=frozen, lr_scale=self.encoder_lr)
 
     @property
     def init_directory(self) -> Path | None:

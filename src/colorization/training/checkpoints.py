@@ -83,6 +83,8 @@ def fingerprint(
     }
     if spec.init_directory is not None:  # the weights it starts from
         settings["init"] = _digest(saved.model_file(spec.init_directory, spec).read_bytes())
+    elif spec.architecture.pretrained is not None:  # its ImageNet encoder: the package and the file's digest
+        settings["encoder"] = spec.architecture.pretrained.describe()
     versions = {name: metadata.version(name) for name in NUMERIC_PACKAGES} | engine(spec.framework).versions()
     # A cap on oneDNN's instruction set picks other convolution kernels, so it changes the trained weights.
     versions["ONEDNN_MAX_CPU_ISA"] = os.environ.get("ONEDNN_MAX_CPU_ISA", "DEFAULT")

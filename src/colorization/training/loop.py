@@ -180,6 +180,7 @@ def setup(spec: ModelSpec, params: Params, project: Project = PROJECT) -> Traini
         spec.build_options,
         spec.scene_weight,
         spec.init_directory,
+        spec.encoder_training(params.train.epochs),
     )
     spec = spec.trained(
         image_size=meta.image_size, epochs=params.train.epochs, train_images=len(data.train), decoding=loss.decoding()
