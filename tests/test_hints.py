@@ -118,7 +118,9 @@ def test_a_hints_file_is_read_and_every_mistake_names_its_entry(tmp_path):
 
 
 def test_hints_are_an_option_of_the_architectures_that_read_them():
-    with pytest.raises(UserError, match="architecture cnn_v1 has no hint input; architectures that do: resnet18, lite0_unet, unet"):
+    with pytest.raises(
+        UserError, match="architecture cnn_v1 has no hint input; architectures that do: resnet18, lite0_unet, unet"
+    ):
         ModelSpec.parse("m", {"arch": "cnn_v1", "hints": True}, "params.yaml", "models.m")
     with pytest.raises(UserError, match="init = 'nothing': no such shipped model; shipped: reference, reference_hints"):
         ModelSpec.parse("m", {"arch": "resnet18", "init": "nothing"}, "params.yaml", "models.m")

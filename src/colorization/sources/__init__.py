@@ -34,7 +34,10 @@ def download(data: DataParams, seed: int, raw_dir: Path) -> Gathered:
 def summary(gathered: Gathered, data: DataParams, raw_dir: Path) -> str:
     """The download stage's one-line report: images, source photos, near-duplicates, skipped by reason."""
     images = gathered.images
-    origin = {"folder": f"folder {data.path}", "places365": "places365 " + ", ".join(places.url for places in data.places365)}
+    origin = {
+        "folder": f"folder {data.path}",
+        "places365": "places365 " + ", ".join(places.url for places in data.places365),
+    }
     line = (
         f"download: {len(images)} images from {len({row.group for row in images})} source photos "
         f"({origin.get(data.source, data.source)}) in {raw_dir}"

@@ -46,7 +46,9 @@ def gather_places365(data: DataParams, seed: int, out_dir: Path) -> Gathered:
     def entries():
         for (archive, verify), places, key in zip(located, data.places365, keys):
             with open(archive, "rb") as handle:
-                reader = ProgressReader(handle, archive.stat().st_size, f"selecting from {archive.name}", hash_md5=verify)
+                reader = ProgressReader(
+                    handle, archive.stat().st_size, f"selecting from {archive.name}", hash_md5=verify
+                )
                 readers.append(reader)
                 try:
                     yield from stream_tar(reader, str(archive), Listing())
