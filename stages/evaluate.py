@@ -1,7 +1,7 @@
 """Stage evaluate@<name>: metrics over every validation image (with the judge's verdicts, `judge`),
-predictions for the example grid, the
-model's decoding curve (its metrics at each value of its loss's decode-only sweep, if it has one) and
-its quality against revealed colour hints (with a hint input; else the one row without).
+predictions for the example grid, the model's decoding curve (its metrics at each value of its loss's
+decode-only sweep, if it has one) and its quality against revealed colour hints (with a hint input;
+else the one row without).
 Stage ensemble@<name> runs it for an ensemble: the same metrics and predictions of its members' mean."""
 
 from colorization.core.errors import UserError, run_main
