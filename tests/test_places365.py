@@ -271,7 +271,7 @@ def test_bad_members_inside_the_archive_are_skipped_and_replaced(tmp_path):
 
 
 def test_several_archives_are_one_stream_of_photos_each_verified(archive, tmp_path):
-    """data.places365 as a list: a local tar and one over HTTP, chosen from as if they were one, each
+    """data.places365.url and .md5 as lists: a local tar and one over HTTP, chosen from as if they were one, each
     checked against its own MD5; a mismatch in the second names its key and keeps nothing."""
     first_data, first = archive
     local = tmp_path / "first.tar"
@@ -298,7 +298,7 @@ def test_several_archives_are_one_stream_of_photos_each_verified(archive, tmp_pa
         )
         wrong = replace(params, places365=(both[0], Places365Params(str(tmp_path / "second.tar"), "2" * 32)))
         with pytest.raises(
-            UserError, match=r"second.tar: MD5 is [0-9a-f]{32}, expected 2{32} \(data.places365\[1\].md5\)"
+            UserError, match=r"second.tar: MD5 is [0-9a-f]{32}, expected 2{32} \(data.places365.md5\[1\]\)"
         ):
             download(wrong, seed=0, raw_dir=tmp_path / "other")
         assert not (tmp_path / "other").exists()

@@ -209,22 +209,32 @@ class Section:
 
 
 def _places365(data: Section, required: bool) -> tuple[Places365Params, ...]:
-    """data.places365: one archive ({url, md5}) or a list of them, read in that order (Places365 itself
-    ships several)."""
-    value = data.values.get("places365")
-    if not required and value is None:
+    """data.places365: the archive's url and md5, or lists of them (several archives read in that order,
+    as Places365 itself ships several), one md5 (or null) per url."""
+    if not required and data.values.get("places365") is None:
         return ()
-    entries = value if isinstance(value, list) else [data.get("places365")]
-    if not entries:
-        raise UserError("params.yaml: data.places365 is an empty list: name at least one archive")
+    section = data.section("places365")
+    urls, md5s = section.get("url"), section.values.get("md5")
+    if not isinstance(urls, list):
+        urls, md5s, keys = [urls], [md5s], ["url"]
+    elif not urls:
+        raise UserError("params.yaml: data.places365.url is an empty list: name at least one archive")
+    else:
+        keys = [f"url[{index}]" for index in range(len(urls))]
+        if not isinstance(md5s, list) or len(md5s) != len(urls):
+            raise UserError(
+                f"params.yaml: data.places365.md5 = {md5s!r}: with {len(urls)} urls, must be a list of "
+                f"{len(urls)} MD5s (or nulls), one per archive"
+            )
     archives = []
-    for index, entry in enumerate(entries):
-        key = "places365" if not isinstance(value, list) else f"places365[{index}]"
-        section = Section(entry, data.key(key))
-        url = section.text("url")
-        md5 = section.text("md5", optional=True)
+    for key, url, md5 in zip(keys, urls, md5s):
+        entry = Section({"url": url, "md5": md5}, "data.places365")
+        url = entry.text("url")
+        md5 = entry.text("md5", optional=True)
         if md5 is not None and not re.fullmatch(r"[0-9a-fA-F]{32}", md5):
-            raise UserError(f"params.yaml: {section.key('md5')} = {md5!r}: must be 32 hexadecimal digits or null")
+            raise UserError(
+                f"params.yaml: data.places365.{key.replace('url', 'md5')} = {md5!r}: must be 32 hexadecimal digits or null"
+            )
         archives.append(Places365Params(url=url, md5=md5.lower() if md5 else None))
     return tuple(archives)
 

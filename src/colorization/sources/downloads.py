@@ -81,11 +81,11 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
         yield
 
 
-def fetch(url: str, md5: str | None, directory: Path, param: str = "data.places365") -> Path:
+def fetch(url: str, md5: str | None, directory: Path, param: str = "data.places365", index: str = "") -> Path:
     """The verified local copy of `url` in `directory`, downloaded or resumed as needed.
 
     `md5` None skips the check (the file's MD5 is still recorded). `param` names the params key in
-    messages.
+    messages, `index` the archive's place in its lists of urls and md5s ("[1]"), if they are lists.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -95,13 +95,13 @@ def fetch(url: str, md5: str | None, directory: Path, param: str = "data.places3
     record = final.with_name(final.name + ".md5")
     with _exclusive(final.with_name(final.name + ".lock")):
         if final.is_file():
-            return _cached(final, record, md5, param)
-        actual = _download(url, part, state, param)
+            return _cached(final, record, md5, param, index)
+        actual = _download(url, part, state, param, index)
         if md5 is not None and actual != md5:
             part.unlink()
             state.unlink(missing_ok=True)
             raise UserError(
-                f"{url}: downloaded file has MD5 {actual}, expected {md5} ({param}.md5); "
+                f"{url}: downloaded file has MD5 {actual}, expected {md5} ({param}.md5{index}); "
                 f"the corrupt download was deleted, nothing was kept"
             )
         write_json(record, {"md5": actual, "size": part.stat().st_size, "url": url})
@@ -110,7 +110,7 @@ def fetch(url: str, md5: str | None, directory: Path, param: str = "data.places3
         return final
 
 
-def _cached(final: Path, record: Path, md5: str | None, param: str) -> Path:
+def _cached(final: Path, record: Path, md5: str | None, param: str, index: str = "") -> Path:
     """Reuse a file already under its final name if its recorded (or, failing that, computed) MD5 fits."""
     try:
         known = json.loads(record.read_text())
@@ -125,7 +125,7 @@ def _cached(final: Path, record: Path, md5: str | None, param: str) -> Path:
             write_json(record, {"md5": recorded, "size": final.stat().st_size})
             return final
     raise UserError(
-        f"{final} has MD5 {recorded}, but {param}.md5 is {md5}: if the MD5 is right, "
+        f"{final} has MD5 {recorded}, but {param}.md5{index} is {md5}: if the MD5 is right, "
         f"delete that file to download it again"
     )
 
@@ -146,7 +146,7 @@ def _resume_state(part: Path, state_path: Path) -> dict:
     return {}
 
 
-def _download(url: str, part: Path, state_path: Path, param: str) -> str:
+def _download(url: str, part: Path, state_path: Path, param: str, index: str = "") -> str:
     """Fetch `url` into `part`, resuming what is there; return the MD5 of the whole file."""
     state = _resume_state(part, state_path)
     offset = part.stat().st_size if state else 0
@@ -199,7 +199,7 @@ def _download(url: str, part: Path, state_path: Path, param: str) -> str:
             elif error.code in _TRANSIENT_HTTP:
                 problem = f"HTTP {error.code} {error.reason}"
             else:
-                raise UserError(f"{url}: HTTP {error.code} {error.reason} (check {param}.url)") from None
+                raise UserError(f"{url}: HTTP {error.code} {error.reason} (check {param}.url{index})") from None
         except (URLError, OSError, http.client.HTTPException) as error:
             problem = str(getattr(error, "reason", None) or error) or type(error).__name__
         if offset > furthest:
