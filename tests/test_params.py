@@ -268,3 +268,35 @@ def test_the_places365_source_reads_a_list_of_archives_in_order():
     params["data"]["places365"] = {"url": [], "md5": []}
     with pytest.raises(UserError, match="data.places365.url is an empty list"):
         parse_params(params)
+
+
+def test_a_missing_section_is_named():
+    params = copy.deepcopy(DEFAULT)
+    del params["train"]
+    with pytest.raises(UserError, match="params.yaml: train is missing"):
+        parse_params(params)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "stage", ["download.py", "prepare.py", "train.py cnn_v1", "evaluate.py resnet18", "baseline.py", "plots.py"]
+)
+def test_a_stage_with_bad_params_prints_one_line_and_no_traceback(stage, tmp_path):
+    project = copy_project(tmp_path / "project", {"data": {"image_size": 30}})
+    result = run(["python", *f"stages/{stage}".split()], cwd=project, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: params.yaml: data.image_size = 30: must be a multiple of 8 (the networks downsample by 8)"
+    )
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_a_stage_whose_input_is_missing_names_the_stage_that_makes_it(tmp_path):
+    project = copy_project(tmp_path / "project")
+    result = run(["python", "stages/evaluate.py", "cnn_v1"], cwd=project, check=False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip() == "error: models/cnn_v1 not found: run the training stage first (dvc repro train@cnn_v1)"
+    )

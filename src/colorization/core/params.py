@@ -232,9 +232,8 @@ def _places365(data: Section, required: bool) -> tuple[Places365Params, ...]:
         url = entry.text("url")
         md5 = entry.text("md5", optional=True)
         if md5 is not None and not re.fullmatch(r"[0-9a-fA-F]{32}", md5):
-            raise UserError(
-                f"params.yaml: data.places365.{key.replace('url', 'md5')} = {md5!r}: must be 32 hexadecimal digits or null"
-            )
+            where = key.replace("url", "md5")
+            raise UserError(f"params.yaml: data.places365.{where} = {md5!r}: must be 32 hexadecimal digits or null")
         archives.append(Places365Params(url=url, md5=md5.lower() if md5 else None))
     return tuple(archives)
 

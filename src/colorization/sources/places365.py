@@ -58,7 +58,8 @@ def gather_places365(data: DataParams, seed: int, out_dir: Path) -> Gathered:
                     reader.close()
             if verify and reader.md5.hexdigest() != places.md5:
                 raise UserError(
-                    f"{archive}: MD5 is {reader.md5.hexdigest()}, expected {places.md5} (data.places365.md5{key}): nothing was kept"
+                    f"{archive}: MD5 is {reader.md5.hexdigest()}, expected {places.md5} "
+                    f"(data.places365.md5{key}): nothing was kept"
                 )
 
     label = "+".join(archive.name for archive, _ in located)
