@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 import yaml
 from dvc.utils.hydra import compose_and_dump
@@ -116,3 +117,12 @@ def test_ship_copies_a_trained_and_evaluated_model_with_its_recipe(tmp_path):
         2,
     )
     assert json.loads((folder / "provenance.json").read_text())["note"] == "a test"
+    lightness = np.random.default_rng(0).random((2, 32, 48, 1), dtype=np.float32)
+    exact = load_model(str(folder), Path(tmp_path)).network.predict(lightness)
+
+    halved = ship(project, "resnet18", tmp_path / "half", half=True)
+    assert halved.joinpath("model.pt").stat().st_size < 0.6 * folder.joinpath("model.pt").stat().st_size
+    assert json.loads((halved / "provenance.json").read_text())["weights"] == "float16"
+    loaded = load_model(str(halved), Path(tmp_path)).network
+    assert all(parameter.dtype == torch.float32 for parameter in loaded.module.parameters()), "loads as float32"
+    assert np.abs(loaded.predict(lightness) - exact).max() * 128 < 1.0, "within a LAB unit of the float32 weights"

@@ -121,6 +121,10 @@ class Engine(Protocol):
         with a pretrained encoder starts from its ImageNet weights (unless `init`), trained as `encoder`
         says."""
 
+    def store_half(self, source: Path, target: Path) -> None:
+        """Write the weights file `source` to `target` with its floating-point weights in half precision
+        (which `load` reads back as float32), or a UserError where the engine does not offer it."""
+
     def load(
         self, directory: Path, architecture: architectures.Architecture, loss=None, options: dict | None = None
     ) -> Network:

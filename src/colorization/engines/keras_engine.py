@@ -229,6 +229,11 @@ def create(
     return KerasNetwork(model, lr, loss)
 
 
+def store_half(source: Path, target: Path) -> None:
+    """Not offered: a Keras model ships as trained (the CNNs are small)."""
+    raise UserError(f"{source}: a Keras model is not stored in half precision; ship a smaller model")
+
+
 def load(directory: Path, architecture: Architecture, loss=None, options: dict | None = None) -> KerasNetwork:
     """Load a saved model in safe mode: a Lambda layer carrying code is refused, never run. The file holds
     the whole model, so `options` are not needed."""

@@ -391,6 +391,13 @@ def _start_from(module: torch.nn.Module, weights: dict, source: Path) -> None:
     module.load_state_dict(state)
 
 
+def store_half(source: Path, target: Path) -> None:
+    """Write the weights file `source` to `target` with its floating-point tensors in half precision:
+    half the bytes, for a shipped model; loading casts them back to float32."""
+    weights = _load_weights(source)
+    _save({key: value.half() if value.is_floating_point() else value for key, value in weights.items()}, target)
+
+
 def load(directory: Path, architecture: Architecture, loss=None, options: dict | None = None) -> TorchNetwork:
     """Rebuild the architecture and load its weights safely, channels-last: oneDNN's convolutions on CPUs
     run faster on that layout, and an inference network is never trained on."""

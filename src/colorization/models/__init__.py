@@ -117,7 +117,8 @@ class ModelSpec:
                 f"{source}: {section.key('hints')}: architecture {arch} has no hint input; "
                 f"architectures that do: {', '.join(reading)}"
             )
-        tuned = [key for key in ("freeze_encoder", "encoder_lr") if key in given]
+        defaults = {item.name: item.default for item in fields(cls)}
+        tuned = [key for key in ("freeze_encoder", "encoder_lr") if given.get(key, defaults[key]) != defaults[key]]
         if tuned and architecture.pretrained is None:
             offering = [other for other in architectures.colorizers() if architectures.ARCHITECTURES[other].pretrained]
             raise UserError(
