@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 import pytest
+import torch
 import yaml
 from dvc.utils.hydra import compose_and_dump
 from PIL import Image

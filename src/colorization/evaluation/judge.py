@@ -10,7 +10,8 @@ photo and in the true photo (and in the grey one, for the baseline beside it).
   another network (Lite2, not Inception v3), other features, small photos; its numbers compare with
   each other only.
 
-Every photo is resized to SIDE x SIDE (bilinear, antialiased) before the judge sees it. The judge is a
+Every photo is centre-cropped to a square and resized to SIDE x SIDE (bilinear, antialiased) before
+the judge sees it. The judge is a
 different network from any colorizer's encoder (Lite2, not Lite0) and only ever measures: no loss, no
 choice of epoch and no decoding setting reads it (tests/test_judge.py checks that nothing in training
 or the losses imports it), so a model cannot learn to please it.
@@ -47,6 +48,13 @@ class Judge:
         if key in self.seen:
             return self.seen[key]
         tensor = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(0, 3, 1, 2) * 255.0
+        height, width = tensor.shape[-2:]
+        short = min(height, width)
+        tensor = tensor[
+            ...,
+            (height - short) // 2 : (height - short) // 2 + short,
+            (width - short) // 2 : (width - short) // 2 + short,
+        ]
         if tensor.shape[-2:] != (self.side, self.side):
             tensor = torch.nn.functional.interpolate(
                 tensor, size=(self.side, self.side), mode="bilinear", antialias=True, align_corners=False

@@ -18,10 +18,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from .. import engines
 from ..core.errors import UserError, run_main
 from ..core.files import atomic_directory, write_json
 from ..core.paths import SHIPPED, Project
-from .. import engines
 from . import saved
 
 MAX_BYTES = 10_000_000  # what the repository carries
