@@ -87,14 +87,12 @@ HINT_CHANGES = 6
 
 def bench_hint_change(work: Path) -> dict:
     """Seconds from one colour hint's change to the page's answer, with the preview it shows fetched, on a
-    12-megapixel (4000x3000) photo through a real `colorize --serve` on 127.0.0.1: a ResNet18 with a
-    hint input at the shipped model's render size (128); each change adds a point, as a person does."""
+    12-megapixel (4000x3000) photo through a real `colorize --serve` on 127.0.0.1 with the shipped default
+    model (it takes hints); each change adds a point, as a person does."""
     photo = work / "photo 4000x3000.jpg"
     if not photo.exists():
         bench_colorize(work)
-    model = work / "hint_model"
-    peak_rss_mb(COLORIZE_CODE.format(model=str(model), size=128, hints=True))
-    with serving(work, model) as page:
+    with serving(work, None) as page:
         status, answer = page.post("photo.jpg", photo.read_bytes())
         if status != 200 or not answer.get("hints"):
             raise RuntimeError(f"the page answered {status}: {answer}")
