@@ -243,6 +243,10 @@ def test_a_classification_model_trains_evaluates_and_colorizes_through_the_stage
     run(["python", "stages/evaluate.py", "colorful"], cwd=project)
     unbalanced = json.loads((project / "metrics" / "colorful.json").read_text())
     assert unbalanced["mse"] != as_trained["mse"] and unbalanced["epoch"] == as_trained["epoch"]
+    curve = json.loads((project / "metrics" / "decoding" / "colorful.json").read_text())
+    row = next(row for row in curve if row["decode_rebalance"] == 1.0)
+    for key in ("mse", "auc", "auc_rebalanced", "colorfulness_ratio", "semantic_agreement", "semantic_kl", "fd_lite2"):
+        assert row[key] == pytest.approx(unbalanced[key], rel=1e-6), f"the curve's row is the model decoded so: {key}"
 
 
 def test_the_loss_on_the_head_with_block_targets_is_the_loss_on_its_upsampled_logits():

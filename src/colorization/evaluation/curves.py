@@ -4,9 +4,11 @@
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from .. import losses
 from ..lab.shards import LabShards
-from .metrics import evaluate
+from .metrics import MetricAccumulator
 
 CURVE_METRICS = ("mse", "auc", "auc_rebalanced", "colorfulness_ratio")
 JUDGED = ("semantic_agreement", "semantic_kl", "fd_lite2")  # with a judge
@@ -25,12 +27,30 @@ def decoding_curve(
     if loss_type.info.sweep is None:
         return [{key: trained[key] for key in keys}]
     setting, values = loss_type.info.sweep
-    own, rows = network.loss, []
+    decodings = [loss_type.for_training(replace(spec.loss_args, **{setting: value}), prior_path) for value in values]
+    accumulators = [MetricAccumulator(judge) for _ in values]
+    own = network.loss
+    network.loss = _Decodings(decodings)
     try:
-        for value in values:
-            network.loss = loss_type.for_training(replace(spec.loss_args, **{setting: value}), prior_path)
-            metrics = evaluate(network.predict, val, batch_size, judge)
-            rows.append({setting: value} | {key: metrics[key] for key in keys})
+        for l_input, ab_true in val.batches(batch_size):
+            stacked = network.predict(l_input)  # one forward pass, every decoding of it side by side
+            for index, accumulator in enumerate(accumulators):
+                accumulator.add(l_input, stacked[..., 2 * index : 2 * index + 2], ab_true)
     finally:
         network.loss = own
+    rows = []
+    for value, accumulator in zip(values, accumulators):
+        metrics = accumulator.result()
+        rows.append({setting: value} | {key: metrics[key] for key in keys})
     return rows
+
+
+class _Decodings:
+    """Decodes a network's output with each of several losses: their ab side by side on the last axis,
+    so that one forward pass serves every row of the curve."""
+
+    def __init__(self, decodings: list):
+        self.decodings = decodings
+
+    def decode(self, output):
+        return np.concatenate([decoding.decode(output) for decoding in self.decodings], axis=-1)
