@@ -3,8 +3,9 @@
 
 One row per photo: the grey input, then each model's colours (as `colorize` makes them: the network at
 the model's render size and the photo's aspect, the ab upsampled to the photo and recombined with its
-own L), then the true colour photo (a colour photo turned grey), unless `--historic` says the photos
-are black-and-white originals (some scanned with a tint), which have none. Every photo is shown at HEIGHT pixels high. NAMEs are what `colorize --model` takes.
+own L), then the true colour photo (a colour photo turned grey), unless `--historic` says the
+photos are black-and-white originals (some scanned with a tint), which have none. Every photo is
+shown at HEIGHT pixels high. NAMEs are what `colorize --model` takes.
 """
 
 import argparse

@@ -116,6 +116,36 @@ def bench_bfloat16(sizes: tuple[int, ...] = (64, 128), rounds: int = 5, batch_si
     return {"figures": figures}
 
 
+def bench_encoder_ab(rounds: int = 5, sizes: tuple[int, ...] = (64, 128)) -> dict:
+    """Training steps of the encoder A/B's three models (conf/models/encoder_ab.yaml: ResNet18 from
+    scratch, the Lite0 U-Net with its ImageNet encoder frozen and fine-tuned), classification loss,
+    simulated hints, batch 32, at each side in `sizes`; images/s of the best of `rounds`, side by side."""
+    from colorization.core import hints
+    from colorization.engines import EncoderTraining
+    from colorization.losses.classification import Classification
+
+    rng = np.random.default_rng(0)
+    figures = {}
+    for size in sizes:
+        encoded = rng.integers(0, 256, (32, size, size, 3), dtype=np.uint8)
+        encoded[..., 1:] = np.clip(np.rint(rng.normal(128, 20, (32, size, size, 2))), 0, 255)
+        told = hints.simulate(model_batch(encoded)[1], np.random.default_rng(1))
+        for name, arch, encoder in [
+            ("resnet_scratch", "resnet18", None),
+            ("lite0_frozen", "lite0_unet", EncoderTraining(frozen_epochs=1, lr_scale=0.1)),
+            ("lite0_tuned", "lite0_unet", EncoderTraining(frozen_epochs=0, lr_scale=0.1)),
+        ]:
+            network = create(
+                arch, 1e-3, 0.5, 0.25, seed=0, loss=Classification(), options={"hints": True}, encoder=encoder
+            )
+            network.start_epoch(0, 1e-3)
+            seconds = best_seconds(
+                lambda network=network, encoded=encoded, told=told: network.train_step(encoded, None, told), rounds
+            )
+            figures[f"images_per_s_{name}_{size}"] = 32 / seconds
+    return {"figures": figures}
+
+
 def bench_losses(rounds: int = 5) -> dict:
     """A training step of each default model (architecture + loss) at 64x64, batch 32, and side by side
     the two rewrites the classification head needed: ResNet18's written-out nearest upsampling against
