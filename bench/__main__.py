@@ -12,6 +12,7 @@ from .data import bench_encoding, bench_loader, bench_memory, bench_prepare, ben
 from .training import (
     bench_bfloat16,
     bench_data_parallel,
+    bench_encoder_ab,
     bench_gpu,
     bench_keras_backends,
     bench_losses,
@@ -62,6 +63,7 @@ def main() -> None:
         ("after_load", lambda: bench_after_load(work, 5 if args.quick else 10)),
         ("film", lambda: bench_film(work, (5, 20) if args.quick else (10, 40))),
         ("losses", bench_losses),
+        ("encoder_ab", lambda: bench_encoder_ab(rounds=3 if args.quick else 5)),
         ("bfloat16", lambda: bench_bfloat16(rounds=3 if args.quick else 5)),
         ("keras_backends", bench_keras_backends),
         ("data_parallel", lambda: bench_data_parallel(work / "lab64_4000", 32 * sizes["steps"])),
