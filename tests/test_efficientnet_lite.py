@@ -98,3 +98,41 @@ def test_encoder_settings_are_checked_and_only_for_a_pretrained_architecture():
         match="models.m.encoder_lr: architecture resnet18 has no pretrained encoder; architectures that do: lite0_unet",
     ):
         ModelSpec.parse("m", {"arch": "resnet18", "encoder_lr": 0.5}, "params.yaml", "models.m")
+
+
+def test_colorize_renders_a_photo_of_any_shape_with_hints_through_a_lite0_unet(tmp_path):
+    """The command line with a lite0_unet model (sides rounded to its multiple of 32) and a hints file:
+    the output keeps the photo's size and lightness, and a hint changes the colour where it is."""
+    import json
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from colorization.core.color import rgb_to_lab
+    from colorization.models import saved
+    from conftest import ONE_COLOUR, encoded_batch
+    from photo_files import colour_photo
+
+    network = create("lite0_unet", 0.003, 0.5, 0.25, seed=0, options={"hints": True})
+    network.start_epoch(0, 0.003)
+    for _ in range(10):  # towards one colour, so that its outputs are colours and not noise
+        network.train_step(encoded_batch(4, 64, ONE_COLOUR))
+    saved.save(network, tmp_path / "lite", ModelSpec(name="lite", arch="lite0_unet", hints=True, image_size=64))
+    photo = tmp_path / "street.png"
+    Image.fromarray(np.asarray(colour_photo(3, 150, 100))).convert("L").save(photo)
+    (tmp_path / "told hints").mkdir()
+    hints = tmp_path / "told hints" / "street.hints.json"  # not beside the photo, where every run would read it
+    hints.write_text(json.dumps({"points": [{"x": 30, "y": 40, "color": "#1040e0"}]}))
+    for extra, output in (([], tmp_path / "plain"), (["--hints", str(hints)], tmp_path / "told")):
+        command = [sys.executable, "-m", "colorization.colorize", str(photo), "--model", str(tmp_path / "lite"), *extra]
+        result = subprocess.run([*command, "--output", str(output)], capture_output=True, text=True, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    plain, told = (
+        np.asarray(Image.open(tmp_path / folder / "street.png").convert("RGB")) for folder in ("plain", "told")
+    )
+    assert plain.shape == told.shape == (100, 150, 3)
+    grey = rgb_to_lab(np.asarray(Image.open(photo).convert("RGB")))[..., 0]
+    np.testing.assert_allclose(rgb_to_lab(plain)[..., 0], grey, atol=1.5)
+    change = np.abs(rgb_to_lab(told)[..., 1:] - rgb_to_lab(plain)[..., 1:]).sum(axis=-1)
+    assert change[35:45, 25:35].mean() > change[80:, 110:].mean(), "the hint changes most where it is"

@@ -32,6 +32,12 @@ METRIC_KEYS = {
     "auc",
     "auc_rebalanced",
     "n_images",
+    "semantic_agreement",  # the judge's (evaluation/judge.py)
+    "semantic_agreement_grey",
+    "semantic_kl",
+    "semantic_kl_grey",
+    "fd_lite2",
+    "fd_lite2_grey",
 }
 
 

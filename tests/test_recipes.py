@@ -32,7 +32,7 @@ def test_the_committed_params_are_the_composed_defaults(tmp_path):
 
 
 def test_there_are_the_recipes_the_docs_name():
-    assert RECIPES == ["miniplaces", "reference", "reference_hints", "scene_ab", "study"]
+    assert RECIPES == ["encoder_ab", "miniplaces", "objects", "reference", "reference_hints", "scene_ab", "study"]
 
 
 @pytest.mark.parametrize("recipe", RECIPES)

@@ -28,6 +28,7 @@ from .resnet18 import Up2, pooled_hints
 
 NORMALISE = (127.0, 128.0)  # (x - mean) / scale on RGB 0-255: how these weights were trained
 BN_EPS = 1e-3  # TensorFlow's, which the weights were trained with
+ENCODER_STRIDE = 32  # the encoder halves five times: the U-Net pads its input to a multiple of this
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,7 @@ def _conv_bn_relu(inputs: int, outputs: int, kernel: int = 3) -> nn.Sequential:
 
 class LiteUNet(nn.Module):
     """Maps L/100 (B, 1, H, W) -- with `hints`, L/100 and the hints (B, 4, H, W) -- to ab/128 or a loss's
-    logits (B, outputs, H, W), H and W multiples of 32.
+    logits (B, outputs, H, W), H and W multiples of 8 (padded to a multiple of 32 inside and cropped back).
 
     Encoder: EfficientNet-Lite0 on L as sRGB grey (`grey_rgb`), without its classifier head. The hint
     channels enter its stem through weights that start at zero, so the ImageNet stem computes what it
@@ -267,6 +268,16 @@ class LiteUNet(nn.Module):
         return taps
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        height, width = inputs.shape[-2:]
+        pad_h, pad_w = -height % ENCODER_STRIDE, -width % ENCODER_STRIDE
+        if pad_h or pad_w:  # L edge-padded, hints zero-padded (no hint in the margin); cropped back below
+            lightness = nn.functional.pad(inputs[:, :1], (0, pad_w, 0, pad_h), mode="replicate")
+            inputs = torch.cat([lightness, nn.functional.pad(inputs[:, 1:], (0, pad_w, 0, pad_h))], dim=1)
+        output = self._forward(inputs)
+        scale = 1 if self.last is not None else 2
+        return output[..., : height // scale, : width // scale]
+
+    def _forward(self, inputs: torch.Tensor) -> torch.Tensor:
         hint_map = inputs[:, 1:] if self.hints else None
         taps = self._encode(inputs, hint_map)
         x = self.bottom(taps[4])
@@ -280,7 +291,7 @@ class LiteUNet(nn.Module):
         return x if self.last is None else self.last(x)
 
 
-@register("lite0_unet", framework="torch", size_multiple=32, upsample=2, hints=True, pretrained=LITE0)
+@register("lite0_unet", framework="torch", size_multiple=8, upsample=2, hints=True, pretrained=LITE0)
 def build(
     l_mean: float, l_std: float, outputs: int = 2, head_only: bool = False, hints: bool = False, imagenet: bool = False
 ) -> LiteUNet:
