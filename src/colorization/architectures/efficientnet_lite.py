@@ -131,7 +131,7 @@ class EfficientNetLite(nn.Module):
         self._blocks = nn.ModuleList(blocks)
         self.channels = inputs
         # the index of the last block at each stride: where a U-Net takes its skip connections
-        strides, stride, self.taps = [], 2, []
+        strides, stride = [], 2
         for repeats, _, step, _, _ in variant.stages:
             stride *= step
             strides += [stride] * repeats
@@ -144,8 +144,12 @@ class EfficientNetLite(nn.Module):
             self._bn1 = _bn(1280)
             self._fc = nn.Linear(1280, classes)
 
-    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = nn.functional.relu6(self._bn0(self._conv_stem(x)))
+    def features(self, x: torch.Tensor, stem_extra: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """The taps' outputs; `stem_extra` is added to the stem convolution's output (a U-Net's hints)."""
+        x = self._conv_stem(x)
+        if stem_extra is not None:
+            x = x + stem_extra
+        x = nn.functional.relu6(self._bn0(x))
         taps = []
         for index, block in enumerate(self._blocks):
             x = block(x)
@@ -255,17 +259,7 @@ class LiteUNet(nn.Module):
         self.encoder.load_state_dict(weights)
 
     def _encode(self, l_input: torch.Tensor, hint_map: torch.Tensor | None) -> list[torch.Tensor]:
-        encoder = self.encoder
-        x = encoder._conv_stem(grey_rgb(l_input[:, :1]))
-        if hint_map is not None:
-            x = x + self.hint_stem(hint_map)
-        x = nn.functional.relu6(encoder._bn0(x))
-        taps = []
-        for index, block in enumerate(encoder._blocks):
-            x = block(x)
-            if index in encoder.taps:
-                taps.append(x)
-        return taps
+        return self.encoder.features(grey_rgb(l_input[:, :1]), None if hint_map is None else self.hint_stem(hint_map))
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         height, width = inputs.shape[-2:]
