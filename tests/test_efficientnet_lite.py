@@ -77,13 +77,16 @@ def test_a_frozen_encoder_keeps_weights_and_statistics_then_learns_at_its_share_
     )
     assert torch.equal(stem, pretrained(LITE0)._conv_stem.weight), "a training starts from the ImageNet weights"
     encoded = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    hints = np.zeros((4, 64, 64, 3), np.float32)
+    hints[:, 20:23, 30:33] = (0.3, -0.2, 1.0)
     network.start_epoch(0, 0.001)
-    network.train_step(encoded)
+    network.train_step(encoded, hints=hints)
     assert torch.equal(stem, module.encoder._conv_stem.weight)
     assert torch.equal(statistics, module.encoder._bn0.running_mean)
     assert not torch.equal(head, module.head.weight)
+    assert module.hint_stem.weight.abs().sum() > 0, "the new hint stem learns through the frozen encoder"
     network.start_epoch(1, 0.001)
-    network.train_step(encoded)
+    network.train_step(encoded, hints=hints)
     assert not torch.equal(stem, module.encoder._conv_stem.weight)
     assert sorted(group["lr"] for group in network.optimizer.param_groups) == [pytest.approx(1e-4), 1e-3]
 

@@ -246,9 +246,10 @@ class LiteUNet(nn.Module):
         self.head_only = head_only
 
     def encoder_modules(self) -> list[nn.Module]:
-        """The ImageNet-pretrained part, which a training may freeze or teach at a lower rate, with the
-        hint channels' way into its stem (while the encoder is frozen, hints enter the decoder only)."""
-        return [self.encoder, self.hint_stem] if self.hints else [self.encoder]
+        """The ImageNet-pretrained part, which a training may freeze or teach at a lower rate. The hint
+        channels' way into its stem is new (it starts at zero), so it learns at the full rate throughout,
+        its gradient passing through the encoder even while that is frozen."""
+        return [self.encoder]
 
     def load_imagenet(self) -> None:
         weights = {
