@@ -85,14 +85,14 @@ PAGE_PHOTO_REPEATS = 3
 HINT_CHANGES = 6
 
 
-def bench_hint_change(work: Path) -> dict:
+def bench_hint_change(work: Path, model: str | None = None) -> dict:
     """Seconds from one colour hint's change to the page's answer, with the preview it shows fetched, on a
-    12-megapixel (4000x3000) photo through a real `colorize --serve` on 127.0.0.1 with the shipped default
-    model (it takes hints); each change adds a point, as a person does."""
+    12-megapixel (4000x3000) photo through a real `colorize --serve` on 127.0.0.1 with `model` (None: the
+    shipped default; it must take hints); each change adds a point, as a person does."""
     photo = work / "photo 4000x3000.jpg"
     if not photo.exists():
         bench_colorize(work)
-    with serving(work, None) as page:
+    with serving(work, model) as page:
         status, answer = page.post("photo.jpg", photo.read_bytes())
         if status != 200 or not answer.get("hints"):
             raise RuntimeError(f"the page answered {status}: {answer}")
@@ -116,7 +116,7 @@ def bench_hint_change(work: Path) -> dict:
 
 
 @contextmanager
-def serving(work: Path, model: Path | None):
+def serving(work: Path, model: str | None):
     """A `colorize --serve` of `model` (None: the default) on a free port, its output in `work`/page: its
     client, and the server stopped afterwards."""
     server = subprocess.Popen(
@@ -173,8 +173,8 @@ def bench_page(work: Path) -> dict:
 AFTER_LOAD_REPEATS = 3
 
 
-def bench_after_load(work: Path, seconds: int = 10, fps: int = 24) -> dict:
-    """What a person waits for once `colorize` has started, with the shipped default model: frames per
+def bench_after_load(work: Path, seconds: int = 10, fps: int = 24, model: str | None = None) -> dict:
+    """What a person waits for once `colorize` has started, with `model` (None: the shipped default): frames per
     second of a `seconds`-long panning film at 640x480 and at 1920x1080 (decode, colorize, smooth and
     encode, audio copied), and seconds of the 12-megapixel photo through the command's photo path (read,
     colorize, write the JPEG), best of AFTER_LOAD_REPEATS. The model is loaded and the path run once on
@@ -189,7 +189,7 @@ def bench_after_load(work: Path, seconds: int = 10, fps: int = 24) -> dict:
     photo = work / "photo 4000x3000.jpg"
     if not photo.exists():
         bench_colorize(work)
-    model = load_model(DEFAULT_MODEL, work)
+    model = load_model(model or DEFAULT_MODEL, work)
     photos = [np.asarray(Image.open(path).convert("RGB")) for path in make_images(work / "raw_film", 8)[:3]]
     films = {}
     for name, size, length in (
@@ -222,3 +222,35 @@ def bench_after_load(work: Path, seconds: int = 10, fps: int = 24) -> dict:
         times.append(time.perf_counter() - started)
     figures["colorize_12mp_s_after_load"] = min(times)
     return {"figures": figures}
+
+
+def main() -> None:
+    """`python -m bench.colorize_speed --models NAME ...`: what a person waits for with each model (a
+    film's frames per second and a 12-megapixel photo after load, a hint change on the page), the models
+    one after another in one run, so that their figures compare. NAMEs are what `colorize --model` takes
+    (absolute paths: the benches run in a scratch directory)."""
+    import argparse
+    import shutil
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--models", nargs="+", required=True)
+    parser.add_argument("--seconds", type=int, default=10, help="length of the benchmark films")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="colorization-speed-"))
+    try:
+        rows = {}
+        for name in args.models:
+            rows[name] = bench_after_load(work, args.seconds, model=name)["figures"]
+            rows[name] |= bench_hint_change(work, name)["figures"]
+            print(f"{name}: " + ", ".join(f"{key} {value:.3g}" for key, value in rows[name].items()), flush=True)
+        keys = list(next(iter(rows.values())))
+        print("\n| model | " + " | ".join(keys) + " |\n|" + " --- |" * (len(keys) + 1))
+        for name, figures in rows.items():
+            print(f"| {name} | " + " | ".join(f"{figures[key]:.3g}" for key in keys) + " |")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
