@@ -65,6 +65,8 @@ def test_the_frechet_distance_is_the_textbook_formula():
     (mean1, cov1), (mean2, cov2) = first.gaussian(), second.gaussian()
     textbook = np.sum((mean1 - mean2) ** 2) + np.trace(cov1 + cov2 - 2 * linalg.sqrtm(cov1 @ cov2).real)
     assert frechet_distance(first, second) == pytest.approx(textbook, rel=1e-6)
+    assert frechet_distance(second, first) == pytest.approx(textbook, rel=1e-6), "symmetric, whichever is rooted"
+    assert frechet_distance(first, second) == pytest.approx(textbook, rel=1e-6), "the kept root is the right one"
 
 
 def test_nothing_that_trains_or_chooses_a_model_reads_the_judge():

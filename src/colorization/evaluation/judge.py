@@ -97,15 +97,30 @@ class Moments:
         return mean, covariance
 
 
-def frechet_distance(first: Moments, second: Moments) -> float:
+def frechet_distance(reference: Moments, other: Moments) -> float:
     """||m1 - m2||^2 + Tr(C1 + C2 - 2 (C1 C2)^(1/2)) between the two Gaussians. The trace of the root is
     the sum of the roots of the eigenvalues of C1^(1/2) C2 C1^(1/2), which is symmetric and has the
-    eigenvalues of C1 C2: two symmetric eigen-decompositions instead of a general matrix root."""
-    (mean1, cov1), (mean2, cov2) = first.gaussian(), second.gaussian()
-    values, vectors = np.linalg.eigh(cov1)
-    root1 = (vectors * np.sqrt(values.clip(min=0))) @ vectors.T
+    eigenvalues of C1 C2: symmetric eigen-decompositions instead of a general matrix root. The
+    `reference`'s root is kept for the next calls with the same reference (the true photos, which every
+    row of a decoding curve and the grey image are measured against)."""
+    mean1, cov1, root1 = _rooted(reference)
+    mean2, cov2 = other.gaussian()
     trace_root = np.sqrt(np.linalg.eigvalsh(root1 @ cov2 @ root1).clip(min=0)).sum()
     return float(np.sum((mean1 - mean2) ** 2) + np.trace(cov1) + np.trace(cov2) - 2.0 * trace_root)
+
+
+_ROOTS: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # the newest reference's, by its sums
+
+
+def _rooted(moments: Moments) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, covariance and covariance root of `moments`, the root computed once per distinct sums."""
+    key = hashlib.sha1(moments.outer.tobytes() + moments.total.tobytes(), usedforsecurity=False).digest()
+    if key not in _ROOTS:
+        mean, covariance = moments.gaussian()
+        values, vectors = np.linalg.eigh(covariance)
+        _ROOTS.clear()
+        _ROOTS[key] = (mean, covariance, (vectors * np.sqrt(values.clip(min=0))) @ vectors.T)
+    return _ROOTS[key]
 
 
 class Verdicts:
@@ -148,6 +163,6 @@ class Verdicts:
             "semantic_agreement_grey": self.agree_grey / self.images,
             "semantic_kl": self.kl / self.images,
             "semantic_kl_grey": self.kl_grey / self.images,
-            "fd_lite2": frechet_distance(self.predicted, self.truth),
-            "fd_lite2_grey": frechet_distance(self.grey, self.truth),
+            "fd_lite2": frechet_distance(self.truth, self.predicted),
+            "fd_lite2_grey": frechet_distance(self.truth, self.grey),
         }
