@@ -36,6 +36,12 @@ def test_the_bins_are_a_10_unit_grid_that_covers_every_srgb_colour(srgb_ab):
     assert np.all(cls.nearest_class(shard_ab) >= 0)
 
 
+def test_the_gamut_picture_is_what_every_srgb_colour_gives():
+    from colorization.core.ab_classes import gamut_cells, srgb_gamut_cells
+
+    np.testing.assert_array_equal(gamut_cells(), srgb_gamut_cells())
+
+
 def test_every_bin_holds_some_srgb_colour():
     """No bin outside the gamut: each one is the cell of some colour of a sweep of the RGB cube in steps of 3."""
     levels = np.arange(0, 256, 3, dtype=np.uint8)

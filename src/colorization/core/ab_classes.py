@@ -1,6 +1,8 @@
 """The ab colour classes: the ab plane cut into square cells of GRID units centred on multiples of GRID,
 and the Q cells that some sRGB colour falls into, exactly or after the shards' rounding of a and b to
-integers (computed from every one of the 2^24 sRGB colours, never downloaded). The classification
+integers (computed from every one of the 2^24 sRGB colours by `srgb_gamut_cells`, never downloaded, and
+kept below as a picture: the computation takes seconds, and every process that colours with a
+classification model needs the table; tests/test_classification.py checks the picture against it). The classification
 loss predicts a distribution over them; the class-rebalanced AuC weighs each pixel by its true class.
 """
 
@@ -20,9 +22,46 @@ def cell(ab: np.ndarray) -> np.ndarray:
     return np.clip(cells, 0, 2 * CELL_SPAN)
 
 
+# Row: a cell from -CELL_SPAN to CELL_SPAN; column: b cell, the same; "#": some sRGB colour falls in it.
+GAMUT = (
+    "...........................",
+    "...........................",
+    "...........................",
+    "...........................",
+    ".....................#.....",
+    ".................######....",
+    "...............########....",
+    ".............##########....",
+    "...........############....",
+    "..........#############....",
+    ".........##############....",
+    ".........##############....",
+    "........###############....",
+    ".......################....",
+    "......#################....",
+    "......################.....",
+    ".....#################.....",
+    "....##################.....",
+    "....#################......",
+    "...##################......",
+    "..###################......",
+    "..###################......",
+    "....##########.............",
+    "......###..................",
+    "...........................",
+    "...........................",
+    "...........................",
+)
+
+
 @lru_cache(maxsize=1)
 def gamut_cells() -> np.ndarray:
     """(2 * CELL_SPAN + 1)^2 boolean table: which cells (a index, b index) some sRGB colour falls into."""
+    return np.array([[mark == "#" for mark in row] for row in GAMUT])
+
+
+def srgb_gamut_cells() -> np.ndarray:
+    """`gamut_cells` computed from every sRGB colour (what GAMUT pictures)."""
     occupied = np.zeros((2 * CELL_SPAN + 1,) * 2, dtype=bool)
     levels = np.arange(256, dtype=np.uint8)
     for red in levels:  # one plane of 65,536 colours at a time: 16.7 million in all

@@ -101,20 +101,30 @@ def frechet_distance(reference: Moments, other: Moments) -> float:
     """||m1 - m2||^2 + Tr(C1 + C2 - 2 (C1 C2)^(1/2)) between the two Gaussians. The trace of the root is
     the sum of the roots of the eigenvalues of C1^(1/2) C2 C1^(1/2), which is symmetric and has the
     eigenvalues of C1 C2: symmetric eigen-decompositions instead of a general matrix root. The
-    `reference`'s root is kept for the next calls with the same reference (the true photos, which every
-    row of a decoding curve and the grey image are measured against)."""
-    mean1, cov1, root1 = _rooted(reference)
-    mean2, cov2 = other.gaussian()
-    trace_root = np.sqrt(np.linalg.eigvalsh(root1 @ cov2 @ root1).clip(min=0)).sum()
-    return float(np.sum((mean1 - mean2) ** 2) + np.trace(cov1) + np.trace(cov2) - 2.0 * trace_root)
+    `reference`'s root and the distance are kept for the next calls with the same sums (every row of a
+    decoding curve is measured against the same true photos, and the grey image's distance repeats)."""
+    key = _digest(reference) + _digest(other)
+    if key not in _DISTANCES:
+        mean1, cov1, root1 = _rooted(reference)
+        mean2, cov2 = other.gaussian()
+        trace_root = np.sqrt(np.linalg.eigvalsh(root1 @ cov2 @ root1).clip(min=0)).sum()
+        if len(_DISTANCES) > 64:
+            _DISTANCES.clear()
+        _DISTANCES[key] = float(np.sum((mean1 - mean2) ** 2) + np.trace(cov1) + np.trace(cov2) - 2.0 * trace_root)
+    return _DISTANCES[key]
 
 
-_ROOTS: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # the newest reference's, by its sums
+_DISTANCES: dict[bytes, float] = {}
+_ROOTS: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # the newest reference's only
+
+
+def _digest(moments: Moments) -> bytes:
+    return hashlib.sha1(moments.outer.tobytes() + moments.total.tobytes(), usedforsecurity=False).digest()
 
 
 def _rooted(moments: Moments) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean, covariance and covariance root of `moments`, the root computed once per distinct sums."""
-    key = hashlib.sha1(moments.outer.tobytes() + moments.total.tobytes(), usedforsecurity=False).digest()
+    key = _digest(moments)
     if key not in _ROOTS:
         mean, covariance = moments.gaussian()
         values, vectors = np.linalg.eigh(covariance)
