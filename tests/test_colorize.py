@@ -84,8 +84,8 @@ def test_old_photos_keep_their_size_and_lightness_and_gain_colour(project, tmp_p
         height, width = read_rgb(photo).shape[:2]
         compare = Image.open(out / f"{photo.stem}.compare{photo.suffix}")
         panel_width = round(width * min(height, 768) / height)
-        # input | reference_hints (shipped, the default) | cnn_v1 | resnet18 | reference (shipped)
-        assert compare.size == (5 * panel_width + 4 * 8, min(height, 768))
+        # input | objects (shipped, the default) | cnn_v1 | resnet18 | reference | reference_hints (shipped)
+        assert compare.size == (6 * panel_width + 5 * 8, min(height, 768))
 
 
 def _write_odd_files(folder: Path) -> dict[str, np.ndarray]:
@@ -477,4 +477,4 @@ def test_compare_with_a_keras_model_prints_no_tensorflow_start_up_lines(project,
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines() == []
     with Image.open(tmp_path / "out" / "photo.compare.png") as compare:
-        assert compare.size == (5 * 40 + 4 * 8, 32)  # input | reference_hints | cnn_v1 | resnet18 | reference
+        assert compare.size == (6 * 40 + 5 * 8, 32)  # input | objects | cnn_v1 | resnet18 | reference, reference_hints

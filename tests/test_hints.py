@@ -122,7 +122,8 @@ def test_hints_are_an_option_of_the_architectures_that_read_them():
         UserError, match="architecture cnn_v1 has no hint input; architectures that do: resnet18, lite0_unet, unet"
     ):
         ModelSpec.parse("m", {"arch": "cnn_v1", "hints": True}, "params.yaml", "models.m")
-    with pytest.raises(UserError, match="init = 'nothing': no such shipped model; shipped: reference, reference_hints"):
+    shipped = "objects, reference, reference_hints"
+    with pytest.raises(UserError, match=f"init = 'nothing': no such shipped model; shipped: {shipped}"):
         ModelSpec.parse("m", {"arch": "resnet18", "init": "nothing"}, "params.yaml", "models.m")
     spec = ModelSpec.parse("m", {"arch": "resnet18", "hints": True, "init": "reference"}, "params.yaml", "models.m")
     assert spec.build_options == {"hints": True} and spec.init_directory.name == "reference"

@@ -92,8 +92,14 @@ def serving(project: Path, *options: str, output: str = "page"):
         line = process.stdout.readline()
         assert "?token=" in line, f"no address in {line!r}: {(project / 'server.log').read_text()}"
         server = Served(line, project, project / output, process)
-        # the default first: the shipped hint model, then the project's own, then the other shipped one
-        assert json.loads(server.get("api/models"))["models"] == ["reference_hints", "resnet18", "unet", "reference"]
+        # the default first: the shipped objects model, then the project's own, then the other shipped ones
+        assert json.loads(server.get("api/models"))["models"] == [
+            "objects",
+            "resnet18",
+            "unet",
+            "reference",
+            "reference_hints",
+        ]
         yield server
     finally:
         process.terminate()
@@ -154,7 +160,7 @@ def test_a_person_colorizes_a_photo_in_the_browser(served, tmp_path):
     with browser_tab() as tab:
         tab.goto(served.page)
         tab.wait_for_selector("#model option[value=unet]", state="attached")
-        assert tab.locator("#model").input_value() == "reference_hints"
+        assert tab.locator("#model").input_value() == "objects"
         tab.set_input_files("#files", str(photo))
         card = tab.locator(".card", has_text=photo.name)
         card.locator("a.download").wait_for(timeout=60_000)
@@ -162,7 +168,7 @@ def test_a_person_colorizes_a_photo_in_the_browser(served, tmp_path):
             "() => [...document.querySelectorAll('.compare img')]"
             ".every(image => image.complete && image.naturalWidth > 0)"
         )
-        assert "300 × 200 with reference_hints" in card.locator(".status").inner_text()
+        assert "300 × 200 with objects" in card.locator(".status").inner_text()
         card.locator(".compare input[type=range]").fill("20")
         assert "80%" in card.locator(".compare img.before").get_attribute("style")
         with tab.expect_download() as download:
@@ -220,7 +226,7 @@ def test_a_person_tells_the_colour_of_a_point_and_resumes_from_the_saved_hints(s
         status = editor.locator(".note")
         tab.wait_for_function("card => card.dataset.told === '1'", arg=card.element_handle(), timeout=60_000)
         assert editor.locator(".hint").count() == 1 and "1 hint" in status.inner_text()
-        assert "with reference_hints" in status.inner_text()
+        assert "with objects" in status.inner_text()
         editor.locator("input[type=color]").fill(blue)
         tab.wait_for_function("card => card.dataset.told === '2'", arg=card.element_handle(), timeout=60_000)
         assert "change=2" in picture.get_attribute("src")

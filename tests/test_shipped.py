@@ -1,6 +1,7 @@
-"""The models that ship inside the package (`colorization/weights/`): `reference_hints`, which `colorize`
-and the page use right after the install, without `dvc repro`, and `reference`, the automatic model it
-was fine-tuned from; and the recipes that reproduce them."""
+"""The models that ship inside the package (`colorization/weights/`), which `colorize` and the page use
+right after the install, without `dvc repro`: `objects` (the Lite0 U-Net with its ImageNet encoder,
+trained at the study's scale), `reference_hints`, and `reference`, the automatic model that one was
+fine-tuned from; and the recipes that reproduce them."""
 
 import json
 import shutil
@@ -23,23 +24,29 @@ from conftest import ROOT, colorize_project, run
 from photo_files import colour_photo
 
 REFERENCE = SHIPPED / "reference"
-SHIPPED_MODELS = ("reference", "reference_hints")
+SHIPPED_MODELS = ("objects", "reference", "reference_hints")
+# architecture, hint input, and the photos of their training and validation splits
+TRAINED = {
+    "objects": ("lite0_unet", True, {"train": 39346, "val": 6003}),
+    "reference": ("resnet18", False, {"train": 20907, "val": 2322}),
+    "reference_hints": ("resnet18", True, {"train": 20907, "val": 2322}),
+}
 FILES = {"config.json", "model.pt", "metrics.json", "gray.json", "decoding.json", "recipe.yaml", "provenance.json"}
 
 
-def test_the_shipped_models_are_the_two_references():
+def test_the_shipped_models_are_objects_and_the_two_references():
     assert sorted(path.parent.name for path in SHIPPED.glob("*/config.json")) == list(SHIPPED_MODELS)
 
 
 @pytest.mark.parametrize("name", SHIPPED_MODELS)
 def test_each_shipped_model_is_inside_the_package_within_10_mb(name):
     folder = SHIPPED / name
-    hints = name == "reference_hints"
+    arch, hints, counts = TRAINED[name]
     assert {path.name for path in folder.iterdir()} == FILES | ({"hints.json"} if hints else set())
     assert sum(path.stat().st_size for path in folder.iterdir()) <= MAX_BYTES
     spec = saved.read_config(folder)
-    assert (spec.arch, spec.loss, spec.image_size, spec.hints) == ("resnet18", "classification", 128, hints)
-    assert json.loads((folder / "provenance.json").read_text())["data"]["counts"] == {"train": 20907, "val": 2322}
+    assert (spec.arch, spec.loss, spec.image_size, spec.hints) == (arch, "classification", 128, hints)
+    assert json.loads((folder / "provenance.json").read_text())["data"]["counts"] == counts
 
 
 @pytest.mark.parametrize("name", SHIPPED_MODELS)
@@ -55,7 +62,7 @@ def test_the_shipped_models_beat_the_grey_image_where_colour_is_rare(name):
     """Their own validation split: more colour than the grey image, and the rare colours found more often."""
     metrics = json.loads((SHIPPED / name / "metrics.json").read_text())
     gray = json.loads((SHIPPED / name / "gray.json").read_text())
-    assert metrics["n_images"] == gray["n_images"] == 2322
+    assert metrics["n_images"] == gray["n_images"] == TRAINED[name][2]["val"]
     assert metrics["colorfulness_ratio"] >= 0.7
     assert metrics["auc_rebalanced"] >= gray["auc_rebalanced"] + 0.02
 
@@ -77,9 +84,9 @@ def test_colorize_uses_the_shipped_model_in_a_folder_with_no_trained_model(tmp_p
     photo = tmp_path / "garden.png"
     rgb = np.asarray(colour_photo(5, 96, 64))
     Image.fromarray(rgb).convert("L").save(photo)
-    assert trained_models(tmp_path) == ["reference", "reference_hints"]
+    assert trained_models(tmp_path) == ["objects", "reference", "reference_hints"]
     result = run([sys.executable, "-m", "colorization.colorize", photo, "--output", tmp_path / "out"], cwd=tmp_path)
-    assert "colorize: 1 done, 0 skipped" in result.stdout and "; model reference_hints;" in result.stdout
+    assert "colorize: 1 done, 0 skipped" in result.stdout and "; model objects;" in result.stdout
     with Image.open(tmp_path / "out" / "garden.png") as image:
         coloured = np.asarray(image.convert("RGB"))
     assert coloured.shape == (64, 96, 3)
@@ -91,10 +98,10 @@ def test_colorize_uses_the_shipped_model_in_a_folder_with_no_trained_model(tmp_p
 def test_a_workspace_model_of_the_same_name_takes_the_shipped_ones_place(tmp_path):
     project = colorize_project(tmp_path, ("resnet18",))
     shutil.copytree(project / "models" / "resnet18", project / "models" / "reference")
-    assert trained_models(project) == ["reference", "resnet18", "reference_hints"]
+    assert trained_models(project) == ["reference", "resnet18", "objects", "reference_hints"]
     assert load_model("reference", project).directory == project / "models" / "reference"
     shutil.rmtree(project / "models" / "reference")
-    assert trained_models(project) == ["resnet18", "reference", "reference_hints"]
+    assert trained_models(project) == ["resnet18", "objects", "reference", "reference_hints"]
     assert load_model("reference", project).directory == REFERENCE
 
 

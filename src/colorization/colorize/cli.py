@@ -21,8 +21,9 @@ Existing outputs are kept unless --overwrite. --compare also writes <name>.compa
 the input's lightness, then the photo colorized by the chosen model and by every other model found in
 models/ or shipped. A model NAME is a folder models/NAME of the current directory (the project root)
 holding config.json, or else a model shipped inside the package (colorization/weights/NAME: the
-`reference_hints` model, trained by this pipeline's `reference_hints` recipe from the `reference` one, is
-the default). --serve starts the page of `server` on 127.0.0.1 instead.
+`objects` model, trained by this pipeline's `objects` recipe from EfficientNet-Lite0's ImageNet weights,
+is the default; `reference_hints` and `reference` are the earlier ones). --serve starts the page of
+`server` on 127.0.0.1 instead.
 
 Colour hints (`hint_files`): `--hints HINTS.json` tells a model trained with hints the colours of some
 points of one photo; a photo with NAME.hints.json beside it gets those. Films take none for now.
@@ -54,7 +55,7 @@ from .untrusted import shown
 
 # the shipped model that takes colour hints; the page also gives it the hints of a photo coloured by a
 # model that takes none
-DEFAULT_MODEL = "reference_hints"
+DEFAULT_MODEL = "objects"
 DEFAULT_PAGE_OUTPUT = Path("colorize-page")
 # What one film may take unless --max-film-megapixels and --max-film-minutes say otherwise: 8K frames of any
 # length on the command line, 4K frames and 20 minutes on the page, to which others may send files.
@@ -106,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         metavar="MODEL",
         help=f"a model trained in models/ (for example resnet18_cls) or shipped with colorize "
-        f"(reference_hints, reference), or the path of a model directory or its model file (default: {DEFAULT_MODEL}, "
+        f"(objects, reference_hints, reference), or the path of a model directory or its model file "
+        f"(default: {DEFAULT_MODEL}, "
         f"the shipped model unless models/{DEFAULT_MODEL} holds one trained here)",
     )
     parser.add_argument(
