@@ -1,8 +1,8 @@
 """Files made to hurt `colorize` (issue 35): a film that declares huge frames or hours of them, or lies
 about them in its header; hints files that are valid JSON Python will not read, or not files at all; an
 audio codec the output's container cannot hold. Each is one line, the batch goes on where it should, and
-nothing is half-written. The command runs for real, with the shipped `reference_hints` model (it takes
-hints), in a folder of the test's own."""
+nothing is half-written. The command runs for real, with the shipped default model (it takes hints), in
+a folder of the test's own."""
 
 import io
 import json
